@@ -1,4 +1,15 @@
 //! cardhook: the server URL of a WeChat Official Account for card and member-card events.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod report;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
 pub mod wechat;

@@ -1,1 +1,7 @@
-pub fn x() {}
+//! sea-orm entities of the cardhook schema (see `migration/`). Regenerable: no behaviour here.
+
+pub mod access_token;
+pub mod card_binding;
+pub mod card_event;
+pub mod channel_day;
+pub mod job;

@@ -1,1 +1,14 @@
-pub fn x() {}
+//! The schema of cardhook, as sea-orm migrations. A released migration is never edited: a change is a new file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tables::Migration)]
+    }
+}

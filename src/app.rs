@@ -1,0 +1,112 @@
+//! Build the running application from Settings and a bound listener; run it until shutdown.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
+use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::Accounts;
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings};
+use crate::http::{callback_routes, AppState};
+use crate::metrics::Metrics;
+use crate::store::ingest::{Ingest, IngestConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built, not yet running, cardhook: the callback server and the ingest writer behind it.
+pub struct App {
+    server: Server,
+    callback_addr: SocketAddr,
+    writer: JoinHandle<()>,
+    metrics: Metrics,
+}
+
+impl App {
+    /// Build on an already bound listener (tests bind 127.0.0.1:0) and a migrated database.
+    pub fn build(
+        settings: &Settings,
+        listener: TcpListener,
+        db: DatabaseConnection,
+        clock: Clock,
+    ) -> Result<Self, AppError> {
+        settings.validate()?;
+        let accounts = Accounts::from_settings(&settings.accounts)?;
+        let metrics = Metrics::new()?;
+        let (ingest, writer) = Ingest::spawn(
+            db,
+            IngestConfig {
+                batch_max: settings.database.batch_max,
+                queue_capacity: settings.database.queue_capacity,
+                timeout: Duration::from_millis(settings.server.storage_timeout_ms),
+                offset: settings.stats_offset()?,
+            },
+        );
+        let state = AppState {
+            accounts,
+            ingest,
+            metrics: metrics.clone(),
+            clock,
+            max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
+            timestamp_tolerance_secs: settings.server.timestamp_tolerance_secs,
+        };
+        let callback_addr = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            ActixApp::new()
+                .app_data(web::Data::new(state.clone()))
+                .configure(callback_routes)
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            server,
+            callback_addr,
+            writer,
+            metrics,
+        })
+    }
+
+    pub fn callback_addr(&self) -> SocketAddr {
+        self.callback_addr
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Serve until `shutdown` is cancelled: stop accepting, let in-flight pushes commit and be
+    /// answered, then let the writer drain and stop.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        stopper.abort();
+        // The server (and with it every ingest handle) is gone: the writer finishes its batch and ends.
+        if tokio::time::timeout(Duration::from_secs(10), self.writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("ingest writer did not stop within 10 s");
+        }
+        served
+    }
+}

@@ -1,0 +1,44 @@
+//! `cardhook binding`: who holds a code (`--card-id C --code X`), or a user's codes (`--openid O`).
+
+use anyhow::Context;
+
+use super::Format;
+use crate::config::Settings;
+use crate::report;
+use crate::store::{self, bindings};
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["code", "openid"])))]
+pub struct Args {
+    #[arg(long)]
+    pub appid: Option<String>,
+    #[arg(long, requires = "code")]
+    pub card_id: Option<String>,
+    #[arg(long, requires = "card_id")]
+    pub code: Option<String>,
+    #[arg(long, conflicts_with = "code")]
+    pub openid: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
+    let db = store::connect(&settings.database)
+        .await
+        .context("connecting to the database")?;
+    let appid = args.appid.as_deref();
+    let rows = match (&args.card_id, &args.code, &args.openid) {
+        (Some(card_id), Some(code), _) => bindings::by_code(&db, appid, card_id, code).await?,
+        (_, _, Some(openid)) => bindings::by_openid(&db, appid, openid).await?,
+        _ => anyhow::bail!("give --card-id and --code, or --openid"),
+    };
+    if rows.is_empty() {
+        anyhow::bail!("no binding found");
+    }
+    let out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&rows)?,
+        Format::Csv | Format::Table => report::bindings_table(&rows),
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `cardhook serve`: migrate, then run until SIGINT/SIGTERM.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::{shutdown, store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Override `server.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
+    settings.validate()?;
+    if settings.accounts.is_empty() {
+        anyhow::bail!("no [[accounts]] configured: add one to the config file (see README)");
+    }
+    let db = store::connect(&settings.database)
+        .await
+        .context("connecting to the database")?;
+    store::migrate(&db).await.context("applying migrations")?;
+    let listen = args.listen.as_deref().unwrap_or(&settings.server.listen);
+    let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    let app = App::build(settings, listener, db, Clock::system())?;
+    tracing::info!(
+        callback = %app.callback_addr(),
+        accounts = settings.accounts.len(),
+        "cardhook is listening: POST /wechat/{{appid}}"
+    );
+    app.run(shutdown::on_signals()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

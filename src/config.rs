@@ -1,0 +1,350 @@
+//! Typed settings: embedded defaults → config file → `CARDHOOK_*` environment (`__` nests); `validate()`.
+
+use std::path::Path;
+
+use chrono::FixedOffset;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::wechat::crypto::AesKey;
+use crate::wechat::Mode;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// A configuration problem, naming the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub admin: AdminSettings,
+    pub database: DatabaseSettings,
+    pub stats: StatsSettings,
+    pub wechat: WechatSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub accounts: Vec<AccountSettings>,
+    #[serde(default)]
+    pub cards: Vec<CardSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub timestamp_tolerance_secs: u64,
+    pub body_timeout_secs: u64,
+    pub storage_timeout_ms: u64,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminSettings {
+    pub listen: String,
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// May carry a password (PostgreSQL): never logged.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    pub synchronous: SqliteSynchronous,
+    pub batch_max: usize,
+    pub queue_capacity: usize,
+}
+
+/// SQLite's `synchronous` pragma, as far as cardhook allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit is on disk before it is acknowledged, also across power loss.
+    Full,
+    /// In WAL mode, safe against a process crash; the last commits may be lost on power loss.
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatsSettings {
+    pub utc_offset: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WechatSettings {
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountSettings {
+    pub appid: String,
+    pub token: Option<SecretString>,
+    pub encoding_aes_key: Option<SecretString>,
+    pub app_secret: Option<SecretString>,
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+}
+
+fn default_mode() -> Mode {
+    Mode::Safe
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardSettings {
+    pub card_id: String,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    #[serde(default = "default_membership_number")]
+    pub membership_number: String,
+    #[serde(default)]
+    pub init_bonus: i64,
+    #[serde(default)]
+    pub init_balance: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    OnGet,
+    OnSubmit,
+    None,
+}
+
+fn default_activation() -> Activation {
+    Activation::OnGet
+}
+
+fn default_membership_number() -> String {
+    "{code}".to_owned()
+}
+
+impl Settings {
+    /// Layer the embedded defaults, the file (`path`, or `./cardhook.toml` if present) and the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        match path {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )))
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None if Path::new("cardhook.toml").exists() => {
+                figment = figment.merge(Toml::file("cardhook.toml"))
+            }
+            None => {}
+        }
+        Self::load_from(figment.merge(Env::prefixed("CARDHOOK_").split("__")))
+    }
+
+    /// Extract from any figment (tests build theirs in code and never touch the environment).
+    pub fn load_from(figment: Figment) -> Result<Self, ConfigError> {
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))
+    }
+
+    /// The embedded defaults alone, with no file and no environment.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load_from(Figment::from(Toml::string(DEFAULTS)))
+    }
+
+    /// Check what serde cannot: keys, offsets, and every account's secrets.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.stats_offset()?;
+        if self.database.batch_max == 0 || self.database.queue_capacity == 0 {
+            return Err(invalid("database.batch_max", "must be at least 1"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            if account.appid.trim().is_empty() {
+                return Err(invalid(&format!("accounts[{i}].appid"), "is empty"));
+            }
+            if !seen.insert(account.appid.as_str()) {
+                return Err(invalid(
+                    &format!("accounts[{i}].appid"),
+                    &format!("account {} is configured twice", account.appid),
+                ));
+            }
+            account.validate(i)?;
+        }
+        Ok(())
+    }
+
+    /// The UTC offset in which channel counters are kept per day.
+    pub fn stats_offset(&self) -> Result<FixedOffset, ConfigError> {
+        parse_offset(&self.stats.utc_offset)
+            .ok_or_else(|| invalid("stats.utc_offset", "must look like +08:00 or -05:30"))
+    }
+}
+
+impl AccountSettings {
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let key = |name: &str| format!("accounts[{index}].{name} (account {})", self.appid);
+        let token_ok = self
+            .token
+            .as_ref()
+            .is_some_and(|t| !t.expose_secret().is_empty());
+        if !token_ok {
+            return Err(invalid(&key("token"), "is missing"));
+        }
+        match (&self.encoding_aes_key, self.mode) {
+            (None, Mode::Compat | Mode::Safe) => Err(invalid(
+                &key("encoding_aes_key"),
+                "is required in compat and safe mode",
+            )),
+            (Some(k), _) => AesKey::from_encoding_aes_key(k.expose_secret())
+                .map(|_| ())
+                .map_err(|_| invalid(&key("encoding_aes_key"), "must be 43 characters of base64")),
+            (None, Mode::Plain) => Ok(()),
+        }
+    }
+}
+
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `+08:00`, `-05:30`, `Z`.
+fn parse_offset(text: &str) -> Option<FixedOffset> {
+    if text == "Z" || text == "UTC" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h.abs() > 23 || !(0..60).contains(&m) || rest.len() != 5 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::load_from(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::defaults().unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.server.max_body_bytes, 65536);
+        assert_eq!(s.server.timestamp_tolerance_secs, 300);
+        assert_eq!(
+            s.stats_offset().unwrap(),
+            FixedOffset::east_opt(8 * 3600).unwrap()
+        );
+        assert!(s.admin.token.is_none());
+    }
+
+    #[test]
+    fn missing_token_and_bad_key_name_the_account_and_key() {
+        let s = with("[[accounts]]\nappid = \"wxA\"\nmode = \"plain\"\n").unwrap();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("accounts[0].token") && e.contains("wxA"), "{e}");
+
+        let s =
+            with("[[accounts]]\nappid = \"wxB\"\ntoken = \"t\"\nencoding_aes_key = \"short\"\n")
+                .unwrap();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("accounts[0].encoding_aes_key") && e.contains("wxB") && e.contains("43"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("short"),
+            "the key itself must not be echoed: {e}"
+        );
+
+        let s = with("[[accounts]]\nappid = \"wxC\"\ntoken = \"t\"\nmode = \"safe\"\n").unwrap();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("required in compat and safe mode"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = with("[[accounts]]\nappid = \"wxA\"\ntoken = \"tok-secret\"\napp_secret = \"app-secret\"\nencoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n[admin]\ntoken = \"admin-secret\"\n").unwrap();
+        s.validate().unwrap();
+        let debug = format!("{s:?}");
+        for secret in [
+            "tok-secret",
+            "app-secret",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            "admin-secret",
+            "cardhook.db",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked into Debug");
+        }
+    }
+
+    #[test]
+    fn environment_style_overrides_nest() {
+        let fig = Figment::from(Toml::string(DEFAULTS))
+            .merge(Serialized::default("database.url", "sqlite://other.db"))
+            .merge(Serialized::default("server.timestamp_tolerance_secs", 0));
+        let s = Settings::load_from(fig).unwrap();
+        assert_eq!(s.database.url.expose_secret(), "sqlite://other.db");
+        assert_eq!(s.server.timestamp_tolerance_secs, 0);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = with("[server]\nmax_body_bytes = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_body_bytes"), "{e}");
+        let s = with("[stats]\nutc_offset = \"8\"\n").unwrap();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("stats.utc_offset"));
+        assert!(with("[[accounts]]\nappid = \"a\"\ntoken = \"t\"\nmode = \"loud\"\n").is_err());
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+08:00"), FixedOffset::east_opt(28800));
+        assert_eq!(parse_offset("-05:30"), FixedOffset::east_opt(-19800));
+        assert_eq!(parse_offset("Z"), FixedOffset::east_opt(0));
+        for bad in ["8", "+8:00", "+24:00", "+08:60", "", "+08:00:00"] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The one mapping from errors to HTTP statuses (DESIGN §4), and the JSON error body.
+//!
+//! Policy: every boundary has its own error enum (`ProtocolError`, `StoreError`, `IngestError`,
+//! `ConfigError`); this module alone turns them into responses. Expected alternatives are enums,
+//! not errors (`Recorded::New | Duplicate`). 4xx bodies name the problem; 5xx bodies are generic
+//! and the details go to the log. No body ever contains a secret or the offending payload.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::ingest::IngestError;
+use crate::wechat::ProtocolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("no account is configured for this AppID")]
+    UnknownAccount,
+    #[error(
+        "/wechat without an AppID needs exactly one configured account; use /wechat/{{appid}}"
+    )]
+    NoDefaultAccount,
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body did not arrive in time")]
+    BodyTimeout,
+    #[error("request body could not be read")]
+    BodyRead,
+    #[error("no such route")]
+    NotFound,
+    #[error("storage is unavailable; retry later")]
+    Storage(#[from] IngestError),
+}
+
+impl HttpError {
+    /// Stable snake_case reason: the JSON `error` field and the metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Protocol(e) => e.reason(),
+            Self::UnknownAccount => "unknown_appid",
+            Self::NoDefaultAccount => "no_default_account",
+            Self::PayloadTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BodyRead => "body_read_error",
+            Self::NotFound => "not_found",
+            Self::Storage(_) => "storage_unavailable",
+        }
+    }
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Protocol(e) if e.is_authentication() => StatusCode::UNAUTHORIZED,
+            Self::Protocol(_) | Self::BodyRead => StatusCode::BAD_REQUEST,
+            Self::UnknownAccount | Self::NoDefaultAccount | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Storage(_) = self {
+            // WeChat retries on its own schedule; other clients get a hint.
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(serde_json::json!({
+            "error": self.reason(),
+            "message": self.to_string(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_design_section_4() {
+        let status = |e: HttpError| e.status_code().as_u16();
+        assert_eq!(status(ProtocolError::MissingParam("nonce").into()), 400);
+        assert_eq!(status(ProtocolError::BadPadding.into()), 400);
+        assert_eq!(status(ProtocolError::DoctypeRejected.into()), 400);
+        assert_eq!(status(ProtocolError::BadSignature.into()), 401);
+        assert_eq!(status(ProtocolError::AppIdMismatch.into()), 401);
+        assert_eq!(status(ProtocolError::StaleTimestamp.into()), 401);
+        assert_eq!(status(ProtocolError::PlaintextRejected.into()), 401);
+        assert_eq!(status(HttpError::UnknownAccount), 404);
+        assert_eq!(status(HttpError::PayloadTooLarge { limit: 1 }), 413);
+        assert_eq!(status(HttpError::Storage(IngestError::Timeout)), 503);
+    }
+}

@@ -1,0 +1,235 @@
+//! The callback endpoint: URL verification (GET) and pushes (POST) in plain, compat and safe mode.
+//!
+//! A push is authenticated, decrypted and parsed here, then handed to the ingest writer; it is
+//! answered `success` only after its transaction committed (DESIGN §1). No WeChat API call ever
+//! happens on this path.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::{ContentType, CONTENT_LENGTH};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body::read_limited;
+use super::error::HttpError;
+use super::AppState;
+use crate::accounts::Account;
+use crate::store::events::{Incoming, Recorded};
+use crate::wechat::events::{self, Event};
+use crate::wechat::query::{self, CallbackQuery};
+use crate::wechat::{crypto, signature, xml, Mode, ProtocolError};
+
+/// GET /wechat/{appid}
+pub async fn verify_for(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    verify(
+        &req,
+        state.accounts.get(&appid).ok_or(HttpError::UnknownAccount),
+        &state,
+    )
+}
+
+/// GET /wechat (exactly one account configured)
+pub async fn verify_single(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    verify(
+        &req,
+        state.accounts.single().ok_or(HttpError::NoDefaultAccount),
+        &state,
+    )
+}
+
+/// POST /wechat/{appid}
+pub async fn receive_for(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let account = state
+        .accounts
+        .get(&appid)
+        .cloned()
+        .ok_or(HttpError::UnknownAccount);
+    receive(req, account, payload, state).await
+}
+
+/// POST /wechat (exactly one account configured)
+pub async fn receive_single(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let account = state
+        .accounts
+        .single()
+        .cloned()
+        .ok_or(HttpError::NoDefaultAccount);
+    receive(req, account, payload, state).await
+}
+
+/// The handshake: check `signature`, answer `echostr` byte for byte. The Official Account never
+/// encrypts echostr, also not in safe mode (reference §1.1).
+fn verify(
+    req: &HttpRequest,
+    account: Result<&Arc<Account>, HttpError>,
+    state: &AppState,
+) -> Result<HttpResponse, HttpError> {
+    let started = Instant::now();
+    let result = account.and_then(|account| {
+        let q = authenticate(req.query_string(), account, state)?;
+        let echostr = q.echostr.ok_or(ProtocolError::MissingParam("echostr"))?;
+        Ok(echostr)
+    });
+    let label = state.appid_label(account_appid(req, state));
+    match result {
+        Ok(echostr) => {
+            state.metrics.observe_push(
+                label,
+                "verify",
+                "verified",
+                started.elapsed().as_secs_f64(),
+            );
+            Ok(HttpResponse::Ok()
+                .content_type(ContentType::plaintext())
+                .body(echostr))
+        }
+        Err(e) => Err(state.reject(req, label, "verify", e, started)),
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    account: Result<Arc<Account>, HttpError>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let started = Instant::now();
+    let label = state.appid_label(account_appid(&req, &state));
+    let account = match account {
+        Ok(account) => account,
+        Err(e) => return Err(state.reject(&req, label, "none", e, started)),
+    };
+    match store_push(&req, &account, payload, &state).await {
+        Ok((event, recorded)) => {
+            let outcome = match recorded {
+                Recorded::New => "stored",
+                Recorded::Duplicate => "duplicate",
+            };
+            tracing::info!(appid = %account.appid, event, outcome, "push");
+            state
+                .metrics
+                .observe_push(label, event, outcome, started.elapsed().as_secs_f64());
+            Ok(HttpResponse::Ok()
+                .content_type(ContentType::plaintext())
+                .body("success"))
+        }
+        Err(e) => Err(state.reject(&req, label, "none", e, started)),
+    }
+}
+
+/// Authenticate, decrypt, parse and durably record one push; returns its event label.
+async fn store_push(
+    req: &HttpRequest,
+    account: &Account,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(&'static str, Recorded), HttpError> {
+    let q = authenticate(req.query_string(), account, state)?;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = read_limited(payload, declared, state.max_body_bytes, state.body_timeout).await?;
+    let body = std::str::from_utf8(&body).map_err(|_| ProtocolError::BadUtf8)?;
+    let message_xml = open(&q, account, body)?;
+    let message = events::parse(&message_xml)?;
+    let event = event_label(&message.event);
+    let push = Incoming {
+        appid: account.appid.clone(),
+        message,
+        raw_xml: message_xml.into_owned(),
+        received_at: state.clock.now(),
+    };
+    Ok((event, state.ingest.record(push).await?))
+}
+
+/// Check the query: parameters, `signature`, and the timestamp window.
+fn authenticate(
+    raw_query: &str,
+    account: &Account,
+    state: &AppState,
+) -> Result<CallbackQuery, HttpError> {
+    let q = query::parse(raw_query)?;
+    signature::verify_signature(&q.signature, account.token(), &q.timestamp, &q.nonce)?;
+    query::check_freshness(
+        q.timestamp_secs,
+        state.clock.now(),
+        state.timestamp_tolerance_secs,
+    )?;
+    Ok(q)
+}
+
+/// The message a push carries: the body itself in plain mode; in compat and safe mode the
+/// decrypted `Encrypt`, authenticated by `msg_signature` (plaintext siblings are ignored).
+fn open<'b>(
+    q: &CallbackQuery,
+    account: &Account,
+    body: &'b str,
+) -> Result<Cow<'b, str>, ProtocolError> {
+    let Some(msg_signature) = q.msg_signature.as_deref() else {
+        if account.mode == Mode::Safe {
+            return Err(ProtocolError::PlaintextRejected);
+        }
+        return Ok(Cow::Borrowed(body));
+    };
+    let key = account.aes_key().ok_or(ProtocolError::NoAesKey)?;
+    let encrypt = xml::parse_envelope(body)?
+        .encrypt
+        .ok_or(ProtocolError::Xml {
+            field: "Encrypt",
+            reason: "missing",
+        })?;
+    signature::verify_msg_signature(
+        msg_signature,
+        account.token(),
+        &q.timestamp,
+        &q.nonce,
+        &encrypt,
+    )?;
+    crypto::decrypt(key, &encrypt, account.appid.as_str()).map(Cow::Owned)
+}
+
+fn account_appid<'r>(req: &'r HttpRequest, state: &'r AppState) -> Option<&'r str> {
+    match req.match_info().get("appid") {
+        Some(appid) => Some(appid),
+        None => state.accounts.single().map(|a| a.appid.as_str()),
+    }
+}
+
+/// A bounded metric label for an event: its name when cardhook knows it, `other` otherwise.
+fn event_label(event: &Event) -> &'static str {
+    match event {
+        Event::CardPassCheck(_) => "card_pass_check",
+        Event::CardNotPassCheck(_) => "card_not_pass_check",
+        Event::UserGetCard(_) => "user_get_card",
+        Event::UserGiftingCard(_) => "user_gifting_card",
+        Event::UserDelCard(_) => "user_del_card",
+        Event::UserConsumeCard(_) => "user_consume_card",
+        Event::UserPayFromPayCell(_) => "user_pay_from_pay_cell",
+        Event::UserViewCard(_) => "user_view_card",
+        Event::UserEnterSessionFromCard(_) => "user_enter_session_from_card",
+        Event::UpdateMemberCard(_) => "update_member_card",
+        Event::CardSkuRemind(_) => "card_sku_remind",
+        Event::CardPayOrder(_) => "card_pay_order",
+        Event::SubmitMembercardUserInfo(_) => "submit_membercard_user_info",
+        Event::Unknown { .. } => "other",
+    }
+}

@@ -1,0 +1,184 @@
+//! Rendering of statistics and bindings for people (tables) and spreadsheets (CSV).
+
+use std::fmt::Write;
+
+use entity::card_binding;
+
+use crate::store::channels::{Counts, GroupBy, StatsReport};
+
+const COUNTER_COLUMNS: [&str; 7] = [
+    "got",
+    "from_friend",
+    "restored",
+    "deleted",
+    "consumed",
+    "activated",
+    "users",
+];
+
+fn header(by: GroupBy) -> Vec<&'static str> {
+    let mut h = vec!["appid", "card_id", "outer_id", "outer_str"];
+    if by == GroupBy::Day {
+        h.push("day");
+    }
+    h.extend(COUNTER_COLUMNS);
+    h
+}
+
+fn numbers(c: &Counts, users: i64) -> [String; 7] {
+    [
+        c.got,
+        c.from_friend,
+        c.restored,
+        c.deleted,
+        c.consumed,
+        c.activated,
+        users,
+    ]
+    .map(|n| n.to_string())
+}
+
+fn records(stats: &StatsReport, by: GroupBy) -> Vec<Vec<String>> {
+    stats
+        .rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![
+                r.appid.clone(),
+                r.card_id.clone(),
+                r.outer_id.to_string(),
+                r.outer_str.clone(),
+            ];
+            if by == GroupBy::Day {
+                cells.push(r.day.clone().unwrap_or_default());
+            }
+            cells.extend(numbers(&r.counts, r.users));
+            cells
+        })
+        .collect()
+}
+
+/// CSV with a header row (RFC 4180 quoting).
+pub fn stats_csv(stats: &StatsReport, by: GroupBy) -> String {
+    let mut out = header(by).join(",");
+    for record in records(stats, by) {
+        out.push('\n');
+        let cells: Vec<String> = record.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&cells.join(","));
+    }
+    out
+}
+
+fn csv_cell(cell: &str) -> String {
+    if cell.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// An aligned text table with a totals line.
+pub fn stats_table(stats: &StatsReport, by: GroupBy) -> String {
+    let head: Vec<String> = header(by).into_iter().map(str::to_owned).collect();
+    let mut rows = records(stats, by);
+    let mut total = vec![
+        "TOTAL".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ];
+    if by == GroupBy::Day {
+        total.push(String::new());
+    }
+    total.extend(numbers(&stats.totals.counts, stats.totals.users));
+    rows.push(total);
+    table(&head, &rows)
+}
+
+/// Bindings as an aligned table.
+pub fn bindings_table(rows: &[card_binding::Model]) -> String {
+    let head: Vec<String> = [
+        "appid",
+        "card_id",
+        "code",
+        "openid",
+        "status",
+        "outer_id",
+        "outer_str",
+        "got_day",
+        "from_friend",
+        "old_code",
+        "membership_number",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|b| {
+            vec![
+                b.appid.clone(),
+                b.card_id.clone(),
+                b.code.clone(),
+                b.openid.clone(),
+                b.status.clone(),
+                b.outer_id.to_string(),
+                b.outer_str.clone(),
+                b.got_day.clone(),
+                b.from_friend.to_string(),
+                b.old_code.clone().unwrap_or_default(),
+                b.membership_number.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
+fn table(head: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(head).chain(rows.iter().map(Vec::as_slice)) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::channels::{StatsRow, Totals};
+
+    #[test]
+    fn csv_quotes_and_has_a_header() {
+        let report = StatsReport {
+            rows: vec![StatsRow {
+                appid: "wxA".into(),
+                card_id: "c".into(),
+                outer_id: 0,
+                outer_str: "a,\"b\"".into(),
+                day: None,
+                counts: Counts {
+                    got: 2,
+                    ..Counts::default()
+                },
+                users: 1,
+            }],
+            totals: Totals::default(),
+        };
+        let csv = stats_csv(&report, GroupBy::Channel);
+        assert_eq!(
+            csv,
+            "appid,card_id,outer_id,outer_str,got,from_friend,restored,deleted,consumed,activated,users\nwxA,c,0,\"a,\"\"b\"\"\",2,0,0,0,0,0,1"
+        );
+        assert!(stats_table(&report, GroupBy::Channel).contains("TOTAL"));
+    }
+}

@@ -1,0 +1,267 @@
+//! The `card_binding` table: which OpenID holds which code, its channel, gift lineage and status.
+//!
+//! A later event for a code (delete, consume) counts in the channel the code arrived through
+//! (DESIGN §3). A gift gives the receiver a new code with its own binding; the giver's becomes
+//! `gifted_away`.
+
+use entity::card_binding::{self, Column};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::channels::{ChannelDelta, Counts};
+use super::events::Incoming;
+use super::StoreError;
+use crate::wechat::events::{Event, UserGetCard};
+use crate::wechat::ids::{CardId, Code};
+
+/// The life of a card code, as the binding's `status` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Got,
+    Activated,
+    GiftedAway,
+    Deleted,
+    Consumed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Got => "got",
+            Self::Activated => "activated",
+            Self::GiftedAway => "gifted_away",
+            Self::Deleted => "deleted",
+            Self::Consumed => "consumed",
+        }
+    }
+}
+
+/// Apply a new (not duplicate) push to the bindings; returns the counters it moves, if any.
+pub async fn apply(
+    db: &impl ConnectionTrait,
+    push: &Incoming,
+    day: &str,
+) -> Result<Option<ChannelDelta>, StoreError> {
+    let now = push.received_at;
+    let appid = push.appid.as_str();
+    let delta = match &push.message.event {
+        Event::UserGetCard(e) => Some(on_get(db, push, e, day).await?),
+        Event::UserDelCard(e) => {
+            let counts = Counts {
+                deleted: 1,
+                ..Counts::default()
+            };
+            let moved =
+                transition(db, appid, &e.card_id, e.code.as_ref(), Status::Deleted, now).await?;
+            Some(ChannelDelta::for_binding(
+                appid,
+                &e.card_id,
+                moved.as_ref(),
+                day,
+                counts,
+            ))
+        }
+        Event::UserConsumeCard(e) => {
+            let counts = Counts {
+                consumed: 1,
+                ..Counts::default()
+            };
+            let moved = transition(
+                db,
+                appid,
+                &e.card_id,
+                e.code.as_ref(),
+                Status::Consumed,
+                now,
+            )
+            .await?;
+            Some(ChannelDelta::for_binding(
+                appid,
+                &e.card_id,
+                moved.as_ref(),
+                day,
+                counts,
+            ))
+        }
+        Event::UserGiftingCard(e) => {
+            // A gift that came back (IsReturnBack=1) returns the card to its giver.
+            let status = if e.is_return_back {
+                Status::Got
+            } else {
+                Status::GiftedAway
+            };
+            transition(db, appid, &e.card_id, e.code.as_ref(), status, now).await?;
+            None
+        }
+        _ => None,
+    };
+    Ok(delta)
+}
+
+async fn on_get(
+    db: &impl ConnectionTrait,
+    push: &Incoming,
+    e: &UserGetCard,
+    day: &str,
+) -> Result<ChannelDelta, StoreError> {
+    let appid = push.appid.as_str();
+    let now = push.received_at;
+    let openid = push.message.from_user_name.as_str();
+    if e.is_restore_member_card {
+        // A restore brings back a deleted code; it counts in the channel the code first came through.
+        let restored = card_binding::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(Status::Got.as_str()))
+            .col_expr(Column::Restored, Expr::value(true))
+            .col_expr(Column::Openid, Expr::value(openid))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(key(appid, &e.card_id, &e.code))
+            .exec_with_returning(db)
+            .await?;
+        let counts = Counts {
+            restored: 1,
+            ..Counts::default()
+        };
+        if let Some(binding) = restored.first() {
+            return Ok(ChannelDelta::for_binding(
+                appid,
+                &e.card_id,
+                Some(binding),
+                day,
+                counts,
+            ));
+        }
+        insert_binding(db, push, e, day, true).await?;
+        return Ok(ChannelDelta::for_event(appid, e, day, counts));
+    }
+    insert_binding(db, push, e, day, false).await?;
+    if let (true, Some(old_code)) = (e.is_give_by_friend, &e.old_user_card_code) {
+        transition(
+            db,
+            appid,
+            &e.card_id,
+            Some(old_code),
+            Status::GiftedAway,
+            now,
+        )
+        .await?;
+    }
+    let counts = Counts {
+        got: 1,
+        from_friend: i64::from(e.is_give_by_friend),
+        ..Counts::default()
+    };
+    Ok(ChannelDelta::for_event(appid, e, day, counts))
+}
+
+async fn insert_binding(
+    db: &impl ConnectionTrait,
+    push: &Incoming,
+    e: &UserGetCard,
+    day: &str,
+    restored: bool,
+) -> Result<(), StoreError> {
+    let row = card_binding::ActiveModel {
+        appid: Set(push.appid.0.clone()),
+        card_id: Set(e.card_id.0.clone()),
+        code: Set(e.code.0.clone()),
+        openid: Set(push.message.from_user_name.0.clone()),
+        unionid: Set(e.union_id.clone()),
+        outer_id: Set(e.outer_id),
+        outer_str: Set(e.outer_str.clone().unwrap_or_default()),
+        source_scene: Set(e.source_scene.clone()),
+        got_at: Set(push.message.create_time),
+        got_day: Set(day.to_owned()),
+        from_friend: Set(e.is_give_by_friend),
+        friend_openid: Set(e.friend_user_name.as_ref().map(|o| o.0.clone())),
+        old_code: Set(e.old_user_card_code.as_ref().map(|c| c.0.clone())),
+        restored: Set(restored),
+        status: Set(Status::Got.as_str().to_owned()),
+        membership_number: Set(None),
+        activated_at: Set(None),
+        updated_at: Set(push.received_at),
+    };
+    card_binding::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
+                .update_columns([
+                    Column::Openid,
+                    Column::Unionid,
+                    Column::OuterId,
+                    Column::OuterStr,
+                    Column::SourceScene,
+                    Column::GotAt,
+                    Column::GotDay,
+                    Column::FromFriend,
+                    Column::FriendOpenid,
+                    Column::OldCode,
+                    Column::Status,
+                    Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Move a code to `status`; returns the binding as it now is, if cardhook knows the code.
+async fn transition(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    card_id: &CardId,
+    code: Option<&Code>,
+    status: Status,
+    now: i64,
+) -> Result<Option<card_binding::Model>, StoreError> {
+    let Some(code) = code else { return Ok(None) };
+    let mut rows = card_binding::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(key(appid, card_id, code))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
+fn key(appid: &str, card_id: &CardId, code: &Code) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(Column::Appid.eq(appid))
+        .add(Column::CardId.eq(card_id.as_str()))
+        .add(Column::Code.eq(code.as_str()))
+}
+
+/// The bindings of one code (one per account that has it, normally one).
+pub async fn by_code(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+    card_id: &str,
+    code: &str,
+) -> Result<Vec<card_binding::Model>, StoreError> {
+    let mut query = card_binding::Entity::find()
+        .filter(Column::CardId.eq(card_id))
+        .filter(Column::Code.eq(code));
+    if let Some(appid) = appid {
+        query = query.filter(Column::Appid.eq(appid));
+    }
+    Ok(query.order_by_asc(Column::Appid).all(db).await?)
+}
+
+/// A user's bindings, newest first.
+pub async fn by_openid(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+    openid: &str,
+) -> Result<Vec<card_binding::Model>, StoreError> {
+    let mut query = card_binding::Entity::find().filter(Column::Openid.eq(openid));
+    if let Some(appid) = appid {
+        query = query.filter(Column::Appid.eq(appid));
+    }
+    Ok(query
+        .order_by_desc(Column::GotAt)
+        .order_by_asc(Column::CardId)
+        .order_by_asc(Column::Code)
+        .all(db)
+        .await?)
+}

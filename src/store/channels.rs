@@ -1,0 +1,302 @@
+//! The `channel_day` counters and the channel statistics read from them.
+//!
+//! A channel is (appid, card_id, outer_id, outer_str); outer_id 0 and outer_str "" mean "none".
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use entity::{card_binding, channel_day};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select,
+};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::wechat::events::UserGetCard;
+use crate::wechat::ids::CardId;
+
+/// The funnel counters of one channel.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// New cards received (restores excluded).
+    pub got: i64,
+    /// Of `got`, received as a gift from a friend.
+    pub from_friend: i64,
+    /// Deleted member cards found back (IsRestoreMemberCard=1).
+    pub restored: i64,
+    pub deleted: i64,
+    pub consumed: i64,
+    pub activated: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.got += other.got;
+        self.from_friend += other.from_friend;
+        self.restored += other.restored;
+        self.deleted += other.deleted;
+        self.consumed += other.consumed;
+        self.activated += other.activated;
+    }
+}
+
+/// Counters to add to one channel on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelDelta {
+    pub appid: String,
+    pub card_id: String,
+    pub outer_id: i64,
+    pub outer_str: String,
+    pub day: String,
+    pub counts: Counts,
+}
+
+impl ChannelDelta {
+    /// The channel a `user_get_card` names.
+    pub fn for_event(appid: &str, e: &UserGetCard, day: &str, counts: Counts) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            card_id: e.card_id.0.clone(),
+            outer_id: e.outer_id,
+            outer_str: e.outer_str.clone().unwrap_or_default(),
+            day: day.to_owned(),
+            counts,
+        }
+    }
+
+    /// The channel a code arrived through; unattributed when cardhook never saw it arrive.
+    pub fn for_binding(
+        appid: &str,
+        card_id: &CardId,
+        binding: Option<&card_binding::Model>,
+        day: &str,
+        counts: Counts,
+    ) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            card_id: card_id.0.clone(),
+            outer_id: binding.map_or(0, |b| b.outer_id),
+            outer_str: binding.map(|b| b.outer_str.clone()).unwrap_or_default(),
+            day: day.to_owned(),
+            counts,
+        }
+    }
+}
+
+/// Add `delta` to its channel's row of the day, creating the row on first use.
+pub async fn add(db: &impl ConnectionTrait, delta: &ChannelDelta) -> Result<(), StoreError> {
+    use channel_day::Column as C;
+    let c = delta.counts;
+    let row = channel_day::ActiveModel {
+        appid: Set(delta.appid.clone()),
+        card_id: Set(delta.card_id.clone()),
+        outer_id: Set(delta.outer_id),
+        outer_str: Set(delta.outer_str.clone()),
+        day: Set(delta.day.clone()),
+        got: Set(c.got),
+        from_friend: Set(c.from_friend),
+        restored: Set(c.restored),
+        deleted: Set(c.deleted),
+        consumed: Set(c.consumed),
+        activated: Set(c.activated),
+    };
+    let mut on_conflict =
+        OnConflict::columns([C::Appid, C::CardId, C::OuterId, C::OuterStr, C::Day]);
+    for col in [
+        C::Got,
+        C::FromFriend,
+        C::Restored,
+        C::Deleted,
+        C::Consumed,
+        C::Activated,
+    ] {
+        on_conflict.value(
+            col,
+            Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
+        );
+    }
+    channel_day::Entity::insert(row)
+        .on_conflict(on_conflict)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// How statistics rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    #[default]
+    Channel,
+    Day,
+}
+
+/// Which statistics to read; days are inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct StatsQuery {
+    pub appid: Option<String>,
+    pub card_id: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub by: GroupBy,
+}
+
+/// One row of DESIGN §4's `stats/channels` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsRow {
+    pub appid: String,
+    pub card_id: String,
+    pub outer_id: i64,
+    pub outer_str: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Distinct OpenIDs that got a card through the channel in the period.
+    pub users: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub users: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsReport {
+    pub rows: Vec<StatsRow>,
+    pub totals: Totals,
+}
+
+type GroupKey = (String, String, i64, String, Option<String>);
+
+/// The one statistics query behind `cardhook stats` and the admin API.
+pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsReport, StoreError> {
+    let by_day = q.by == GroupBy::Day;
+    let mut groups: BTreeMap<GroupKey, (Counts, i64)> = BTreeMap::new();
+    for row in counter_rows(q).all(db).await? {
+        let day = by_day.then(|| row.day.clone());
+        let counts = Counts {
+            got: row.got,
+            from_friend: row.from_friend,
+            restored: row.restored,
+            deleted: row.deleted,
+            consumed: row.consumed,
+            activated: row.activated,
+        };
+        groups
+            .entry((row.appid, row.card_id, row.outer_id, row.outer_str, day))
+            .or_default()
+            .0
+            .add(&counts);
+    }
+    for (appid, card_id, outer_id, outer_str, day, users) in user_counts(db, q).await? {
+        let day = if by_day { Some(day) } else { None };
+        groups
+            .entry((appid, card_id, outer_id, outer_str, day))
+            .or_default()
+            .1 += users;
+    }
+    let mut totals = Totals {
+        users: distinct_users(db, q).await?,
+        ..Totals::default()
+    };
+    let rows = groups
+        .into_iter()
+        .map(
+            |((appid, card_id, outer_id, outer_str, day), (counts, users))| {
+                totals.counts.add(&counts);
+                StatsRow {
+                    appid,
+                    card_id,
+                    outer_id,
+                    outer_str,
+                    day,
+                    counts,
+                    users,
+                }
+            },
+        )
+        .collect();
+    Ok(StatsReport { rows, totals })
+}
+
+fn counter_rows(q: &StatsQuery) -> Select<channel_day::Entity> {
+    use channel_day::Column as C;
+    let mut select = channel_day::Entity::find();
+    if let Some(appid) = &q.appid {
+        select = select.filter(C::Appid.eq(appid.as_str()));
+    }
+    if let Some(card_id) = &q.card_id {
+        select = select.filter(C::CardId.eq(card_id.as_str()));
+    }
+    if let Some(from) = q.from {
+        select = select.filter(C::Day.gte(from.to_string()));
+    }
+    if let Some(to) = q.to {
+        select = select.filter(C::Day.lte(to.to_string()));
+    }
+    select
+}
+
+fn binding_rows(q: &StatsQuery) -> Select<card_binding::Entity> {
+    use card_binding::Column as C;
+    let mut select = card_binding::Entity::find();
+    if let Some(appid) = &q.appid {
+        select = select.filter(C::Appid.eq(appid.as_str()));
+    }
+    if let Some(card_id) = &q.card_id {
+        select = select.filter(C::CardId.eq(card_id.as_str()));
+    }
+    if let Some(from) = q.from {
+        select = select.filter(C::GotDay.gte(from.to_string()));
+    }
+    if let Some(to) = q.to {
+        select = select.filter(C::GotDay.lte(to.to_string()));
+    }
+    select
+}
+
+/// Distinct users per channel (and day): counted in SQL, the bindings can be millions.
+async fn user_counts(
+    db: &impl ConnectionTrait,
+    q: &StatsQuery,
+) -> Result<Vec<(String, String, i64, String, String, i64)>, StoreError> {
+    use card_binding::Column as C;
+    let day_expr = if q.by == GroupBy::Day {
+        Expr::col(C::GotDay)
+    } else {
+        Expr::value("")
+    };
+    let mut select = binding_rows(q)
+        .select_only()
+        .column(C::Appid)
+        .column(C::CardId)
+        .column(C::OuterId)
+        .column(C::OuterStr)
+        .column_as(day_expr, "day")
+        .column_as(Expr::col(C::Openid).count_distinct(), "users")
+        .group_by(C::Appid)
+        .group_by(C::CardId)
+        .group_by(C::OuterId)
+        .group_by(C::OuterStr);
+    if q.by == GroupBy::Day {
+        select = select.group_by(C::GotDay);
+    }
+    Ok(select.into_tuple().all(db).await?)
+}
+
+async fn distinct_users(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<i64, StoreError> {
+    let count: Option<i64> = binding_rows(q)
+        .select_only()
+        .column_as(
+            Expr::col(card_binding::Column::Openid).count_distinct(),
+            "users",
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(count.unwrap_or(0))
+}

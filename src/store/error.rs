@@ -1,0 +1,33 @@
+//! The one error type of the storage boundary.
+
+use sea_orm::{DbErr, RuntimeErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The database is locked or the pool is exhausted: retry later (a push gets 503).
+    #[error("database busy: {0}")]
+    Busy(String),
+    #[error("database error: {0}")]
+    Db(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        let busy = match &e {
+            DbErr::ConnectionAcquire(_) => true,
+            DbErr::Conn(RuntimeErr::SqlxError(inner))
+            | DbErr::Exec(RuntimeErr::SqlxError(inner)) => {
+                let text = inner.to_string();
+                text.contains("database is locked") || text.contains("busy")
+            }
+            _ => false,
+        };
+        if busy {
+            Self::Busy(e.to_string())
+        } else {
+            Self::Db(e)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Group commit: one writer task stores the pushes that arrive together in one transaction, and
+//! answers each of them only after that transaction committed (DESIGN §1 step 5, §6).
+//!
+//! The queue in front of the writer is bounded: when the writer falls behind, pushes wait for a
+//! place, and past the storage timeout they are answered 503 (WeChat retries) — memory stays flat.
+
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::events::{self, Incoming, Recorded};
+use super::StoreError;
+
+/// Why a push could not be stored in time.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the writer did not commit within the storage timeout")]
+    Timeout,
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    push: Incoming,
+    reply: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+/// The handle pushes are recorded through; cheap to clone. The writer stops when every handle is gone.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Job>,
+    timeout: Duration,
+}
+
+/// How the writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestConfig {
+    pub batch_max: usize,
+    pub queue_capacity: usize,
+    pub timeout: Duration,
+    pub offset: FixedOffset,
+}
+
+impl Ingest {
+    /// Start the writer on `db`.
+    pub fn spawn(db: DatabaseConnection, config: IngestConfig) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let writer = tokio::spawn(run_writer(db, rx, config));
+        (
+            Self {
+                tx,
+                timeout: config.timeout,
+            },
+            writer,
+        )
+    }
+
+    /// Store `push` durably; returns once it is committed (or known to be a duplicate).
+    pub async fn record(&self, push: Incoming) -> Result<Recorded, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let submit_and_wait = async {
+            self.tx
+                .send(Job { push, reply })
+                .await
+                .map_err(|_| IngestError::Stopped)?;
+            answer
+                .await
+                .map_err(|_| IngestError::Stopped)?
+                .map_err(IngestError::from)
+        };
+        tokio::time::timeout(self.timeout, submit_and_wait)
+            .await
+            .unwrap_or(Err(IngestError::Timeout))
+    }
+}
+
+async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config: IngestConfig) {
+    let mut batch = Vec::with_capacity(config.batch_max);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        // Whatever queued up while the previous batch committed joins this one: a lone push is
+        // never delayed, a burst shares one commit.
+        while batch.len() < config.batch_max {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&db, &mut batch, config.offset).await;
+    }
+}
+
+async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, offset: FixedOffset) {
+    match store_all(db, batch, offset).await {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                // The push's handler may have given up (timeout); its row is stored all the same.
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) if batch.len() > 1 => {
+            // One bad push must not fail its neighbours: store each on its own.
+            tracing::warn!(error.message = %e, batch = batch.len(), "batch commit failed; retrying its pushes one by one");
+            for job in batch.drain(..) {
+                let outcome = store_all(db, std::slice::from_ref(&job), offset).await;
+                let _ = job.reply.send(outcome.map(|mut o| o.remove(0)));
+            }
+        }
+        Err(e) => {
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(StoreError::Busy(e.to_string())));
+            }
+        }
+    }
+}
+
+async fn store_all(
+    db: &DatabaseConnection,
+    jobs: &[Job],
+    offset: FixedOffset,
+) -> Result<Vec<Recorded>, StoreError> {
+    let txn = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outcomes.push(events::record(&txn, &job.push, offset).await?);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
