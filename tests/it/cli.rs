@@ -1,0 +1,208 @@
+//! The real binary: replay against a running server, then read stats and bindings from the same file.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cardhook::store::channels::{self, StatsQuery};
+use cardhook::wechat::Mode;
+use tokio::process::Command;
+
+use crate::support::{account_for, spawn_app, TestApp, KEY_B};
+
+/// Run `cardhook <command> --config <config> <args…>` (async: the test's runtime hosts the server).
+async fn run(command: &str, config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .arg(command)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// Run, require success, return stdout.
+async fn run_ok(command: &str, config: &Path, args: &[&str]) -> String {
+    let output = run(command, config, args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cardhook {command} {args:?}: {stderr}"
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A config file pointing at the test app's database, with its three accounts and `extra`.
+fn write_config(app: &TestApp, extra: &str) -> PathBuf {
+    let db = app.db_path.display();
+    let mut toml =
+        format!("[database]\nurl = \"sqlite://{db}?mode=rwc\"\n[log]\nlevel = \"warn\"\n");
+    for mode in [Mode::Plain, Mode::Compat, Mode::Safe] {
+        let (appid, token) = account_for(mode);
+        let mode_name = format!("{mode:?}").to_lowercase();
+        toml.push_str(&format!(
+            "[[accounts]]\nappid = \"{appid}\"\ntoken = \"{token}\"\nmode = \"{mode_name}\"\n"
+        ));
+        if mode != Mode::Plain {
+            toml.push_str(&format!("encoding_aes_key = \"{KEY_B}\"\n"));
+        }
+    }
+    toml.push_str(extra);
+    let path = app.dir.path().join("cli.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn fixture_path(name: &str) -> String {
+    format!("{}/fixtures/push/{name}.xml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn replay_then_stats_and_binding() {
+    let app = spawn_app().await;
+    let config = write_config(&app, "");
+    let (appid, _) = account_for(Mode::Safe);
+    let url = app.url("");
+    let files = [
+        "user_get_card",
+        "user_get_card_unicode",
+        "user_get_card_source_scene_no_outer_str",
+        "user_consume_card",
+    ]
+    .map(fixture_path);
+    let mut args = vec!["--url", url.as_str(), "--appid", appid];
+    args.extend(files.iter().map(String::as_str));
+    let stdout = run_ok("replay", &config, &args).await;
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("\t200\tsuccess"))
+            .count(),
+        4,
+        "{stdout}"
+    );
+    assert_eq!(app.event_count().await, 4);
+
+    // The JSON is exactly what the shared stats query returns, in DESIGN §4's shape.
+    let json = run_ok("stats", &config, &["--appid", appid, "--format", "json"]).await;
+    let printed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let query = StatsQuery {
+        appid: Some(appid.into()),
+        ..Default::default()
+    };
+    let expected = serde_json::to_value(channels::stats(&app.db, &query).await.unwrap()).unwrap();
+    assert_eq!(printed, expected);
+    assert_eq!(printed["totals"]["got"], 3);
+    let rows = printed["rows"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["outer_str"] == "12b").unwrap();
+    let fields = [
+        "appid",
+        "card_id",
+        "outer_id",
+        "outer_str",
+        "got",
+        "from_friend",
+        "restored",
+        "deleted",
+        "consumed",
+        "activated",
+        "users",
+    ];
+    for field in fields {
+        assert!(row.get(field).is_some(), "row lacks {field}: {row}");
+    }
+
+    let csv = run_ok("stats", &config, &["--format", "csv", "--by", "day"]).await;
+    assert!(
+        csv.starts_with("appid,card_id,outer_id,outer_str,day,got,"),
+        "{csv}"
+    );
+    assert!(csv.contains(",12b,2016-08-30,1,"), "{csv}");
+    let table = run_ok("stats", &config, &[]).await;
+    assert!(table.contains("TOTAL") && table.contains("12b"), "{table}");
+
+    let card = "pZI8Fjwsy5fVPRBeD78J4RmqVvBc";
+    let json = run_ok(
+        "binding",
+        &config,
+        &[
+            "--card-id",
+            card,
+            "--code",
+            "226009850808",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    let bindings: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(bindings[0]["openid"], "oZI8Fj040-be6rlDohc6gkoPOQTQ");
+    assert_eq!(bindings[0]["outer_str"], "12b");
+    let table = run_ok(
+        "binding",
+        &config,
+        &["--openid", "oZI8Fj0Unicode00000000000003"],
+    )
+    .await;
+    assert!(table.contains("门店12号桌"), "{table}");
+    let missing = run("binding", &config, &["--card-id", card, "--code", "0"]).await;
+    assert!(!missing.status.success());
+}
+
+#[tokio::test]
+async fn replay_exits_non_zero_when_a_push_is_refused() {
+    let app = spawn_app().await;
+    // The file's token differs from the server's (a rotated token): the push is refused with 401.
+    let config = write_config(&app, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("safe-token", "rotated-token");
+    std::fs::write(&config, text).unwrap();
+    let url = app.url("");
+    let file = fixture_path("user_get_card");
+    let output = run(
+        "replay",
+        &config,
+        &["--url", &url, "--appid", account_for(Mode::Safe).0, &file],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\t401\t"));
+    assert_eq!(app.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn serve_refuses_a_bad_key_naming_the_account_without_echoing_it() {
+    let app = spawn_app().await;
+    let bad_key = "[[accounts]]\nappid = \"wxbadkey\"\ntoken = \"t\"\nencoding_aes_key = \"tooShortSecretKey\"\n";
+    let output = run("serve", &write_config(&app, bad_key), &[]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("wxbadkey") && stderr.contains("encoding_aes_key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tooShortSecretKey"), "{stderr}");
+
+    let no_token = "[[accounts]]\nappid = \"wxnotoken\"\nmode = \"plain\"\n";
+    let output = run("serve", &write_config(&app, no_token), &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("wxnotoken") && stderr.contains("token"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn help_shows_no_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--config"));
+    for secret in ["demo-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"] {
+        assert!(!help.contains(secret));
+    }
+}

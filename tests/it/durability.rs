@@ -1,0 +1,97 @@
+//! Acknowledge only after commit: a `success` means the row is there; storage trouble means 503.
+
+use std::time::Duration;
+
+use cardhook::store;
+use cardhook::wechat::Mode;
+use entity::card_event;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+};
+
+use crate::support::fixtures::{assert_success, get_card_xml};
+use crate::support::{account_for, assert_rejected, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn every_success_is_already_in_the_database() {
+    let app = spawn_app().await;
+    let pushes = (0..64).map(|i| {
+        let app = &app;
+        async move {
+            let code = format!("5{i:05}");
+            let xml = get_card_xml(
+                &format!("oU{i}"),
+                1_700_000_000 + i,
+                "pDURABLE",
+                &code,
+                0,
+                "burst",
+            );
+            let response = app.push_xml(&xml, Mode::Safe).await;
+            assert_success(response).await;
+            // Read through another connection the moment the answer arrives.
+            let stored = card_event::Entity::find()
+                .filter(card_event::Column::Code.eq(code.as_str()))
+                .count(&app.db)
+                .await
+                .unwrap();
+            assert_eq!(stored, 1, "push {code} answered success but not stored");
+        }
+    });
+    futures_util::future::join_all(pushes).await;
+    assert_eq!(
+        app.channel(account_for(Mode::Safe).0, 0, "burst").await.got,
+        64
+    );
+}
+
+#[tokio::test]
+async fn a_locked_database_answers_503_then_recovers() {
+    let app = spawn_app_with(|s| {
+        s.database.busy_timeout_ms = 100;
+        s.server.storage_timeout_ms = 3000;
+    })
+    .await;
+    let (appid, _) = account_for(Mode::Safe);
+    // Another process holds SQLite's write lock.
+    let locker = store::connect(&app.settings.database).await.unwrap();
+    let txn = locker.begin().await.unwrap();
+    txn.execute_unprepared(
+        "INSERT INTO access_token (appid, expires_at, refreshed_at) VALUES ('lock', 0, 0)",
+    )
+    .await
+    .unwrap();
+    let xml = get_card_xml("oLocked", 1_700_000_000, "pLOCK", "1", 0, "locked");
+    let response = app.push_xml(&xml, Mode::Safe).await;
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert_rejected(response, 503, "storage_unavailable").await;
+    assert_eq!(app.metrics.pushes(appid, "none", "storage_unavailable"), 1);
+    txn.rollback().await.unwrap();
+    assert_eq!(app.event_count().await, 0);
+
+    // WeChat's retry, once the lock is gone, is stored and acknowledged.
+    let retry = tokio::time::timeout(Duration::from_secs(30), app.push_xml(&xml, Mode::Safe))
+        .await
+        .unwrap();
+    assert_success(retry).await;
+    assert_eq!(app.event_count().await, 1);
+    assert_eq!(app.channel(appid, 0, "locked").await.got, 1);
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_writer_finish() {
+    let app = spawn_app().await;
+    let xml = get_card_xml("oBye", 1_700_000_000, "pBYE", "1", 0, "");
+    assert_success(app.push_xml(&xml, Mode::Safe).await).await;
+    let db = app.db.clone();
+    tokio::time::timeout(Duration::from_secs(30), app.shutdown())
+        .await
+        .expect("shutdown in time");
+    assert_eq!(card_event::Entity::find().count(&db).await.unwrap(), 1);
+}

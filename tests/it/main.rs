@@ -1,0 +1,13 @@
+//! The one integration test binary: the real app, real SQLite files, pushes sealed as WeChat sends them.
+// The whole crate is test code: a failed unwrap is a failed test (clippy.toml allows it inside #[test] fns only).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod channels;
+mod cli;
+mod dedupe;
+mod durability;
+mod push_modes;
+mod push_vectors;
+mod rejections;
+mod support;
+mod verify;

@@ -1,0 +1,201 @@
+//! The test harness: a real cardhook on 127.0.0.1:0 with a fresh SQLite file per test.
+
+pub mod fixtures;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+use cardhook::accounts::Accounts;
+use cardhook::app::App;
+use cardhook::clock::Clock;
+use cardhook::config::{AccountSettings, Settings};
+use cardhook::metrics::Metrics;
+use cardhook::store::{self, channels};
+use cardhook::wechat::Mode;
+use entity::{card_binding, card_event};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const KEY_B: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+/// One test account per mode; each has its own token and AppID.
+pub fn account_for(mode: Mode) -> (&'static str, &'static str) {
+    match mode {
+        Mode::Plain => ("wxplain000000001", "plain-token"),
+        Mode::Compat => ("wxcompat00000001", "compat-token"),
+        Mode::Safe => ("wxsafe0000000001", "safe-token"),
+    }
+}
+
+pub fn account_settings(
+    appid: &str,
+    token: &str,
+    key: Option<&str>,
+    mode: Mode,
+) -> AccountSettings {
+    AccountSettings {
+        appid: appid.to_owned(),
+        token: Some(SecretString::from(token.to_owned())),
+        encoding_aes_key: key.map(|k| SecretString::from(k.to_owned())),
+        app_secret: None,
+        mode,
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub metrics: Metrics,
+    pub settings: Settings,
+    pub accounts: Accounts,
+    pub db_path: PathBuf,
+    pub dir: TempDir,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A fresh app; `configure` edits the settings before the build (accounts, timeouts, limits).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("cardhook.db");
+    let mut settings = Settings::defaults().expect("defaults");
+    settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", db_path.display()));
+    settings.server.workers = 2;
+    settings.accounts = [Mode::Plain, Mode::Compat, Mode::Safe]
+        .into_iter()
+        .map(|mode| {
+            let (appid, token) = account_for(mode);
+            let key = (mode != Mode::Plain).then_some(KEY_B);
+            account_settings(appid, token, key, mode)
+        })
+        .collect();
+    configure(&mut settings);
+
+    let db = store::connect(&settings.database).await.expect("connect");
+    store::migrate(&db).await.expect("migrate");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = App::build(&settings, listener, db.clone(), Clock::system()).expect("build app");
+    let addr = app.callback_addr();
+    let metrics = app.metrics();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run(shutdown.clone()));
+    let accounts = Accounts::from_settings(&settings.accounts).expect("accounts");
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        db,
+        metrics,
+        settings,
+        accounts,
+        db_path,
+        dir,
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a body with a raw query string to `/wechat/{appid}`.
+    pub async fn push_raw(
+        &self,
+        appid: &str,
+        query: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/wechat/{appid}?{query}")))
+            .header("Content-Type", "text/xml")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn event_rows(&self) -> Vec<card_event::Model> {
+        card_event::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("query")
+    }
+
+    pub async fn event_count(&self) -> u64 {
+        card_event::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count")
+    }
+
+    pub async fn binding_count(&self) -> u64 {
+        card_binding::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count")
+    }
+
+    pub async fn binding(
+        &self,
+        appid: &str,
+        card_id: &str,
+        code: &str,
+    ) -> Option<card_binding::Model> {
+        card_binding::Entity::find_by_id((appid.to_owned(), card_id.to_owned(), code.to_owned()))
+            .one(&self.db)
+            .await
+            .expect("query")
+    }
+
+    /// The summed counters of every row of one channel string (`outer_str`) of an account.
+    pub async fn channel(&self, appid: &str, outer_id: i64, outer_str: &str) -> channels::Counts {
+        let query = channels::StatsQuery {
+            appid: Some(appid.to_owned()),
+            ..Default::default()
+        };
+        let report = channels::stats(&self.db, &query).await.expect("stats");
+        let mut sum = channels::Counts::default();
+        for row in report
+            .rows
+            .iter()
+            .filter(|r| r.outer_id == outer_id && r.outer_str == outer_str)
+        {
+            sum.got += row.counts.got;
+            sum.from_friend += row.counts.from_friend;
+            sum.restored += row.counts.restored;
+            sum.deleted += row.counts.deleted;
+            sum.consumed += row.counts.consumed;
+            sum.activated += row.counts.activated;
+        }
+        sum
+    }
+
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.server.await.expect("join").expect("server");
+    }
+}
+
+/// Assert a rejection: status, the JSON error reason, and a message.
+pub async fn assert_rejected(response: reqwest::Response, status: u16, reason: &str) {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "expected {status} {reason}"
+    );
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"], reason, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
