@@ -22,6 +22,16 @@ fn safe_push_with(encrypt: &str, timestamp: i64) -> (String, String) {
     (query, format!("<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
 }
 
+/// The value of one parameter of a query string.
+fn param(query: &str, name: &str) -> String {
+    let prefix = format!("{name}=");
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(prefix.as_str()))
+        .unwrap()
+        .to_owned()
+}
+
 fn plain_query(token: &str, timestamp: i64) -> String {
     let ts = timestamp.to_string();
     format!(
@@ -80,11 +90,7 @@ async fn malformed_and_unauthenticated_pushes_are_refused_and_nothing_is_stored(
         "bad_param",
     )
     .await;
-    let ts = q
-        .split('&')
-        .find_map(|p| p.strip_prefix("timestamp="))
-        .unwrap()
-        .to_owned();
+    let ts = param(q, "timestamp");
     case(
         &app,
         safe,
@@ -96,11 +102,7 @@ async fn malformed_and_unauthenticated_pushes_are_refused_and_nothing_is_stored(
     .await;
 
     // Signatures: wrong, wrong case, wrong length, and the other token (a rotated one).
-    let sig = q
-        .split('&')
-        .find_map(|p| p.strip_prefix("signature="))
-        .unwrap()
-        .to_owned();
+    let sig = param(q, "signature");
     case(
         &app,
         safe,
@@ -119,11 +121,7 @@ async fn malformed_and_unauthenticated_pushes_are_refused_and_nothing_is_stored(
         "bad_signature",
     )
     .await;
-    let msig = q
-        .split('&')
-        .find_map(|p| p.strip_prefix("msg_signature="))
-        .unwrap()
-        .to_owned();
+    let msig = param(q, "msg_signature");
     case(
         &app,
         safe,
