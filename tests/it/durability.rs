@@ -95,3 +95,25 @@ async fn shutdown_lets_the_writer_finish() {
         .expect("shutdown in time");
     assert_eq!(card_event::Entity::find().count(&db).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_full_synchronous() {
+    use sea_orm::{DbBackend, Statement};
+    let app = spawn_app().await;
+    let pragma = |name: &str| Statement::from_string(DbBackend::Sqlite, format!("PRAGMA {name}"));
+    let mode = app
+        .db
+        .query_one_raw(pragma("journal_mode"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode.try_get_by_index::<String>(0).unwrap(), "wal");
+    // 2 = FULL: an acknowledged push survives power loss.
+    let sync = app
+        .db
+        .query_one_raw(pragma("synchronous"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sync.try_get_by_index::<i32>(0).unwrap(), 2);
+}
