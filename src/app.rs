@@ -1,19 +1,24 @@
 //! Build the running application from Settings and a bound listener; run it until shutdown.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
 use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
+use crate::activation::CardRules;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::http::{callback_routes, AppState};
 use crate::metrics::Metrics;
+use crate::store::events::RecordRules;
 use crate::store::ingest::{Ingest, IngestConfig};
+use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -25,12 +30,15 @@ pub enum AppError {
     Io(#[from] std::io::Error),
 }
 
-/// A built, not yet running, cardhook: the callback server and the ingest writer behind it.
+/// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the
+/// activation worker.
 pub struct App {
     server: Server,
     callback_addr: SocketAddr,
     writer: JoinHandle<()>,
     metrics: Metrics,
+    worker: Worker,
+    run_worker: bool,
 }
 
 impl App {
@@ -44,13 +52,19 @@ impl App {
         settings.validate()?;
         let accounts = Accounts::from_settings(&settings.accounts)?;
         let metrics = Metrics::new()?;
+        let wake_worker = Arc::new(Notify::new());
+        let worker = Worker::new(settings, db.clone(), clock.clone(), wake_worker.clone())?;
         let (ingest, writer) = Ingest::spawn(
             db,
             IngestConfig {
                 batch_max: settings.database.batch_max,
                 queue_capacity: settings.database.queue_capacity,
                 timeout: Duration::from_millis(settings.server.storage_timeout_ms),
-                offset: settings.stats_offset()?,
+                rules: RecordRules {
+                    offset: settings.stats_offset()?,
+                    cards: CardRules::from_settings(&settings.cards),
+                },
+                wake_worker,
             },
         );
         let state = AppState {
@@ -79,6 +93,8 @@ impl App {
             callback_addr,
             writer,
             metrics,
+            worker,
+            run_worker: settings.worker.enabled,
         })
     }
 
@@ -90,9 +106,17 @@ impl App {
         self.metrics.clone()
     }
 
+    /// The activation worker (tests drive it with `run_once(now)` when `worker.enabled` is false).
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
     /// Serve until `shutdown` is cancelled: stop accepting, let in-flight pushes commit and be
     /// answered, then let the writer drain and stop.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let worker = self
+            .run_worker
+            .then(|| tokio::spawn(self.worker.clone().run(shutdown.clone())));
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             shutdown.cancelled().await;
@@ -106,6 +130,10 @@ impl App {
             .is_err()
         {
             tracing::error!("ingest writer did not stop within 10 s");
+        }
+        if let Some(worker) = worker {
+            // The worker drains within worker.drain_timeout_secs, then releases its claims.
+            let _ = worker.await;
         }
         served
     }

@@ -30,6 +30,7 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub wechat: WechatSettings,
     pub log: LogSettings,
+    pub worker: WorkerSettings,
     #[serde(default)]
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
@@ -84,6 +85,20 @@ pub struct WechatSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub api_timeout_ms: u64,
+    pub retry_schedule_secs: Vec<u64>,
+    pub retry_jitter: f64,
+    pub drain_timeout_secs: u64,
+    pub token_refresh_margin_secs: u64,
+    pub token_lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
@@ -104,6 +119,19 @@ pub struct AccountSettings {
     pub app_secret: Option<SecretString>,
     #[serde(default = "default_mode")]
     pub mode: Mode,
+    #[serde(default)]
+    pub token_endpoint: TokenEndpoint,
+}
+
+/// Where an account's access_token comes from (reference §5.1, §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenEndpoint {
+    /// `POST /cgi-bin/stable_token` (force_refresh=false): idempotent, shared safely by many callers.
+    #[default]
+    Stable,
+    /// `GET /cgi-bin/token`: each call invalidates the previous token after 5 minutes.
+    Classic,
 }
 
 fn default_mode() -> Mode {
@@ -121,6 +149,13 @@ pub struct CardSettings {
     pub init_bonus: i64,
     #[serde(default)]
     pub init_balance: i64,
+    pub init_bonus_record: Option<String>,
+    pub init_custom_field_value1: Option<String>,
+    pub init_custom_field_value2: Option<String>,
+    pub init_custom_field_value3: Option<String>,
+    pub background_pic_url: Option<String>,
+    pub activate_begin_time: Option<i64>,
+    pub activate_end_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -177,6 +212,24 @@ impl Settings {
         if self.database.batch_max == 0 || self.database.queue_capacity == 0 {
             return Err(invalid("database.batch_max", "must be at least 1"));
         }
+        self.validate_worker()?;
+        let mut cards = std::collections::HashSet::new();
+        for (i, card) in self.cards.iter().enumerate() {
+            if !cards.insert(card.card_id.as_str()) {
+                return Err(invalid(
+                    &format!("cards[{i}].card_id"),
+                    "is configured twice",
+                ));
+            }
+            crate::activation::MembershipTemplate::parse(&card.membership_number).map_err(
+                |reason| {
+                    invalid(
+                        &format!("cards[{i}].membership_number (card {})", card.card_id),
+                        reason,
+                    )
+                },
+            )?;
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             if account.appid.trim().is_empty() {
@@ -189,6 +242,25 @@ impl Settings {
                 ));
             }
             account.validate(i)?;
+        }
+        Ok(())
+    }
+
+    fn validate_worker(&self) -> Result<(), ConfigError> {
+        let w = &self.worker;
+        if w.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "must be at least 1"));
+        }
+        // A job makes at most three calls (token, activate, activate again after a token error):
+        // a lease shorter than that would let a second worker take a job that is still running.
+        if w.lease_secs.saturating_mul(1000) <= w.api_timeout_ms.saturating_mul(3) {
+            return Err(invalid(
+                "worker.lease_secs",
+                "must be longer than three worker.api_timeout_ms (token, activate, retry)",
+            ));
+        }
+        if !(0.0..1.0).contains(&w.retry_jitter) {
+            return Err(invalid("worker.retry_jitter", "must be in 0.0..1.0"));
         }
         Ok(())
     }
@@ -336,6 +408,28 @@ mod tests {
             .to_string()
             .contains("stats.utc_offset"));
         assert!(with("[[accounts]]\nappid = \"a\"\ntoken = \"t\"\nmode = \"loud\"\n").is_err());
+    }
+
+    #[test]
+    fn worker_lease_must_outlast_the_api_calls() {
+        let e = with("[worker]\nlease_secs = 10\napi_timeout_ms = 5000\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("worker.lease_secs"), "{e}");
+        assert!(with("[worker]\nlease_secs = 16\napi_timeout_ms = 5000\n")
+            .unwrap()
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn membership_templates_are_checked() {
+        let e = with("[[cards]]\ncard_id = \"p1\"\nmembership_number = \"{nope}\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("cards[0].membership_number"), "{e}");
     }
 
     #[test]

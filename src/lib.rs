@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod activation;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -13,3 +14,5 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod wechat;
+pub mod wechat_api;
+pub mod worker;

@@ -18,5 +18,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => cli::replay::run(args, &settings).await,
         Command::Stats(args) => cli::stats::run(args, &settings).await,
         Command::Binding(args) => cli::binding::run(args, &settings).await,
+        Command::Jobs(args) => cli::jobs::run(args, &settings).await,
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use entity::card_binding;
+use entity::{card_binding, job};
 
 use crate::store::channels::{Counts, GroupBy, StatsReport};
 
@@ -127,6 +127,44 @@ pub fn bindings_table(rows: &[card_binding::Model]) -> String {
                 b.from_friend.to_string(),
                 b.old_code.clone().unwrap_or_default(),
                 b.membership_number.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
+/// Jobs as an aligned table (no payload: `jobs show` has it).
+pub fn jobs_table(rows: &[job::Model]) -> String {
+    let head: Vec<String> = [
+        "id",
+        "state",
+        "attempts",
+        "run_at",
+        "dedup_key",
+        "last_error",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|j| {
+            let run_at = chrono::DateTime::from_timestamp(j.run_at, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            let error: String = j
+                .last_error
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(60)
+                .collect();
+            vec![
+                j.id.to_string(),
+                j.state.clone(),
+                j.attempts.to_string(),
+                run_at,
+                j.dedup_key.clone(),
+                error,
             ]
         })
         .collect();

@@ -1,9 +1,10 @@
 //! `SeaORM` Entity for `job`: the durable activation queue.
 
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
 
 #[sea_orm::model]
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "job")]
 pub struct Model {
     #[sea_orm(primary_key)]

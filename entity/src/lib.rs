@@ -3,5 +3,6 @@
 pub mod access_token;
 pub mod card_binding;
 pub mod card_event;
+pub mod card_sequence;
 pub mod channel_day;
 pub mod job;

@@ -1,6 +1,7 @@
 //! The command line (clap derive): one file per subcommand, each with its `Args` and `run`.
 
 pub mod binding;
+pub mod jobs;
 pub mod migrate;
 pub mod replay;
 pub mod serve;
@@ -33,6 +34,8 @@ pub enum Command {
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
+    /// The member-card activation queue: list, show, retry.
+    Jobs(jobs::Args),
 }
 
 /// Output formats of the reading commands.

@@ -265,3 +265,23 @@ pub async fn by_openid(
         .all(db)
         .await?)
 }
+
+/// The card is activated: status, membership number and time; returns the binding (for its channel).
+pub async fn mark_activated(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    card_id: &CardId,
+    code: &Code,
+    membership_number: &str,
+    now: i64,
+) -> Result<Option<card_binding::Model>, StoreError> {
+    let mut rows = card_binding::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(Status::Activated.as_str()))
+        .col_expr(Column::MembershipNumber, Expr::value(membership_number))
+        .col_expr(Column::ActivatedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(key(appid, card_id, code))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}

@@ -11,6 +11,8 @@ pub enum StoreError {
     Busy(String),
     #[error("database error: {0}")]
     Db(DbErr),
+    #[error("could not encode a row: {0}")]
+    Encode(String),
 }
 
 impl From<DbErr> for StoreError {

@@ -5,9 +5,17 @@ use entity::card_event;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
 
-use super::{bindings, channels, StoreError};
+use super::{bindings, channels, jobs, sequences, StoreError};
+use crate::activation::{CardRules, JobPayload};
 use crate::wechat::events::{Event, Message};
 use crate::wechat::ids::AppId;
+
+/// What recording needs beyond the push: the statistics offset and the member cards to activate.
+#[derive(Debug, Clone)]
+pub struct RecordRules {
+    pub offset: FixedOffset,
+    pub cards: CardRules,
+}
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
 #[derive(Debug, Clone)]
@@ -55,12 +63,13 @@ pub fn day_of(create_time: i64, offset: FixedOffset) -> String {
         .to_string()
 }
 
-/// Store one push and apply it to the bindings and channel counters, all on `db` (one transaction
-/// when called by the ingest writer). A duplicate changes nothing.
+/// Store one push, apply it to the bindings and channel counters, and enqueue the activation it
+/// calls for, all on `db` (one transaction when called by the ingest writer). A duplicate changes
+/// nothing.
 pub async fn record(
     db: &impl ConnectionTrait,
     push: &Incoming,
-    offset: FixedOffset,
+    rules: &RecordRules,
 ) -> Result<Recorded, StoreError> {
     let message = &push.message;
     let mut row = card_event::ActiveModel {
@@ -114,9 +123,24 @@ pub async fn record(
     if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Recorded::Duplicate);
     }
-    let day = day_of(message.create_time, offset);
+    let day = day_of(message.create_time, rules.offset);
     if let Some(delta) = bindings::apply(db, push, &day).await? {
         channels::add(db, &delta).await?;
+    }
+    if let Some(activate) = rules.cards.activation_for(&message.event) {
+        let appid = push.appid.as_str();
+        let seq = if activate.template.needs_sequence() {
+            sequences::next(db, appid, &activate.card.card_id).await?
+        } else {
+            0
+        };
+        let openid = message.from_user_name.as_str();
+        let payload = JobPayload::ActivateMemberCardV1 {
+            appid: appid.to_owned(),
+            openid: openid.to_owned(),
+            request: activate.request(openid, seq),
+        };
+        jobs::enqueue(db, &payload, push.received_at).await?;
     }
     Ok(Recorded::New)
 }

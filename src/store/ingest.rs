@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use chrono::FixedOffset;
+use std::sync::Arc;
+
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use super::events::{self, Incoming, Recorded};
+use super::events::{self, Incoming, RecordRules, Recorded};
 use super::StoreError;
 
 /// Why a push could not be stored in time.
@@ -37,27 +38,24 @@ pub struct Ingest {
     timeout: Duration,
 }
 
-/// How the writer batches.
-#[derive(Debug, Clone, Copy)]
+/// How the writer batches, what it records with, and whom it wakes after a commit.
+#[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub batch_max: usize,
     pub queue_capacity: usize,
     pub timeout: Duration,
-    pub offset: FixedOffset,
+    pub rules: RecordRules,
+    /// Woken after every batch that stored something new (it may have enqueued activations).
+    pub wake_worker: Arc<Notify>,
 }
 
 impl Ingest {
     /// Start the writer on `db`.
     pub fn spawn(db: DatabaseConnection, config: IngestConfig) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let timeout = config.timeout;
         let writer = tokio::spawn(run_writer(db, rx, config));
-        (
-            Self {
-                tx,
-                timeout: config.timeout,
-            },
-            writer,
-        )
+        (Self { tx, timeout }, writer)
     }
 
     /// Store `push` durably; returns once it is committed (or known to be a duplicate).
@@ -91,14 +89,19 @@ async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config:
                 Err(_) => break,
             }
         }
-        commit_batch(&db, &mut batch, config.offset).await;
+        if commit_batch(&db, &mut batch, &config.rules).await {
+            config.wake_worker.notify_one();
+        }
     }
 }
 
-async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, offset: FixedOffset) {
-    match store_all(db, batch, offset).await {
+/// Commit a batch and answer its pushes; true when something new was stored.
+async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, rules: &RecordRules) -> bool {
+    let mut stored_new = false;
+    match store_all(db, batch, rules).await {
         Ok(outcomes) => {
             for (job, outcome) in batch.drain(..).zip(outcomes) {
+                stored_new |= outcome == Recorded::New;
                 // The push's handler may have given up (timeout); its row is stored all the same.
                 let _ = job.reply.send(Ok(outcome));
             }
@@ -107,8 +110,10 @@ async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, offset: Fix
             // One bad push must not fail its neighbours: store each on its own.
             tracing::warn!(error.message = %e, batch = batch.len(), "batch commit failed; retrying its pushes one by one");
             for job in batch.drain(..) {
-                let outcome = store_all(db, std::slice::from_ref(&job), offset).await;
-                let _ = job.reply.send(outcome.map(|mut o| o.remove(0)));
+                let outcome = store_all(db, std::slice::from_ref(&job), rules).await;
+                let outcome = outcome.map(|mut o| o.remove(0));
+                stored_new |= matches!(outcome, Ok(Recorded::New));
+                let _ = job.reply.send(outcome);
             }
         }
         Err(e) => {
@@ -117,17 +122,18 @@ async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, offset: Fix
             }
         }
     }
+    stored_new
 }
 
 async fn store_all(
     db: &DatabaseConnection,
     jobs: &[Job],
-    offset: FixedOffset,
+    rules: &RecordRules,
 ) -> Result<Vec<Recorded>, StoreError> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
-        outcomes.push(events::record(&txn, &job.push, offset).await?);
+        outcomes.push(events::record(&txn, &job.push, rules).await?);
     }
     txn.commit().await?;
     Ok(outcomes)

@@ -8,6 +8,9 @@ pub mod channels;
 pub mod error;
 pub mod events;
 pub mod ingest;
+pub mod jobs;
+pub mod sequences;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 // The whole crate is test code: a failed unwrap is a failed test (clippy.toml allows it inside #[test] fns only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activation;
 mod channels;
 mod cli;
 mod dedupe;

@@ -1,5 +1,6 @@
 //! The test harness: a real cardhook on 127.0.0.1:0 with a fresh SQLite file per test.
 
+pub mod fake_wechat;
 pub mod fixtures;
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,7 +13,9 @@ use cardhook::config::{AccountSettings, Settings};
 use cardhook::metrics::Metrics;
 use cardhook::store::{self, channels};
 use cardhook::wechat::Mode;
+use cardhook::worker::{Outcome, Worker};
 use entity::{card_binding, card_event};
+use fake_wechat::FakeWeChat;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -40,7 +43,8 @@ pub fn account_settings(
         appid: appid.to_owned(),
         token: Some(SecretString::from(token.to_owned())),
         encoding_aes_key: key.map(|k| SecretString::from(k.to_owned())),
-        app_secret: None,
+        app_secret: Some(SecretString::from(format!("secret-of-{appid}"))),
+        token_endpoint: Default::default(),
         mode,
     }
 }
@@ -54,6 +58,8 @@ pub struct TestApp {
     pub accounts: Accounts,
     pub db_path: PathBuf,
     pub dir: TempDir,
+    pub fake_wechat: FakeWeChat,
+    pub worker: Worker,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -66,7 +72,13 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("cardhook.db");
+    let fake_wechat = FakeWeChat::start().await;
     let mut settings = Settings::defaults().expect("defaults");
+    settings.wechat.api_base = fake_wechat.uri();
+    // Tests drive the worker with run_once(now); small timeouts, a short lease.
+    settings.worker.enabled = false;
+    settings.worker.api_timeout_ms = 500;
+    settings.worker.lease_secs = 5;
     settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", db_path.display()));
     settings.server.workers = 2;
     settings.accounts = [Mode::Plain, Mode::Compat, Mode::Safe]
@@ -85,6 +97,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let app = App::build(&settings, listener, db.clone(), Clock::system()).expect("build app");
     let addr = app.callback_addr();
     let metrics = app.metrics();
+    let worker = app.worker();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(shutdown.clone()));
     let accounts = Accounts::from_settings(&settings.accounts).expect("accounts");
@@ -97,6 +110,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         accounts,
         db_path,
         dir,
+        fake_wechat,
+        worker,
         shutdown,
         server,
     }
@@ -177,6 +192,25 @@ impl TestApp {
             sum.activated += row.counts.activated;
         }
         sum
+    }
+
+    /// Run the worker at `now` until nothing is due; every job outcome, in order.
+    pub async fn drain_jobs(&self, now: i64) -> Vec<cardhook::worker::activate::JobOutcome> {
+        let mut outcomes = Vec::new();
+        for _ in 0..100 {
+            match self.worker.run_once(now).await.expect("run_once") {
+                Outcome::Ran(ran) => outcomes.extend(ran),
+                Outcome::Empty => return outcomes,
+            }
+        }
+        panic!("the queue did not settle: {outcomes:?}");
+    }
+
+    pub async fn job_rows(&self) -> Vec<entity::job::Model> {
+        entity::job::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("query")
     }
 
     pub async fn shutdown(self) {

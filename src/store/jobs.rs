@@ -1,0 +1,304 @@
+//! The `job` table: a durable, portable queue with leases (DESIGN §5, CONVENTIONS §1.5).
+//!
+//! `claim` picks due candidates, then takes each with a conditional UPDATE that sets a lease and a
+//! fresh claim token; `complete`, `retry_later` and `bury` match on that token, so a worker whose
+//! lease ran out cannot overwrite a job another worker now holds. No transaction is held open
+//! while a job runs.
+
+use entity::job::{self, Column};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TryInsertResult,
+};
+
+use super::StoreError;
+use crate::activation::JobPayload;
+
+/// The states of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// A job this worker holds until `lease_until`.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub claim_token: String,
+    pub attempts: i32,
+    pub payload: Result<JobPayload, String>,
+}
+
+/// Enqueue `payload` unless a job with its dedup key exists; true when a job was added.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    payload: &JobPayload,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let row = job::ActiveModel {
+        kind: Set(JobPayload::ACTIVATE_KIND.to_owned()),
+        dedup_key: Set(payload.dedup_key()),
+        payload: Set(serde_json::to_string(payload).map_err(|e| StoreError::Encode(e.to_string()))?),
+        state: Set(JobState::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        run_at: Set(now),
+        lease_until: Set(None),
+        claim_token: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let inserted = job::Entity::insert(row)
+        .on_conflict(OnConflict::column(Column::DedupKey).do_nothing().to_owned())
+        .try_insert()
+        .exec_without_returning(db)
+        .await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// Due: pending and `run_at` passed, or running with an expired lease (its worker died).
+fn claimable(now: i64) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(Column::State.eq(JobState::Pending.as_str()))
+                .add(Column::RunAt.lte(now)),
+        )
+        .add(
+            Condition::all()
+                .add(Column::State.eq(JobState::Running.as_str()))
+                .add(Column::LeaseUntil.lt(now)),
+        )
+}
+
+/// Claim up to `limit` due jobs for `lease_secs`.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    now: i64,
+    lease_secs: i64,
+    limit: u64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let mut candidates = job::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(claimable(now))
+        .order_by_asc(Column::RunAt)
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if db.get_database_backend() == DbBackend::Postgres {
+        // The one dialect branch: PostgreSQL workers skip rows another worker is taking.
+        candidates = candidates.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let ids: Vec<i64> = candidates.into_tuple().all(db).await?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let claim_token = new_claim_token();
+        let taken = job::Entity::update_many()
+            .col_expr(Column::State, Expr::value(JobState::Running.as_str()))
+            .col_expr(Column::LeaseUntil, Expr::value(now + lease_secs))
+            .col_expr(Column::ClaimToken, Expr::value(claim_token.as_str()))
+            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .filter(claimable(now))
+            .exec(db)
+            .await?;
+        if taken.rows_affected != 1 {
+            continue;
+        }
+        if let Some(row) = job::Entity::find_by_id(id).one(db).await? {
+            claimed.push(Claimed {
+                id,
+                claim_token,
+                attempts: row.attempts,
+                payload: serde_json::from_str(&row.payload).map_err(|e| e.to_string()),
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+fn new_claim_token() -> String {
+    use rand::Rng;
+    format!("{:032x}", rand::thread_rng().gen::<u128>())
+}
+
+fn held(id: i64, claim_token: &str) -> Condition {
+    Condition::all()
+        .add(Column::Id.eq(id))
+        .add(Column::ClaimToken.eq(claim_token))
+        .add(Column::State.eq(JobState::Running.as_str()))
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    id: i64,
+    claim_token: &str,
+    state: JobState,
+    run_at: Option<i64>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut update = job::Entity::update_many()
+        .col_expr(Column::State, Expr::value(state.as_str()))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::ClaimToken, Expr::value(Option::<String>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    if let Some(run_at) = run_at {
+        update = update.col_expr(Column::RunAt, Expr::value(run_at));
+    }
+    if let Some(error) = error {
+        update = update.col_expr(Column::LastError, Expr::value(error));
+    }
+    let result = update.filter(held(id, claim_token)).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Mark a held job done; false when the claim was lost (another worker took it over).
+pub async fn complete(
+    db: &impl ConnectionTrait,
+    id: i64,
+    claim_token: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    finish(db, id, claim_token, JobState::Done, None, None, now).await
+}
+
+/// Put a held job back to run at `run_at`, keeping the error.
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    id: i64,
+    claim_token: &str,
+    run_at: i64,
+    error: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    finish(
+        db,
+        id,
+        claim_token,
+        JobState::Pending,
+        Some(run_at),
+        Some(error),
+        now,
+    )
+    .await
+}
+
+/// Give up on a held job: dead, with the reason.
+pub async fn bury(
+    db: &impl ConnectionTrait,
+    id: i64,
+    claim_token: &str,
+    error: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    finish(db, id, claim_token, JobState::Dead, None, Some(error), now).await
+}
+
+/// Hand a held job back untouched (shutdown): it runs again at once, its attempt not counted.
+pub async fn release(
+    db: &impl ConnectionTrait,
+    id: i64,
+    claim_token: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result = job::Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Pending.as_str()))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::ClaimToken, Expr::value(Option::<String>::None))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
+        .col_expr(Column::RunAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(held(id, claim_token))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Postpone every pending job of an account to `until` (its daily quota is used up).
+pub async fn pause_account(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    until: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let result = job::Entity::update_many()
+        .col_expr(Column::RunAt, Expr::value(until))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::State.eq(JobState::Pending.as_str()))
+        .filter(Column::RunAt.lt(until))
+        .filter(Column::DedupKey.starts_with(JobPayload::account_prefix(appid)))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Jobs, newest first, optionally of one state.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    state: Option<JobState>,
+    limit: u64,
+) -> Result<Vec<job::Model>, StoreError> {
+    let mut query = job::Entity::find().order_by_desc(Column::Id).limit(limit);
+    if let Some(state) = state {
+        query = query.filter(Column::State.eq(state.as_str()));
+    }
+    Ok(query.all(db).await?)
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<job::Model, StoreError> {
+    job::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Bring dead jobs back (one, or all): pending now, attempts reset.
+pub async fn revive(
+    db: &impl ConnectionTrait,
+    id: Option<i64>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut update = job::Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::RunAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::State.eq(JobState::Dead.as_str()));
+    if let Some(id) = id {
+        update = update.filter(Column::Id.eq(id));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+/// Job counts by state (metrics, tests).
+pub async fn count_by_state(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(job::Entity::find()
+        .select_only()
+        .column(Column::State)
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .group_by(Column::State)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,109 @@
+//! The one error type of the outbound API boundary, and how the worker should react to each.
+
+/// What went wrong with one WeChat API call. No variant carries a URL, a token or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiCallError {
+    #[error("WeChat API call timed out")]
+    Timeout,
+    #[error("WeChat API unreachable: {0}")]
+    Transport(String),
+    #[error("WeChat API answered HTTP {0}")]
+    Status(u16),
+    #[error("WeChat API errcode {errcode}: {errmsg}")]
+    Api { errcode: i64, errmsg: String },
+    #[error("WeChat API answer could not be decoded: {0}")]
+    Decode(String),
+}
+
+/// The worker's reaction to a failed call (reference §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The access_token was refused: invalidate that token, refresh, retry once at once.
+    RefreshToken,
+    /// Transient: retry later on the schedule.
+    Later,
+    /// The account's daily quota is used up (45009): pause its jobs until the next day.
+    QuotaExhausted,
+    /// Retrying cannot help: the job is dead.
+    Never,
+    /// Not classified by the documentation: ask WeChat whether the card is active before deciding.
+    Unknown,
+}
+
+/// Token errors: 40001 (invalid credential), 40014 (invalid access_token), 42001 (expired).
+const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
+/// -1 system busy, 45011 too frequent.
+const TRANSIENT: [i64; 2] = [-1, 45011];
+/// Card errors no retry can fix: bad code, consumed, bad code, deleted/gifting, bad card_id,
+/// bad card state, no API permission for the card, invalid appid.
+const TERMINAL: [i64; 8] = [40056, 40099, 40116, 40127, 40073, 40078, 45030, 40013];
+const DAILY_QUOTA: i64 = 45009;
+
+impl ApiCallError {
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::Timeout
+        } else {
+            // Never keep the URL: it carries access_token (or the AppSecret for /cgi-bin/token).
+            Self::Transport(e.without_url().to_string())
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Timeout | Self::Transport(_) => Retry::Later,
+            Self::Status(status) if *status >= 500 || *status == 429 => Retry::Later,
+            Self::Status(_) | Self::Decode(_) => Retry::Unknown,
+            Self::Api { errcode, .. } if TOKEN_ERRORS.contains(errcode) => Retry::RefreshToken,
+            Self::Api { errcode, .. } if TRANSIENT.contains(errcode) => Retry::Later,
+            Self::Api { errcode, .. } if TERMINAL.contains(errcode) => Retry::Never,
+            Self::Api { errcode, .. } if *errcode == DAILY_QUOTA => Retry::QuotaExhausted,
+            Self::Api { .. } => Retry::Unknown,
+        }
+    }
+
+    /// A bounded label for metrics and logs.
+    pub fn code_label(&self) -> String {
+        match self {
+            Self::Timeout => "timeout".to_owned(),
+            Self::Transport(_) => "transport".to_owned(),
+            Self::Status(s) => format!("http_{s}"),
+            Self::Api { errcode, .. } => errcode.to_string(),
+            Self::Decode(_) => "decode".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(errcode: i64) -> Retry {
+        ApiCallError::Api {
+            errcode,
+            errmsg: String::new(),
+        }
+        .retry()
+    }
+
+    #[test]
+    fn every_documented_errcode_is_classified() {
+        for code in [40001, 40014, 42001] {
+            assert_eq!(api(code), Retry::RefreshToken, "{code}");
+        }
+        for code in [-1, 45011] {
+            assert_eq!(api(code), Retry::Later, "{code}");
+        }
+        for code in [40056, 40099, 40116, 40127, 40073, 40078, 45030, 40013] {
+            assert_eq!(api(code), Retry::Never, "{code}");
+        }
+        assert_eq!(api(45009), Retry::QuotaExhausted);
+        assert_eq!(api(40145), Retry::Unknown);
+        assert_eq!(ApiCallError::Timeout.retry(), Retry::Later);
+        assert_eq!(ApiCallError::Status(502).retry(), Retry::Later);
+        assert_eq!(
+            ApiCallError::Transport("reset".into()).retry(),
+            Retry::Later
+        );
+    }
+}

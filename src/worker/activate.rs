@@ -1,0 +1,202 @@
+//! Running one activation job: token, `/card/membercard/activate`, and what each answer means.
+
+use rand::SeedableRng;
+use sea_orm::TransactionTrait;
+
+use super::retry::{next_day, next_run};
+use super::tokens::TokenError;
+use super::Worker;
+use crate::activation::JobPayload;
+use crate::store::channels::{self, ChannelDelta, Counts};
+use crate::store::jobs::{self, Claimed};
+use crate::store::{bindings, events::day_of, StoreError};
+use crate::wechat::ids::{CardId, Code};
+use crate::wechat_api::membercard::ActivateRequest;
+use crate::wechat_api::Retry;
+
+/// How a job ended this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    RetryLater,
+    Paused,
+    Dead,
+    /// The claim was lost (lease expired and another worker took the job): nothing written.
+    LostClaim,
+}
+
+impl JobOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::RetryLater => "retry",
+            Self::Paused => "paused",
+            Self::Dead => "dead",
+            Self::LostClaim => "lost_claim",
+        }
+    }
+}
+
+impl Worker {
+    /// Run one claimed job to its next state.
+    pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<JobOutcome, StoreError> {
+        let (appid, request) = match &job.payload {
+            Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
+                (appid.as_str(), request)
+            }
+            Err(e) => {
+                return self
+                    .bury(job, &format!("unreadable payload: {e}"), now)
+                    .await
+            }
+        };
+        let result = self.call_activate(appid, request, now).await;
+        let error = match result {
+            Ok(()) => return self.succeed(job, appid, request, now).await,
+            Err(error) => error,
+        };
+        let reason = error.to_string();
+        tracing::warn!(job_id = job.id, appid, card_id = %request.card_id, error.message = %reason, "activation failed");
+        match error {
+            TokenError::NoSecret(_) => self.bury(job, &reason, now).await,
+            TokenError::Busy | TokenError::Store(_) => self.retry(job, &reason, now).await,
+            TokenError::Api(api) => match api.retry() {
+                Retry::Later | Retry::RefreshToken => self.retry(job, &reason, now).await,
+                Retry::QuotaExhausted => {
+                    let until = next_day(now, self.offset);
+                    let paused = jobs::pause_account(&self.db, appid, until, now).await?;
+                    tracing::error!(appid, until, paused, "WeChat daily API quota (45009) used up: this account's activations wait until the next day");
+                    jobs::retry_later(&self.db, job.id, &job.claim_token, until, &reason, now)
+                        .await?;
+                    Ok(JobOutcome::Paused)
+                }
+                // An earlier attempt may have worked with its answer lost: ask WeChat first.
+                Retry::Never | Retry::Unknown => {
+                    if self.already_active(appid, request, now).await {
+                        return self.succeed(job, appid, request, now).await;
+                    }
+                    if api.retry() == Retry::Never {
+                        self.bury(job, &reason, now).await
+                    } else {
+                        self.retry(job, &reason, now).await
+                    }
+                }
+            },
+        }
+    }
+
+    /// Activate with the shared token; on a token error, invalidate that token, refresh, retry once.
+    async fn call_activate(
+        &self,
+        appid: &str,
+        request: &ActivateRequest,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        let token = self.tokens.get(appid, now).await?;
+        match self.api.activate(&token, request).await {
+            Err(e) if e.retry() == Retry::RefreshToken => {
+                self.tokens.invalidate(appid, &token).await?;
+                let fresh = self.tokens.get(appid, now).await?;
+                Ok(self.api.activate(&fresh, request).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn already_active(&self, appid: &str, request: &ActivateRequest, now: i64) -> bool {
+        let Ok(token) = self.tokens.get(appid, now).await else {
+            return false;
+        };
+        matches!(
+            self.api
+                .is_active(&token, &request.card_id, &request.code)
+                .await,
+            Ok(true)
+        )
+    }
+
+    /// Done, the binding activated and its channel's counter raised: one transaction, and only
+    /// while this worker still holds the claim.
+    async fn succeed(
+        &self,
+        job: &Claimed,
+        appid: &str,
+        request: &ActivateRequest,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
+        let txn = self.db.begin().await?;
+        if !jobs::complete(&txn, job.id, &job.claim_token, now).await? {
+            txn.rollback().await?;
+            return Ok(JobOutcome::LostClaim);
+        }
+        let card_id = CardId(request.card_id.clone());
+        let code = Code(request.code.clone());
+        let binding = bindings::mark_activated(
+            &txn,
+            appid,
+            &card_id,
+            &code,
+            &request.membership_number,
+            now,
+        )
+        .await?;
+        let counts = Counts {
+            activated: 1,
+            ..Counts::default()
+        };
+        let delta = ChannelDelta::for_binding(
+            appid,
+            &card_id,
+            binding.as_ref(),
+            &day_of(now, self.offset),
+            counts,
+        );
+        channels::add(&txn, &delta).await?;
+        txn.commit().await?;
+        tracing::info!(job_id = job.id, appid, card_id = %request.card_id, "member card activated");
+        Ok(JobOutcome::Done)
+    }
+
+    async fn retry(&self, job: &Claimed, reason: &str, now: i64) -> Result<JobOutcome, StoreError> {
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let schedule = &self.settings.retry_schedule_secs;
+        match next_run(
+            now,
+            job.attempts,
+            schedule,
+            self.settings.retry_jitter,
+            &mut rng,
+        ) {
+            Some(at) => {
+                let held =
+                    jobs::retry_later(&self.db, job.id, &job.claim_token, at, reason, now).await?;
+                Ok(if held {
+                    JobOutcome::RetryLater
+                } else {
+                    JobOutcome::LostClaim
+                })
+            }
+            None => {
+                self.bury(
+                    job,
+                    &format!(
+                        "retries exhausted after {} attempts: {reason}",
+                        job.attempts
+                    ),
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn bury(&self, job: &Claimed, reason: &str, now: i64) -> Result<JobOutcome, StoreError> {
+        tracing::error!(job_id = job.id, reason, "activation job is dead");
+        let held = jobs::bury(&self.db, job.id, &job.claim_token, reason, now).await?;
+        Ok(if held {
+            JobOutcome::Dead
+        } else {
+            JobOutcome::LostClaim
+        })
+    }
+}

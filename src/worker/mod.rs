@@ -1,0 +1,178 @@
+//! The activation worker: claims due jobs from the durable queue and runs them against the WeChat
+//! API, never on the request path. `run_once(now)` is the unit; `run` loops on it until shutdown.
+
+pub mod activate;
+pub mod retry;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use futures_util::FutureExt;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings, WorkerSettings};
+use crate::store::jobs::{self, Claimed};
+use crate::store::StoreError;
+use crate::wechat_api::WechatApi;
+use activate::JobOutcome;
+use tokens::TokenProvider;
+
+/// What one `run_once` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Jobs ran, with their outcomes.
+    Ran(Vec<JobOutcome>),
+    /// Nothing was due.
+    Empty,
+}
+
+/// Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct Worker {
+    db: DatabaseConnection,
+    api: WechatApi,
+    tokens: TokenProvider,
+    settings: WorkerSettings,
+    offset: FixedOffset,
+    clock: Clock,
+    wake: Arc<Notify>,
+    /// Claims in flight, so a shutdown past the drain timeout can hand them back.
+    in_flight: Arc<Mutex<HashMap<i64, String>>>,
+}
+
+impl Worker {
+    pub fn new(
+        settings: &Settings,
+        db: DatabaseConnection,
+        clock: Clock,
+        wake: Arc<Notify>,
+    ) -> Result<Self, ConfigError> {
+        let timeout = Duration::from_millis(settings.worker.api_timeout_ms);
+        let api = WechatApi::new(&settings.wechat.api_base, timeout).map_err(|e| {
+            ConfigError::Invalid {
+                key: "wechat.api_base".to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        let tokens = TokenProvider::new(
+            db.clone(),
+            api.clone(),
+            &settings.accounts,
+            &settings.worker,
+        );
+        Ok(Self {
+            db,
+            api,
+            tokens,
+            settings: settings.worker.clone(),
+            offset: settings.stats_offset()?,
+            clock,
+            wake,
+            in_flight: Arc::default(),
+        })
+    }
+
+    /// Claim up to `worker.concurrency` due jobs and run them concurrently to their next state.
+    pub async fn run_once(&self, now: i64) -> Result<Outcome, StoreError> {
+        let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
+        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
+        let claimed = jobs::claim(&self.db, now, lease, limit).await?;
+        if claimed.is_empty() {
+            return Ok(Outcome::Empty);
+        }
+        let runs = claimed.iter().map(|job| self.run_job(job, now));
+        Ok(Outcome::Ran(futures_util::future::join_all(runs).await))
+    }
+
+    async fn run_job(&self, job: &Claimed, now: i64) -> JobOutcome {
+        self.track(job, true);
+        // A panicking job is a failed job, not a dead worker.
+        let result = AssertUnwindSafe(self.execute(job, now))
+            .catch_unwind()
+            .await;
+        self.track(job, false);
+        match result {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                tracing::error!(job_id = job.id, error.message = %e, "job could not be settled; its lease will expire and it runs again");
+                JobOutcome::RetryLater
+            }
+            Err(_) => {
+                tracing::error!(
+                    job_id = job.id,
+                    "job panicked; it runs again after its lease"
+                );
+                JobOutcome::RetryLater
+            }
+        }
+    }
+
+    fn track(&self, job: &Claimed, running: bool) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            if running {
+                in_flight.insert(job.id, job.claim_token.clone());
+            } else {
+                in_flight.remove(&job.id);
+            }
+        }
+    }
+
+    /// Loop until `shutdown`: wake on the receiver's notify, else poll; on shutdown let running
+    /// jobs finish within `worker.drain_timeout_secs`, then release what is still claimed.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
+        loop {
+            // Register interest before looking, so a push committed meanwhile is not missed.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let round = self.run_once(self.clock.now());
+            tokio::pin!(round);
+            let result = tokio::select! {
+                result = &mut round => result,
+                _ = shutdown.cancelled() => {
+                    let drain = Duration::from_secs(self.settings.drain_timeout_secs);
+                    if tokio::time::timeout(drain, round).await.is_err() {
+                        self.release_in_flight().await;
+                    }
+                    return;
+                }
+            };
+            match result {
+                Ok(Outcome::Ran(_)) => continue,
+                Ok(Outcome::Empty) => {}
+                Err(e) => tracing::error!(error.message = %e, "worker could not claim jobs"),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn release_in_flight(&self) {
+        let held: Vec<(i64, String)> = match self.in_flight.lock() {
+            Ok(in_flight) => in_flight
+                .iter()
+                .map(|(id, token)| (*id, token.clone()))
+                .collect(),
+            Err(_) => return,
+        };
+        for (id, token) in held {
+            match jobs::release(&self.db, id, &token, self.clock.now()).await {
+                Ok(_) => tracing::warn!(job_id = id, "released an unfinished job at shutdown"),
+                Err(e) => {
+                    tracing::error!(job_id = id, error.message = %e, "could not release a job; it runs again after its lease")
+                }
+            }
+        }
+    }
+}

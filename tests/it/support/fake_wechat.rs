@@ -1,0 +1,137 @@
+//! The fake WeChat API: a real HTTP server (wiremock) speaking the documented JSON, able to answer
+//! any errcode, delay past the client timeout, and report every request it received.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub struct FakeWeChat {
+    pub server: MockServer,
+}
+
+fn answer(file: &str) -> Value {
+    let path = format!("{}/fixtures/wechat_api/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn errcode(code: i64) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"errcode": code, "errmsg": format!("fake errcode {code}")}))
+}
+
+impl FakeWeChat {
+    pub async fn start() -> Self {
+        Self {
+            server: MockServer::start().await,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Both token endpoints answer `token` (the next `times` calls; None = always, as a fallback).
+    pub async fn token_ok(&self, token: &str, expires_in: i64, times: Option<u64>) {
+        let mut body = answer("stable_token_ok.json");
+        body["access_token"] = json!(token);
+        body["expires_in"] = json!(expires_in);
+        for (verb, route) in [("POST", "/cgi-bin/stable_token"), ("GET", "/cgi-bin/token")] {
+            let mock = Mock::given(method(verb))
+                .and(path(route))
+                .respond_with(ResponseTemplate::new(200).set_body_json(&body));
+            let mock = match times {
+                Some(n) => mock.up_to_n_times(n).with_priority(1),
+                None => mock.with_priority(5),
+            };
+            mock.mount(&self.server).await;
+        }
+    }
+
+    pub async fn activate_ok(&self) {
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activate"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer("activate_ok.json")))
+            .with_priority(5)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The next `times` activations answer `code`.
+    pub async fn activate_errcode(&self, code: i64, times: u64) {
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activate"))
+            .respond_with(errcode(code))
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Activations made with `token` answer `code` (a stale token).
+    pub async fn activate_errcode_for_token(&self, token: &str, code: i64) {
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activate"))
+            .and(query_param("access_token", token))
+            .respond_with(errcode(code))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The next `times` activations succeed, but only after `delay` (past the client timeout: the
+    /// activation happens, its answer is lost).
+    pub async fn activate_delay(&self, delay: Duration, times: u64) {
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activate"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(answer("activate_ok.json"))
+                    .set_delay(delay),
+            )
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `/card/membercard/userinfo/get` reports `has_active`.
+    pub async fn userinfo_active(&self, active: bool) {
+        let mut body = answer("userinfo_get.json");
+        body["has_active"] = json!(active);
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/userinfo/get"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn requests_to(&self, route: &str) -> Vec<wiremock::Request> {
+        let all = self.server.received_requests().await.unwrap_or_default();
+        all.into_iter().filter(|r| r.url.path() == route).collect()
+    }
+
+    /// Activation calls: (JSON body, access_token used).
+    pub async fn activate_requests(&self) -> Vec<(Value, String)> {
+        self.requests_to("/card/membercard/activate")
+            .await
+            .into_iter()
+            .map(|r| {
+                let token = r
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                (serde_json::from_slice(&r.body).unwrap(), token)
+            })
+            .collect()
+    }
+
+    pub async fn token_requests(&self) -> Vec<wiremock::Request> {
+        let mut all = self.requests_to("/cgi-bin/stable_token").await;
+        all.extend(self.requests_to("/cgi-bin/token").await);
+        all
+    }
+}
