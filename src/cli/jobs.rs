@@ -57,7 +57,12 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let job = jobs::get(&db, id)
                 .await
                 .with_context(|| format!("job {id}"))?;
-            println!("{}", serde_json::to_string_pretty(&job)?);
+            let mut shown = serde_json::to_value(&job)?;
+            // The payload is JSON text: show it as JSON.
+            if let Ok(payload) = serde_json::from_str::<serde_json::Value>(&job.payload) {
+                shown["payload"] = payload;
+            }
+            println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         Action::Retry { id, dead } => {
             let revived = jobs::revive(&db, if dead { None } else { id }, now).await?;

@@ -384,3 +384,56 @@ async fn the_running_worker_wakes_on_a_push() {
         .expect("activated without polling");
     assert_eq!(app.fake_wechat.activate_requests().await.len(), 1);
 }
+
+#[tokio::test]
+async fn classic_token_endpoint_and_a_dropped_connection() {
+    use cardhook::config::TokenEndpoint;
+    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+        for account in &mut s.accounts {
+            account.token_endpoint = TokenEndpoint::Classic;
+        }
+    })
+    .await;
+    app.fake_wechat.token_ok("T", 7200, None).await;
+    app.fake_wechat.activate_ok().await;
+    get_card(&app, "pC", "1", "").await;
+    assert_eq!(app.drain_jobs(NOW).await, vec![JobOutcome::Done]);
+    let calls = app.fake_wechat.token_requests().await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].url.path(), "/cgi-bin/token");
+    let query: Vec<(String, String)> = calls[0]
+        .url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(query.contains(&("grant_type".into(), "client_credential".into())));
+    assert!(query.contains(&(
+        "secret".into(),
+        format!("secret-of-{}", account_for(Mode::Safe).0)
+    )));
+
+    // An API host that accepts and drops every connection: a transport error, retried later.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+        s.wechat.api_base = base
+    })
+    .await;
+    get_card(&app, "pC", "1", "").await;
+    assert_eq!(app.drain_jobs(NOW).await, vec![JobOutcome::RetryLater]);
+    let job = &app.job_rows().await[0];
+    assert!(
+        job.last_error.as_deref().unwrap().contains("unreachable"),
+        "{:?}",
+        job.last_error
+    );
+    assert!(
+        !job.last_error.as_deref().unwrap().contains("secret-of"),
+        "no secret in errors"
+    );
+}

@@ -206,3 +206,80 @@ async fn help_shows_no_secret() {
         assert!(!help.contains(secret));
     }
 }
+
+#[tokio::test]
+async fn jobs_list_show_and_retry() {
+    use cardhook::config::{Activation, CardSettings};
+    let app = crate::support::spawn_app_with(|s| {
+        s.cards = vec![CardSettings {
+            card_id: "pC".into(),
+            activation: Activation::OnGet,
+            membership_number: "{code}".into(),
+            init_bonus: 0,
+            init_balance: 0,
+            init_bonus_record: None,
+            init_custom_field_value1: None,
+            init_custom_field_value2: None,
+            init_custom_field_value3: None,
+            background_pic_url: None,
+            activate_begin_time: None,
+            activate_end_time: None,
+        }];
+        s.worker.retry_schedule_secs = vec![];
+    })
+    .await;
+    app.fake_wechat.token_ok("T", 7200, None).await;
+    app.fake_wechat.activate_errcode(-1, 1).await;
+    app.fake_wechat.activate_ok().await;
+    let xml = crate::support::fixtures::get_card_xml("o1", 1_700_000_000, "pC", "42", 0, "");
+    crate::support::fixtures::assert_success(app.push_xml(&xml, Mode::Safe).await).await;
+    let now = chrono::Utc::now().timestamp();
+    app.drain_jobs(now).await;
+    let config = write_config(&app, "");
+
+    let json = run_ok(
+        "jobs",
+        &config,
+        &["list", "--state", "dead", "--format", "json"],
+    )
+    .await;
+    let dead: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(dead.as_array().unwrap().len(), 1, "{json}");
+    let id = dead[0]["id"].as_i64().unwrap().to_string();
+    let table = run_ok("jobs", &config, &["list"]).await;
+    assert!(
+        table.contains("dead") && table.contains("activate|"),
+        "{table}"
+    );
+    let shown = run_ok("jobs", &config, &["show", &id]).await;
+    assert!(
+        shown.contains("retries exhausted") && shown.contains("\"code\": \"42\""),
+        "{shown}"
+    );
+
+    assert!(run_ok("jobs", &config, &["retry", &id])
+        .await
+        .contains("1 job(s) requeued"));
+    assert!(
+        !run("jobs", &config, &["retry", &id]).await.status.success(),
+        "a pending job is not dead"
+    );
+    app.drain_jobs(chrono::Utc::now().timestamp()).await;
+    let done = run_ok(
+        "jobs",
+        &config,
+        &["list", "--state", "done", "--format", "json"],
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&done)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(run_ok("jobs", &config, &["retry", "--dead"])
+        .await
+        .contains("0 job(s) requeued"));
+}

@@ -10,5 +10,6 @@ mod durability;
 mod push_modes;
 mod push_vectors;
 mod rejections;
+mod secrets;
 mod support;
 mod verify;

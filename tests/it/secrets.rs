@@ -1,0 +1,142 @@
+//! The real binary at TRACE level: a safe-mode push, a token refresh and an activation, and no
+//! configured secret or access_token anywhere in what it printed.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use cardhook::accounts::Accounts;
+use cardhook::wechat::Mode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::support::account_settings;
+use crate::support::fake_wechat::FakeWeChat;
+use crate::support::fixtures::{assert_success, get_card_xml};
+
+const TOKEN: &str = "tok-SECRET-1f9a";
+const AES_KEY: &str = "Zk3qP9sV2wX7yB4nM6cD8fG1hJ5kL0aQ3rT7uE2iO9p";
+const APP_SECRET: &str = "appsecret-SECRET-77c2";
+const ACCESS_TOKEN: &str = "ACCESS-TOKEN-SECRET-5d1e";
+const ADMIN_TOKEN: &str = "admin-SECRET-0b3c";
+const APPID: &str = "wxsecrets00000001";
+
+#[tokio::test]
+async fn nothing_secret_is_ever_logged_at_trace_level() {
+    let fake = FakeWeChat::start().await;
+    fake.token_ok(ACCESS_TOKEN, 7200, None).await;
+    fake.activate_ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cardhook.db");
+    let config = dir.path().join("cardhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[wechat]\napi_base = \"{}\"\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\
+             [[accounts]]\nappid = \"{APPID}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\napp_secret = \"{APP_SECRET}\"\nmode = \"safe\"\n\
+             [[cards]]\ncard_id = \"pSECRET\"\n",
+            db.display(),
+            fake.uri()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("callback=").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("serve exited before listening:\n{log}");
+    })
+    .await
+    .expect("serve started");
+
+    // A safe-mode push, sealed with the same secrets.
+    let settings = vec![account_settings(APPID, TOKEN, Some(AES_KEY), Mode::Safe)];
+    let mut with_secret = settings.clone();
+    with_secret[0].app_secret = None;
+    let accounts = Accounts::from_settings(&with_secret).unwrap();
+    let xml = get_card_xml(
+        "oSecret",
+        chrono::Utc::now().timestamp(),
+        "pSECRET",
+        "31337",
+        0,
+        "s",
+    );
+    let sealed = accounts
+        .get(APPID)
+        .unwrap()
+        .sealer()
+        .seal(
+            &xml,
+            Mode::Safe,
+            chrono::Utc::now().timestamp(),
+            "1",
+            &[5; 16],
+        )
+        .unwrap();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{addr}/wechat/{APPID}?{}", sealed.query))
+        .body(sealed.body)
+        .send()
+        .await
+        .unwrap();
+    assert_success(response).await;
+
+    // The worker refreshes the token and activates; wait for the fake to see it.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while fake.activate_requests().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("activation happened");
+    assert_eq!(fake.activate_requests().await[0].1, ACCESS_TOKEN);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("serve stopped after SIGTERM");
+    assert!(status.success(), "serve exit status {status}:\n{log}");
+
+    assert!(
+        log.lines().count() > 20,
+        "TRACE logging produced too little to prove anything:\n{log}"
+    );
+    assert!(log.contains("member card activated"), "{log}");
+    for secret in [TOKEN, AES_KEY, APP_SECRET, ACCESS_TOKEN, ADMIN_TOKEN] {
+        let leaks: Vec<&str> = log.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            leaks.is_empty(),
+            "{secret} leaked into the log:\n{}",
+            leaks.join("\n")
+        );
+    }
+}
