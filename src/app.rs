@@ -14,7 +14,7 @@ use crate::accounts::Accounts;
 use crate::activation::CardRules;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
-use crate::http::{callback_routes, AppState};
+use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
 use crate::store::ingest::{Ingest, IngestConfig};
@@ -30,11 +30,21 @@ pub enum AppError {
     Io(#[from] std::io::Error),
 }
 
+/// The SQLite file of `database.url`, if the database is one.
+fn sqlite_file(settings: &Settings) -> Option<std::path::PathBuf> {
+    use secrecy::ExposeSecret;
+    let url = settings.database.url.expose_secret();
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
 /// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the
 /// activation worker.
 pub struct App {
     server: Server,
+    admin: Server,
     callback_addr: SocketAddr,
+    admin_addr: SocketAddr,
     writer: JoinHandle<()>,
     metrics: Metrics,
     worker: Worker,
@@ -42,10 +52,11 @@ pub struct App {
 }
 
 impl App {
-    /// Build on an already bound listener (tests bind 127.0.0.1:0) and a migrated database.
+    /// Build on already bound listeners (tests bind 127.0.0.1:0) and a migrated database.
     pub fn build(
         settings: &Settings,
         listener: TcpListener,
+        admin_listener: TcpListener,
         db: DatabaseConnection,
         clock: Clock,
     ) -> Result<Self, AppError> {
@@ -53,7 +64,26 @@ impl App {
         let accounts = Accounts::from_settings(&settings.accounts)?;
         let metrics = Metrics::new()?;
         let wake_worker = Arc::new(Notify::new());
-        let worker = Worker::new(settings, db.clone(), clock.clone(), wake_worker.clone())?;
+        let worker = Worker::new(
+            settings,
+            db.clone(),
+            clock.clone(),
+            wake_worker.clone(),
+            metrics.clone(),
+        )?;
+        let admin_state = AdminState {
+            db: db.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            admin_token: settings.admin.token.clone(),
+            sqlite_file: sqlite_file(settings),
+            wake_worker: wake_worker.clone(),
+        };
+        if admin_state.admin_token.is_none() {
+            tracing::warn!(
+                "admin.token is not set: the admin API answers 401 to everything but /healthz"
+            );
+        }
         let (ingest, writer) = Ingest::spawn(
             db,
             IngestConfig {
@@ -65,6 +95,7 @@ impl App {
                     cards: CardRules::from_settings(&settings.cards),
                 },
                 wake_worker,
+                metrics: metrics.clone(),
             },
         );
         let state = AppState {
@@ -88,9 +119,22 @@ impl App {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(listener)?.run();
+        let admin_addr = admin_listener.local_addr()?;
+        let admin = HttpServer::new(move || {
+            ActixApp::new()
+                .app_data(web::Data::new(admin_state.clone()))
+                .configure(admin_routes)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .workers(1)
+        .listen(admin_listener)?
+        .run();
         Ok(Self {
             server,
+            admin,
             callback_addr,
+            admin_addr,
             writer,
             metrics,
             worker,
@@ -100,6 +144,10 @@ impl App {
 
     pub fn callback_addr(&self) -> SocketAddr {
         self.callback_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     pub fn metrics(&self) -> Metrics {
@@ -118,11 +166,16 @@ impl App {
             .run_worker
             .then(|| tokio::spawn(self.worker.clone().run(shutdown.clone())));
         let handle = self.server.handle();
+        let admin_handle = self.admin.handle();
         let stopper = tokio::spawn(async move {
             shutdown.cancelled().await;
+            // No new pushes; in-flight ones still commit and are answered.
             handle.stop(true).await;
+            admin_handle.stop(true).await;
         });
+        let admin = tokio::spawn(self.admin);
         let served = self.server.await;
+        let _ = admin.await;
         stopper.abort();
         // The server (and with it every ingest handle) is gone: the writer finishes its batch and ends.
         if tokio::time::timeout(Duration::from_secs(10), self.writer)

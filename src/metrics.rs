@@ -1,10 +1,11 @@
 //! Prometheus metrics of one running app (its own registry, so tests can run many apps at once).
 //!
 //! Labels never carry a secret, a code or an OpenID: appid is one of the configured accounts or
-//! `unknown`, event is a known event name or `other`.
+//! `unknown`, event is a known event name or `other`, errcode is WeChat's number.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -12,7 +13,16 @@ pub struct Metrics {
     registry: Registry,
     pushes: IntCounterVec,
     push_seconds: HistogramVec,
+    commit_seconds: Histogram,
+    batch_size: Histogram,
+    jobs: IntGaugeVec,
+    activations: IntCounterVec,
+    token_refreshes: IntCounterVec,
 }
+
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -29,17 +39,71 @@ impl Metrics {
                 "cardhook_push_duration_seconds",
                 "Time from request to answer, durable commit included",
             )
-            .buckets(vec![
-                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["outcome"],
         )?;
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "cardhook_commit_duration_seconds",
+                "Time to store one group-commit batch, commit included",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "cardhook_commit_batch_size",
+                "Pushes per group-commit transaction",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+            ]),
+        )?;
+        let jobs = IntGaugeVec::new(
+            Opts::new(
+                "cardhook_jobs",
+                "Activation jobs by state (read at scrape time)",
+            ),
+            &["state"],
+        )?;
+        let activations = IntCounterVec::new(
+            Opts::new(
+                "cardhook_activations_total",
+                "Activation job runs by outcome and WeChat errcode (0 on success)",
+            ),
+            &["outcome", "errcode"],
+        )?;
+        let token_refreshes = IntCounterVec::new(
+            Opts::new(
+                "cardhook_token_refreshes_total",
+                "access_token fetches from WeChat",
+            ),
+            &["appid"],
+        )?;
+        let build = IntGaugeVec::new(
+            Opts::new(
+                "cardhook_build_info",
+                "Build information; the value is always 1",
+            ),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         registry.register(Box::new(pushes.clone()))?;
         registry.register(Box::new(push_seconds.clone()))?;
+        registry.register(Box::new(commit_seconds.clone()))?;
+        registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(jobs.clone()))?;
+        registry.register(Box::new(activations.clone()))?;
+        registry.register(Box::new(token_refreshes.clone()))?;
+        registry.register(Box::new(build))?;
         Ok(Self {
             registry,
             pushes,
             push_seconds,
+            commit_seconds,
+            batch_size,
+            jobs,
+            activations,
+            token_refreshes,
         })
     }
 
@@ -55,6 +119,32 @@ impl Metrics {
         self.push_seconds
             .with_label_values(&[class])
             .observe(seconds);
+    }
+
+    pub fn observe_commit(&self, batch: usize, seconds: f64) {
+        self.commit_seconds.observe(seconds);
+        self.batch_size.observe(batch as f64);
+    }
+
+    pub fn observe_activation(&self, outcome: &str, errcode: &str) {
+        self.activations
+            .with_label_values(&[outcome, errcode])
+            .inc();
+    }
+
+    pub fn observe_token_refresh(&self, appid: &str) {
+        self.token_refreshes.with_label_values(&[appid]).inc();
+    }
+
+    /// Set the jobs-by-state gauge (every state, so a drained state reads 0).
+    pub fn set_jobs(&self, counts: &[(String, i64)]) {
+        for state in ["pending", "running", "done", "dead"] {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            self.jobs.with_label_values(&[state]).set(n);
+        }
     }
 
     /// The current value of one push counter (tests and the bench read it).

@@ -14,6 +14,9 @@ pub struct Args {
     /// Override `server.listen`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Override `admin.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
 }
 
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
@@ -27,9 +30,16 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     store::migrate(&db).await.context("applying migrations")?;
     let listen = args.listen.as_deref().unwrap_or(&settings.server.listen);
     let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
-    let app = App::build(settings, listener, db, Clock::system())?;
+    let admin_listen = args
+        .admin_listen
+        .as_deref()
+        .unwrap_or(&settings.admin.listen);
+    let admin_listener =
+        TcpListener::bind(admin_listen).with_context(|| format!("binding {admin_listen}"))?;
+    let app = App::build(settings, listener, admin_listener, db, Clock::system())?;
     tracing::info!(
         callback = %app.callback_addr(),
+        admin = %app.admin_addr(),
         accounts = settings.accounts.len(),
         "cardhook is listening: POST /wechat/{{appid}}"
     );

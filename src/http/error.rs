@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::store::ingest::IngestError;
+use crate::store::StoreError;
 use crate::wechat::ProtocolError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,18 @@ pub enum HttpError {
     NotFound,
     #[error("storage is unavailable; retry later")]
     Storage(#[from] IngestError),
+    #[error("storage is unavailable; retry later")]
+    Query(#[from] StoreError),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("parameter `{name}` {reason}")]
+    BadParam { name: &'static str, reason: String },
+    #[error("{0} not found")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 impl HttpError {
@@ -44,7 +57,12 @@ impl HttpError {
             Self::BodyTimeout => "body_timeout",
             Self::BodyRead => "body_read_error",
             Self::NotFound => "not_found",
-            Self::Storage(_) => "storage_unavailable",
+            Self::Storage(_) | Self::Query(_) => "storage_unavailable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadParam { .. } => "bad_param",
+            Self::Missing(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::NotReady(_) => "not_ready",
         }
     }
 }
@@ -53,19 +71,28 @@ impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Protocol(e) if e.is_authentication() => StatusCode::UNAUTHORIZED,
-            Self::Protocol(_) | Self::BodyRead => StatusCode::BAD_REQUEST,
-            Self::UnknownAccount | Self::NoDefaultAccount | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Protocol(_) | Self::BodyRead | Self::BadParam { .. } => StatusCode::BAD_REQUEST,
+            Self::UnknownAccount | Self::NoDefaultAccount | Self::NotFound | Self::Missing(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Storage(_) | Self::Query(_) | Self::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::Storage(_) = self {
+        if let Self::Storage(_) | Self::Query(_) | Self::NotReady(_) = self {
             // WeChat retries on its own schedule; other clients get a hint.
             response.insert_header(("Retry-After", "1"));
+        }
+        if let Self::Unauthorized(_) = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response.json(serde_json::json!({
             "error": self.reason(),

@@ -1,12 +1,19 @@
 //! actix-web: the route table of the callback listener and the state its handlers share.
 
+pub mod admin;
 pub mod body;
 pub mod error;
+pub mod health;
 pub mod wechat;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, ResponseError};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use tokio::sync::Notify;
 
 use crate::accounts::Accounts;
 use crate::clock::Clock;
@@ -60,6 +67,52 @@ impl AppState {
         );
         error
     }
+}
+
+/// What every admin handler needs.
+#[derive(Clone)]
+pub struct AdminState {
+    pub db: DatabaseConnection,
+    pub metrics: Metrics,
+    pub clock: Clock,
+    pub admin_token: Option<SecretString>,
+    /// The SQLite file, when the database is one (readiness looks at it).
+    pub sqlite_file: Option<PathBuf>,
+    pub wake_worker: Arc<Notify>,
+}
+
+/// The admin routes (DESIGN §4): every one but `/healthz` needs the bearer token.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/api/v1/openapi.json", web::get().to(admin::openapi))
+        .route("/api/v1/stats/channels", web::get().to(admin::stats))
+        .route(
+            "/api/v1/cards/{card_id}/codes/{code}",
+            web::get().to(admin::binding),
+        )
+        .route(
+            "/api/v1/users/{openid}/codes",
+            web::get().to(admin::user_codes),
+        )
+        .route("/api/v1/jobs", web::get().to(admin::job_list))
+        .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            HttpError::BadParam {
+                name: "query",
+                reason: e.to_string(),
+            }
+            .into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, _| {
+            HttpError::BadParam {
+                name: "path",
+                reason: e.to_string(),
+            }
+            .into()
+        }))
+        .default_service(web::to(|| async { Err::<String, _>(HttpError::NotFound) }));
 }
 
 /// The callback routes: `/wechat/{appid}`, and `/wechat` when exactly one account is configured.

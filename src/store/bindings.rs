@@ -285,3 +285,83 @@ pub async fn mark_activated(
         .await?;
     Ok(rows.pop())
 }
+
+/// Where a page of a user's bindings starts: after (got_at, card_id, code) in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    pub got_at: i64,
+    pub card_id: String,
+    pub code: String,
+}
+
+impl PageCursor {
+    /// Opaque text for clients: `got_at:card_id:code`, base64url.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let raw = format!("{}:{}:{}", self.got_at, self.card_id, self.code);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let mut parts = raw.splitn(3, ':');
+        Some(Self {
+            got_at: parts.next()?.parse().ok()?,
+            card_id: parts.next()?.to_owned(),
+            code: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// One page of a user's bindings, newest first, and the cursor of the next page if there is one.
+pub async fn by_openid_page(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+    openid: &str,
+    limit: u64,
+    after: Option<&PageCursor>,
+) -> Result<(Vec<card_binding::Model>, Option<PageCursor>), StoreError> {
+    use sea_orm::{Condition, QuerySelect};
+    let mut query = card_binding::Entity::find().filter(Column::Openid.eq(openid));
+    if let Some(appid) = appid {
+        query = query.filter(Column::Appid.eq(appid));
+    }
+    if let Some(c) = after {
+        // Rows after the cursor in (got_at DESC, card_id ASC, code ASC) order.
+        query = query.filter(
+            Condition::any().add(Column::GotAt.lt(c.got_at)).add(
+                Condition::all().add(Column::GotAt.eq(c.got_at)).add(
+                    Condition::any()
+                        .add(Column::CardId.gt(c.card_id.as_str()))
+                        .add(
+                            Condition::all()
+                                .add(Column::CardId.eq(c.card_id.as_str()))
+                                .add(Column::Code.gt(c.code.as_str())),
+                        ),
+                ),
+            ),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(Column::GotAt)
+        .order_by_asc(Column::CardId)
+        .order_by_asc(Column::Code)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let next = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|b| PageCursor {
+            got_at: b.got_at,
+            card_id: b.card_id.clone(),
+            code: b.code.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

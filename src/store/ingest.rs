@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
 use super::StoreError;
+use crate::metrics::Metrics;
 
 /// Why a push could not be stored in time.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,7 @@ pub struct Ingest {
 }
 
 /// How the writer batches, what it records with, and whom it wakes after a commit.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IngestConfig {
     pub batch_max: usize,
     pub queue_capacity: usize,
@@ -47,6 +48,7 @@ pub struct IngestConfig {
     pub rules: RecordRules,
     /// Woken after every batch that stored something new (it may have enqueued activations).
     pub wake_worker: Arc<Notify>,
+    pub metrics: Metrics,
 }
 
 impl Ingest {
@@ -89,7 +91,13 @@ async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config:
                 Err(_) => break,
             }
         }
-        if commit_batch(&db, &mut batch, &config.rules).await {
+        let started = std::time::Instant::now();
+        let size = batch.len();
+        let stored_new = commit_batch(&db, &mut batch, &config.rules).await;
+        config
+            .metrics
+            .observe_commit(size, started.elapsed().as_secs_f64());
+        if stored_new {
             config.wake_worker.notify_one();
         }
     }

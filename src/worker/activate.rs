@@ -52,9 +52,19 @@ impl Worker {
         };
         let result = self.call_activate(appid, request, now).await;
         let error = match result {
-            Ok(()) => return self.succeed(job, appid, request, now).await,
+            Ok(()) => {
+                self.metrics.observe_activation("ok", "0");
+                return self.succeed(job, appid, request, now).await;
+            }
             Err(error) => error,
         };
+        let errcode = match &error {
+            TokenError::Api(api) => api.code_label(),
+            TokenError::NoSecret(_) => "no_secret".to_owned(),
+            TokenError::Busy => "token_busy".to_owned(),
+            TokenError::Store(_) => "store".to_owned(),
+        };
+        self.metrics.observe_activation("error", &errcode);
         let reason = error.to_string();
         tracing::warn!(job_id = job.id, appid, card_id = %request.card_id, error.message = %reason, "activation failed");
         match error {

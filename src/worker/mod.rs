@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
+use crate::metrics::Metrics;
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
 use crate::wechat_api::WechatApi;
@@ -43,6 +44,7 @@ pub struct Worker {
     offset: FixedOffset,
     clock: Clock,
     wake: Arc<Notify>,
+    metrics: Metrics,
     /// Claims in flight, so a shutdown past the drain timeout can hand them back.
     in_flight: Arc<Mutex<HashMap<i64, String>>>,
 }
@@ -53,6 +55,7 @@ impl Worker {
         db: DatabaseConnection,
         clock: Clock,
         wake: Arc<Notify>,
+        metrics: Metrics,
     ) -> Result<Self, ConfigError> {
         let timeout = Duration::from_millis(settings.worker.api_timeout_ms);
         let api = WechatApi::new(&settings.wechat.api_base, timeout).map_err(|e| {
@@ -66,6 +69,7 @@ impl Worker {
             api.clone(),
             &settings.accounts,
             &settings.worker,
+            metrics.clone(),
         );
         Ok(Self {
             db,
@@ -75,6 +79,7 @@ impl Worker {
             offset: settings.stats_offset()?,
             clock,
             wake,
+            metrics,
             in_flight: Arc::default(),
         })
     }

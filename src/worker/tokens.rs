@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{AccountSettings, TokenEndpoint, WorkerSettings};
+use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 use crate::wechat_api::{ApiCallError, WechatApi};
 
@@ -32,6 +33,7 @@ pub struct TokenProvider {
     margin: i64,
     lease: i64,
     secrets: Arc<HashMap<String, (SecretString, TokenEndpoint)>>,
+    metrics: Metrics,
 }
 
 /// How long a caller waits for another refresher before giving up (retry later).
@@ -44,6 +46,7 @@ impl TokenProvider {
         api: WechatApi,
         accounts: &[AccountSettings],
         w: &WorkerSettings,
+        metrics: Metrics,
     ) -> Self {
         use rand::Rng;
         let secrets = accounts
@@ -57,6 +60,7 @@ impl TokenProvider {
             margin: i64::try_from(w.token_refresh_margin_secs).unwrap_or(300),
             lease: i64::try_from(w.token_lease_secs).unwrap_or(30),
             secrets: Arc::new(secrets),
+            metrics,
         }
     }
 
@@ -89,6 +93,7 @@ impl TokenProvider {
                         return Err(e.into());
                     }
                 };
+                self.metrics.observe_token_refresh(appid);
                 let expires_at = now + fetched.expires_in;
                 store::tokens::store(
                     &self.db,

@@ -8,26 +8,9 @@ use cardhook::wechat::Mode;
 use cardhook::worker::activate::JobOutcome;
 
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
-use crate::support::{account_for, spawn_app_with, TestApp};
+use crate::support::{account_for, member_card, spawn_app_with, TestApp};
 
 const NOW: i64 = 1_800_000_000;
-
-fn card(card_id: &str, activation: Activation, membership_number: &str) -> CardSettings {
-    CardSettings {
-        card_id: card_id.to_owned(),
-        activation,
-        membership_number: membership_number.to_owned(),
-        init_bonus: 0,
-        init_balance: 0,
-        init_bonus_record: None,
-        init_custom_field_value1: None,
-        init_custom_field_value2: None,
-        init_custom_field_value3: None,
-        background_pic_url: None,
-        activate_begin_time: None,
-        activate_end_time: None,
-    }
-}
 
 async fn app_with_cards(cards: Vec<CardSettings>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(|s| {
@@ -51,7 +34,7 @@ fn golden_card() -> CardSettings {
         background_pic_url: Some("https://mmbiz.qlogo.cn/mmbiz/0?wx_fmt=jpeg".to_owned()),
         activate_begin_time: Some(1_700_000_000),
         activate_end_time: Some(1_900_000_000),
-        ..card("pMEMBER_GOLDEN", Activation::OnGet, "VIP{seq:6}")
+        ..member_card("pMEMBER_GOLDEN", Activation::OnGet, "VIP{seq:6}")
     }
 }
 
@@ -119,8 +102,8 @@ async fn a_get_card_push_activates_once_with_the_golden_body() {
 #[tokio::test]
 async fn only_configured_cards_and_their_trigger_enqueue() {
     let cards = vec![
-        card("pON_SUBMIT", Activation::OnSubmit, "{openid}"),
-        card("pNONE", Activation::None, "{code}"),
+        member_card("pON_SUBMIT", Activation::OnSubmit, "{openid}"),
+        member_card("pNONE", Activation::None, "{code}"),
     ];
     let app = app_with_cards(cards, |_| {}).await;
     get_card(&app, "pUNCONFIGURED", "1", "").await;
@@ -140,7 +123,7 @@ async fn only_configured_cards_and_their_trigger_enqueue() {
 
 #[tokio::test]
 async fn every_errcode_class_has_its_outcome() {
-    let cards = vec![card("pC", Activation::OnGet, "{code}")];
+    let cards = vec![member_card("pC", Activation::OnGet, "{code}")];
     // Token error: the used token is invalidated, a fresh one fetched, the call retried at once.
     let app = app_with_cards(cards.clone(), |_| {}).await;
     app.fake_wechat.token_ok("STALE", 7200, Some(1)).await;
@@ -235,7 +218,7 @@ async fn every_errcode_class_has_its_outcome() {
 
 #[tokio::test]
 async fn twenty_jobs_share_one_token_refresh() {
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
         s.worker.concurrency = 20
     })
     .await;
@@ -258,7 +241,7 @@ async fn twenty_jobs_share_one_token_refresh() {
 
 #[tokio::test]
 async fn a_worker_killed_mid_call_loses_its_lease_and_the_job_runs_once() {
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |_| {}).await;
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |_| {}).await;
     app.fake_wechat.token_ok("T", 7200, None).await;
     app.fake_wechat.activate_ok().await;
     get_card(&app, "pC", "1", "").await;
@@ -301,7 +284,7 @@ async fn a_worker_killed_mid_call_loses_its_lease_and_the_job_runs_once() {
 
 #[tokio::test]
 async fn a_lost_answer_is_retried_and_counted_once() {
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |_| {}).await;
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |_| {}).await;
     app.fake_wechat.token_ok("T", 7200, None).await;
     // The first activation succeeds at WeChat but answers after the client gave up (500 ms).
     app.fake_wechat
@@ -326,7 +309,7 @@ async fn a_lost_answer_is_retried_and_counted_once() {
 
 #[tokio::test]
 async fn dead_after_the_schedule_then_revived() {
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
         s.worker.retry_schedule_secs = vec![10, 20];
         s.worker.retry_jitter = 0.0;
     })
@@ -356,7 +339,7 @@ async fn dead_after_the_schedule_then_revived() {
 
 #[tokio::test]
 async fn the_running_worker_wakes_on_a_push() {
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
         s.worker.enabled = true;
         // Only the receiver's notify can wake it in time.
         s.worker.poll_interval_ms = 600_000;
@@ -388,7 +371,7 @@ async fn the_running_worker_wakes_on_a_push() {
 #[tokio::test]
 async fn classic_token_endpoint_and_a_dropped_connection() {
     use cardhook::config::TokenEndpoint;
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
         for account in &mut s.accounts {
             account.token_endpoint = TokenEndpoint::Classic;
         }
@@ -420,7 +403,7 @@ async fn classic_token_endpoint_and_a_dropped_connection() {
             drop(socket);
         }
     });
-    let app = app_with_cards(vec![card("pC", Activation::OnGet, "{code}")], |s| {
+    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
         s.wechat.api_base = base
     })
     .await;

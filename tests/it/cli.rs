@@ -209,22 +209,13 @@ async fn help_shows_no_secret() {
 
 #[tokio::test]
 async fn jobs_list_show_and_retry() {
-    use cardhook::config::{Activation, CardSettings};
+    use cardhook::config::Activation;
     let app = crate::support::spawn_app_with(|s| {
-        s.cards = vec![CardSettings {
-            card_id: "pC".into(),
-            activation: Activation::OnGet,
-            membership_number: "{code}".into(),
-            init_bonus: 0,
-            init_balance: 0,
-            init_bonus_record: None,
-            init_custom_field_value1: None,
-            init_custom_field_value2: None,
-            init_custom_field_value3: None,
-            background_pic_url: None,
-            activate_begin_time: None,
-            activate_end_time: None,
-        }];
+        s.cards = vec![crate::support::member_card(
+            "pC",
+            Activation::OnGet,
+            "{code}",
+        )];
         s.worker.retry_schedule_secs = vec![];
     })
     .await;

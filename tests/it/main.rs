@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod activation;
+mod admin;
 mod channels;
 mod cli;
 mod dedupe;
@@ -11,5 +12,6 @@ mod push_modes;
 mod push_vectors;
 mod rejections;
 mod secrets;
+mod shutdown;
 mod support;
 mod verify;

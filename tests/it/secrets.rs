@@ -1,17 +1,15 @@
 //! The real binary at TRACE level: a safe-mode push, a token refresh and an activation, and no
 //! configured secret or access_token anywhere in what it printed.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use cardhook::accounts::Accounts;
 use cardhook::wechat::Mode;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use crate::support::account_settings;
 use crate::support::fake_wechat::FakeWeChat;
 use crate::support::fixtures::{assert_success, get_card_xml};
+use crate::support::process::ServeProcess;
 
 const TOKEN: &str = "tok-SECRET-1f9a";
 const AES_KEY: &str = "Zk3qP9sV2wX7yB4nM6cD8fG1hJ5kL0aQ3rT7uE2iO9p";
@@ -39,30 +37,8 @@ async fn nothing_secret_is_ever_logged_at_trace_level() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(rest) = line.split("callback=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("serve exited before listening:\n{log}");
-    })
-    .await
-    .expect("serve started");
+    let serve = ServeProcess::start(&config, "trace").await;
+    let addr = serve.callback.clone();
 
     // A safe-mode push, sealed with the same secrets.
     let settings = vec![account_settings(APPID, TOKEN, Some(AES_KEY), Mode::Safe)];
@@ -108,22 +84,8 @@ async fn nothing_secret_is_ever_logged_at_trace_level() {
     .expect("activation happened");
     assert_eq!(fake.activate_requests().await[0].1, ACCESS_TOKEN);
 
-    let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push_str(&line);
-            log.push('\n');
-        }
-        child.wait().await.unwrap()
-    })
-    .await
-    .expect("serve stopped after SIGTERM");
+    serve.terminate().await;
+    let (status, log) = serve.wait().await;
     assert!(status.success(), "serve exit status {status}:\n{log}");
 
     assert!(

@@ -2,6 +2,7 @@
 
 pub mod fake_wechat;
 pub mod fixtures;
+pub mod process;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use cardhook::accounts::Accounts;
 use cardhook::app::App;
 use cardhook::clock::Clock;
-use cardhook::config::{AccountSettings, Settings};
+use cardhook::config::{AccountSettings, Activation, CardSettings, Settings};
 use cardhook::metrics::Metrics;
 use cardhook::store::{self, channels};
 use cardhook::wechat::Mode;
@@ -49,8 +50,29 @@ pub fn account_settings(
     }
 }
 
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A member card activated on `activation`, with the membership number `template` and no extras.
+pub fn member_card(card_id: &str, activation: Activation, template: &str) -> CardSettings {
+    CardSettings {
+        card_id: card_id.to_owned(),
+        activation,
+        membership_number: template.to_owned(),
+        init_bonus: 0,
+        init_balance: 0,
+        init_bonus_record: None,
+        init_custom_field_value1: None,
+        init_custom_field_value2: None,
+        init_custom_field_value3: None,
+        background_pic_url: None,
+        activate_begin_time: None,
+        activate_end_time: None,
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub metrics: Metrics,
@@ -79,6 +101,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.worker.enabled = false;
     settings.worker.api_timeout_ms = 500;
     settings.worker.lease_secs = 5;
+    settings.admin.token = Some(SecretString::from(ADMIN_TOKEN.to_owned()));
     settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", db_path.display()));
     settings.server.workers = 2;
     settings.accounts = [Mode::Plain, Mode::Compat, Mode::Safe]
@@ -94,8 +117,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = store::connect(&settings.database).await.expect("connect");
     store::migrate(&db).await.expect("migrate");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let app = App::build(&settings, listener, db.clone(), Clock::system()).expect("build app");
+    let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = App::build(
+        &settings,
+        listener,
+        admin_listener,
+        db.clone(),
+        Clock::system(),
+    )
+    .expect("build app");
     let addr = app.callback_addr();
+    let admin_addr = app.admin_addr();
     let metrics = app.metrics();
     let worker = app.worker();
     let shutdown = CancellationToken::new();
@@ -103,6 +135,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let accounts = Accounts::from_settings(&settings.accounts).expect("accounts");
     TestApp {
         addr,
+        admin_addr,
         client: reqwest::Client::new(),
         db,
         metrics,
@@ -120,6 +153,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// GET an admin path with the bearer token.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("http://{}{path}", self.admin_addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
     }
 
     /// POST a body with a raw query string to `/wechat/{appid}`.

@@ -1,0 +1,268 @@
+//! The admin API (DESIGN §4): channel statistics, bindings and the activation queue, behind a
+//! bearer token. JSON everywhere, CSV for statistics.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{ACCEPT, AUTHORIZATION};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::error::HttpError;
+use super::AdminState;
+use crate::report;
+use crate::store::bindings::{self, PageCursor};
+use crate::store::channels::{self, GroupBy, StatsQuery};
+use crate::store::jobs::{self, JobState};
+
+/// Proof that the request carries `Authorization: Bearer <admin.token>` (compared in constant time).
+pub struct AdminAuth;
+
+impl FromRequest for AdminAuth {
+    type Error = HttpError;
+    type Future = std::future::Ready<Result<Self, HttpError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authorize(req))
+    }
+}
+
+fn authorize(req: &HttpRequest) -> Result<AdminAuth, HttpError> {
+    let state = req
+        .app_data::<web::Data<AdminState>>()
+        .ok_or(HttpError::Unauthorized("admin API is not configured"))?;
+    let Some(expected) = &state.admin_token else {
+        return Err(HttpError::Unauthorized(
+            "admin.token is not configured: the admin API refuses every request",
+        ));
+    };
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(HttpError::Unauthorized(
+            "missing `Authorization: Bearer <admin.token>`",
+        ))?;
+    let expected = expected.expose_secret().as_bytes();
+    if given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected)) {
+        Ok(AdminAuth)
+    } else {
+        Err(HttpError::Unauthorized("wrong admin token"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatsParams {
+    appid: Option<String>,
+    card_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    by: Option<String>,
+    format: Option<String>,
+}
+
+fn parse_day(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, HttpError> {
+    value
+        .map(|v| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| HttpError::BadParam {
+                name,
+                reason: format!("must be a date YYYY-MM-DD, got {v:?}"),
+            })
+        })
+        .transpose()
+}
+
+impl StatsParams {
+    fn query(&self) -> Result<StatsQuery, HttpError> {
+        let from = parse_day("from", self.from.as_deref())?;
+        let to = parse_day("to", self.to.as_deref())?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(HttpError::BadParam {
+                    name: "from",
+                    reason: format!("{f} is after `to` {t}"),
+                });
+            }
+        }
+        let by = match self.by.as_deref() {
+            None | Some("channel") => GroupBy::Channel,
+            Some("day") => GroupBy::Day,
+            Some(other) => {
+                return Err(HttpError::BadParam {
+                    name: "by",
+                    reason: format!("must be `channel` or `day`, got {other:?}"),
+                })
+            }
+        };
+        Ok(StatsQuery {
+            appid: self.appid.clone(),
+            card_id: self.card_id.clone(),
+            from,
+            to,
+            by,
+        })
+    }
+
+    fn wants_csv(&self, req: &HttpRequest) -> Result<bool, HttpError> {
+        match self.format.as_deref() {
+            Some("csv") => Ok(true),
+            Some("json") => Ok(false),
+            Some(other) => Err(HttpError::BadParam {
+                name: "format",
+                reason: format!("must be `json` or `csv`, got {other:?}"),
+            }),
+            None => Ok(req
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/csv"))),
+        }
+    }
+}
+
+/// GET /api/v1/stats/channels — the same query as `cardhook stats`.
+pub async fn stats(
+    _: AdminAuth,
+    req: HttpRequest,
+    params: web::Query<StatsParams>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let query = params.query()?;
+    let csv = params.wants_csv(&req)?;
+    let report = channels::stats(&state.db, &query).await?;
+    Ok(if csv {
+        HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(report::stats_csv(&report, query.by) + "\n")
+    } else {
+        HttpResponse::Ok().json(report)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppIdParam {
+    appid: Option<String>,
+}
+
+/// GET /api/v1/cards/{card_id}/codes/{code}
+pub async fn binding(
+    _: AdminAuth,
+    path: web::Path<(String, String)>,
+    params: web::Query<AppIdParam>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let (card_id, code) = path.into_inner();
+    let mut rows = bindings::by_code(&state.db, params.appid.as_deref(), &card_id, &code).await?;
+    match rows.len() {
+        0 => Err(HttpError::Missing("binding")),
+        1 => Ok(HttpResponse::Ok().json(rows.remove(0))),
+        _ => Err(HttpError::BadParam {
+            name: "appid",
+            reason: "is required: several accounts hold this card code".to_owned(),
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageParams {
+    appid: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// GET /api/v1/users/{openid}/codes — newest first, `limit` (1..=500, default 50) and `cursor`.
+pub async fn user_codes(
+    _: AdminAuth,
+    openid: web::Path<String>,
+    params: web::Query<PageParams>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(HttpError::BadParam {
+            name: "limit",
+            reason: "must be between 1 and 500".to_owned(),
+        });
+    }
+    let cursor = params
+        .cursor
+        .as_deref()
+        .map(|c| {
+            PageCursor::decode(c).ok_or(HttpError::BadParam {
+                name: "cursor",
+                reason: "is not a cursor this API returned".to_owned(),
+            })
+        })
+        .transpose()?;
+    let (codes, next) = bindings::by_openid_page(
+        &state.db,
+        params.appid.as_deref(),
+        &openid,
+        limit,
+        cursor.as_ref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "codes": codes,
+        "next_cursor": next.map(|c| c.encode()),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JobParams {
+    state: Option<String>,
+    limit: Option<u64>,
+}
+
+/// GET /api/v1/jobs?state=
+pub async fn job_list(
+    _: AdminAuth,
+    params: web::Query<JobParams>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let job_state = match params.state.as_deref() {
+        None => None,
+        Some("pending") => Some(JobState::Pending),
+        Some("running") => Some(JobState::Running),
+        Some("done") => Some(JobState::Done),
+        Some("dead") => Some(JobState::Dead),
+        Some(other) => {
+            return Err(HttpError::BadParam {
+                name: "state",
+                reason: format!("must be pending, running, done or dead, got {other:?}"),
+            })
+        }
+    };
+    let rows = jobs::list(&state.db, job_state, params.limit.unwrap_or(100).min(1000)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": rows })))
+}
+
+/// POST /api/v1/jobs/{id}/retry — requeue a dead job.
+pub async fn job_retry(
+    _: AdminAuth,
+    id: web::Path<i64>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let id = id.into_inner();
+    let job = match jobs::get(&state.db, id).await {
+        Ok(job) => job,
+        Err(crate::store::StoreError::NotFound) => return Err(HttpError::Missing("job")),
+        Err(e) => return Err(e.into()),
+    };
+    if job.state != JobState::Dead.as_str() {
+        return Err(HttpError::Conflict("only dead jobs can be retried"));
+    }
+    jobs::revive(&state.db, Some(id), state.clock.now()).await?;
+    let job = jobs::get(&state.db, id).await?;
+    state.wake_worker.notify_one();
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// GET /api/v1/openapi.json
+pub async fn openapi(_: AdminAuth) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
+}

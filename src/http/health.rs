@@ -1,0 +1,57 @@
+//! Liveness, readiness and the Prometheus endpoint of the admin listener.
+
+use actix_web::{web, HttpResponse};
+use migration::{Migrator, MigratorTrait};
+
+use super::admin::AdminAuth;
+use super::error::HttpError;
+use super::AdminState;
+use crate::store::jobs;
+
+/// GET /healthz — the process is up (no authentication).
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// GET /readyz — the database answers and its schema is current.
+pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpResponse, HttpError> {
+    if let Some(path) = &state.sqlite_file {
+        // An open SQLite pool keeps answering from a deleted file: look at the file itself.
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|_| {
+            HttpError::NotReady(format!("database file {} is missing", path.display()))
+        })?;
+        if !meta.is_file() || meta.permissions().mode() & 0o600 != 0o600 {
+            return Err(HttpError::NotReady(format!(
+                "database file {} is not a readable and writable file",
+                path.display()
+            )));
+        }
+    }
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|e| HttpError::NotReady(format!("database does not answer: {e}")))?;
+    let pending = Migrator::get_pending_migrations(&state.db)
+        .await
+        .map_err(|e| HttpError::NotReady(format!("migrations cannot be read: {e}")))?;
+    if !pending.is_empty() {
+        return Err(HttpError::NotReady(format!(
+            "{} migration(s) pending: run `cardhook migrate`",
+            pending.len()
+        )));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+/// GET /metrics — Prometheus text format; job gauges are read from the database at scrape time.
+pub async fn metrics(_: AdminAuth, state: web::Data<AdminState>) -> HttpResponse {
+    match jobs::count_by_state(&state.db).await {
+        Ok(counts) => state.metrics.set_jobs(&counts),
+        Err(e) => tracing::warn!(error.message = %e, "job counts unavailable for /metrics"),
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

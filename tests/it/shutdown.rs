@@ -1,0 +1,125 @@
+//! SIGTERM during a burst of pushes and activations: every push answered `success` is stored, the
+//! process exits 0, and no job is left `running`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cardhook::accounts::Accounts;
+use cardhook::wechat::Mode;
+use entity::{card_event, job};
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
+use tokio::sync::Mutex;
+
+use crate::support::fake_wechat::FakeWeChat;
+use crate::support::fixtures::get_card_xml;
+use crate::support::process::ServeProcess;
+use crate::support::{account_for, account_settings, KEY_B};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_loses_no_acknowledged_push() {
+    let fake = FakeWeChat::start().await;
+    fake.token_ok("T", 7200, None).await;
+    // Activations take a while, so some are running when the signal comes.
+    fake.activate_delay(Duration::from_millis(200), 1_000).await;
+    let (appid, token) = account_for(Mode::Safe);
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("cardhook.db");
+    let config = dir.path().join("cardhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[wechat]\napi_base = \"{}\"\n[worker]\ndrain_timeout_secs = 5\n\
+             [[accounts]]\nappid = \"{appid}\"\ntoken = \"{token}\"\nencoding_aes_key = \"{KEY_B}\"\napp_secret = \"s\"\nmode = \"safe\"\n\
+             [[cards]]\ncard_id = \"pBURST\"\n",
+            db_path.display(),
+            fake.uri()
+        ),
+    )
+    .unwrap();
+    let serve = ServeProcess::start(&config, "info").await;
+    let accounts =
+        Accounts::from_settings(&[account_settings(appid, token, Some(KEY_B), Mode::Safe)])
+            .unwrap();
+    let account = accounts.get(appid).unwrap().clone();
+    let url = format!("http://{}/wechat/{appid}", serve.callback);
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    let mut clients = Vec::new();
+    for client_id in 0..8 {
+        let (account, url, acknowledged, sent) = (
+            account.clone(),
+            url.clone(),
+            acknowledged.clone(),
+            sent.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..100 {
+                let code = format!("{client_id}{i:04}");
+                let now = chrono::Utc::now().timestamp();
+                let xml = get_card_xml(&format!("o{code}"), now, "pBURST", &code, 0, "burst");
+                let sealed = account
+                    .sealer()
+                    .seal(&xml, Mode::Safe, now, "7", &[1; 16])
+                    .unwrap();
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let response = http
+                    .post(format!("{url}?{}", sealed.query))
+                    .body(sealed.body)
+                    .send()
+                    .await;
+                let Ok(response) = response else { return };
+                let ok = response.status() == 200;
+                if ok && response.text().await.unwrap_or_default() == "success" {
+                    acknowledged.lock().await.push(code);
+                } else {
+                    // Refused or cut off by the shutdown: WeChat would retry; nothing was promised.
+                    return;
+                }
+            }
+        }));
+    }
+    // Signal in the middle of the burst.
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    serve.terminate().await;
+    for client in clients {
+        client.await.unwrap();
+    }
+    let (status, log) = serve.wait().await;
+    assert!(status.success(), "exit status {status}\n{log}");
+
+    let db = Database::connect(format!("sqlite://{}?mode=rw", db_path.display()))
+        .await
+        .unwrap();
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(
+        acknowledged.len() >= 150,
+        "too few pushes before the signal: {}",
+        acknowledged.len()
+    );
+    for code in &acknowledged {
+        let stored = card_event::Entity::find()
+            .filter(card_event::Column::Code.eq(code.as_str()))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored, 1,
+            "push {code} was answered success but is not stored"
+        );
+    }
+    let running = job::Entity::find()
+        .filter(job::Column::State.eq("running"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(running, 0, "a job was left running\n{log}");
+    let jobs = job::Entity::find().count(&db).await.unwrap();
+    assert_eq!(
+        jobs as usize,
+        card_event::Entity::find().count(&db).await.unwrap() as usize
+    );
+}
