@@ -36,7 +36,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         .unwrap_or(&settings.admin.listen);
     let admin_listener =
         TcpListener::bind(admin_listen).with_context(|| format!("binding {admin_listen}"))?;
-    let app = App::build(settings, listener, admin_listener, db, Clock::system())?;
+    let app = App::build(
+        settings,
+        listener,
+        admin_listener,
+        db.clone(),
+        Clock::system(),
+    )?;
     tracing::info!(
         callback = %app.callback_addr(),
         admin = %app.admin_addr(),
@@ -44,6 +50,10 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         "cardhook is listening: POST /wechat/{{appid}}"
     );
     app.run(shutdown::on_signals()).await?;
+    // Every writer has stopped: close the pool (SQLite checkpoints its WAL).
+    if let Err(e) = db.close().await {
+        tracing::warn!(error.message = %e, "closing the database");
+    }
     tracing::info!("stopped");
     Ok(())
 }

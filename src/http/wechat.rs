@@ -116,13 +116,22 @@ async fn receive(
         Ok(account) => account,
         Err(e) => return Err(state.reject(&req, label, "none", e, started)),
     };
-    match store_push(&req, &account, payload, &state).await {
+    // One span per push: appid now, event and card_id once the message is opened.
+    let span = tracing::info_span!("push", appid = %account.appid, event = tracing::field::Empty, card_id = tracing::field::Empty);
+    let stored = {
+        use tracing::Instrument;
+        store_push(&req, &account, payload, &state)
+            .instrument(span.clone())
+            .await
+    };
+    let _entered = span.enter();
+    match stored {
         Ok((event, recorded)) => {
             let outcome = match recorded {
                 Recorded::New => "stored",
                 Recorded::Duplicate => "duplicate",
             };
-            tracing::info!(appid = %account.appid, event, outcome, "push");
+            tracing::info!(outcome, "push");
             state
                 .metrics
                 .observe_push(label, event, outcome, started.elapsed().as_secs_f64());
@@ -152,6 +161,11 @@ async fn store_push(
     let message_xml = open(&q, account, body)?;
     let message = events::parse(&message_xml)?;
     let event = event_label(&message.event);
+    let span = tracing::Span::current();
+    span.record("event", event);
+    if let Some(card_id) = message.event.card_id() {
+        span.record("card_id", card_id.as_str());
+    }
     let push = Incoming {
         appid: account.appid.clone(),
         message,
