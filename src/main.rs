@@ -19,5 +19,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Stats(args) => cli::stats::run(args, &settings).await,
         Command::Binding(args) => cli::binding::run(args, &settings).await,
         Command::Jobs(args) => cli::jobs::run(args, &settings).await,
+        Command::Bench(args) => cli::bench::run(args, &settings, cli.config.is_some()).await,
+        Command::Hello(args) => cli::hello::run(args).await,
     }
 }

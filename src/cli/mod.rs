@@ -1,6 +1,8 @@
 //! The command line (clap derive): one file per subcommand, each with its `Args` and `run`.
 
+pub mod bench;
 pub mod binding;
+pub mod hello;
 pub mod jobs;
 pub mod migrate;
 pub mod replay;
@@ -36,6 +38,12 @@ pub enum Command {
     Binding(binding::Args),
     /// The member-card activation queue: list, show, retry.
     Jobs(jobs::Args),
+    /// Load generator: sealed pushes with redeliveries at a fixed concurrency; throughput, latency,
+    /// and (with --config) a check of the database.
+    Bench(bench::Args),
+    /// A hello-world actix-web server: the baseline `bench` is compared with.
+    #[command(hide = true)]
+    Hello(hello::Args),
 }
 
 /// Output formats of the reading commands.

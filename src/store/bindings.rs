@@ -162,7 +162,24 @@ async fn insert_binding(
     day: &str,
     restored: bool,
 ) -> Result<(), StoreError> {
-    let row = card_binding::ActiveModel {
+    let mut batch = Batch::default();
+    batch.push(row_for_get(push, e, day, restored));
+    batch.flush(db).await
+}
+
+/// A `user_get_card` that only creates its own binding: no restore, no gift to re-point.
+pub fn is_plain_get(e: &UserGetCard) -> bool {
+    !(e.is_restore_member_card || (e.is_give_by_friend && e.old_user_card_code.is_some()))
+}
+
+/// The binding a `user_get_card` creates.
+pub fn row_for_get(
+    push: &Incoming,
+    e: &UserGetCard,
+    day: &str,
+    restored: bool,
+) -> card_binding::ActiveModel {
+    card_binding::ActiveModel {
         appid: Set(push.appid.0.clone()),
         card_id: Set(e.card_id.0.clone()),
         code: Set(e.code.0.clone()),
@@ -181,29 +198,63 @@ async fn insert_binding(
         membership_number: Set(None),
         activated_at: Set(None),
         updated_at: Set(push.received_at),
-    };
-    card_binding::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
-                .update_columns([
-                    Column::Openid,
-                    Column::Unionid,
-                    Column::OuterId,
-                    Column::OuterStr,
-                    Column::SourceScene,
-                    Column::GotAt,
-                    Column::GotDay,
-                    Column::FromFriend,
-                    Column::FriendOpenid,
-                    Column::OldCode,
-                    Column::Status,
-                    Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
+}
+
+/// New bindings written together in one multi-row upsert.
+#[derive(Default)]
+pub struct Batch {
+    rows: Vec<card_binding::ActiveModel>,
+}
+
+impl Batch {
+    pub fn push(&mut self, row: card_binding::ActiveModel) {
+        self.rows.push(row);
+    }
+
+    /// Upsert every pending row (a later row for the same code wins) and empty the batch.
+    pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        // One statement may not touch a row twice (PostgreSQL): keep the last row of each code.
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<card_binding::ActiveModel> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .rev()
+            .filter(|r| {
+                let key = |v: &sea_orm::ActiveValue<String>| {
+                    v.clone().into_value().map(|v| v.to_string())
+                };
+                seen.insert((key(&r.appid), key(&r.card_id), key(&r.code)))
+            })
+            .collect();
+        rows.reverse();
+        for chunk in rows.chunks(1000) {
+            card_binding::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
+                        .update_columns([
+                            Column::Openid,
+                            Column::Unionid,
+                            Column::OuterId,
+                            Column::OuterStr,
+                            Column::SourceScene,
+                            Column::GotAt,
+                            Column::GotDay,
+                            Column::FromFriend,
+                            Column::FriendOpenid,
+                            Column::OldCode,
+                            Column::Status,
+                            Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Move a code to `status`; returns the binding as it now is, if cardhook knows the code.

@@ -86,41 +86,78 @@ impl ChannelDelta {
 
 /// Add `delta` to its channel's row of the day, creating the row on first use.
 pub async fn add(db: &impl ConnectionTrait, delta: &ChannelDelta) -> Result<(), StoreError> {
-    use channel_day::Column as C;
-    let c = delta.counts;
-    let row = channel_day::ActiveModel {
-        appid: Set(delta.appid.clone()),
-        card_id: Set(delta.card_id.clone()),
-        outer_id: Set(delta.outer_id),
-        outer_str: Set(delta.outer_str.clone()),
-        day: Set(delta.day.clone()),
-        got: Set(c.got),
-        from_friend: Set(c.from_friend),
-        restored: Set(c.restored),
-        deleted: Set(c.deleted),
-        consumed: Set(c.consumed),
-        activated: Set(c.activated),
-    };
-    let mut on_conflict =
-        OnConflict::columns([C::Appid, C::CardId, C::OuterId, C::OuterStr, C::Day]);
-    for col in [
-        C::Got,
-        C::FromFriend,
-        C::Restored,
-        C::Deleted,
-        C::Consumed,
-        C::Activated,
-    ] {
-        on_conflict.value(
-            col,
-            Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
+    let mut batch = Batch::default();
+    batch.add(delta.clone());
+    batch.flush(db).await
+}
+
+type DeltaKey = (String, String, i64, String, String);
+
+/// Counter deltas summed per channel and day, written in one multi-row upsert.
+#[derive(Default)]
+pub struct Batch {
+    sums: std::collections::HashMap<DeltaKey, Counts>,
+}
+
+impl Batch {
+    pub fn add(&mut self, delta: ChannelDelta) {
+        let key = (
+            delta.appid,
+            delta.card_id,
+            delta.outer_id,
+            delta.outer_str,
+            delta.day,
         );
+        self.sums.entry(key).or_default().add(&delta.counts);
     }
-    channel_day::Entity::insert(row)
-        .on_conflict(on_conflict)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+
+    /// Add every sum to its row (`counter = counter + excluded.counter`) and empty the batch.
+    pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
+        use channel_day::Column as C;
+        if self.sums.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<channel_day::ActiveModel> = std::mem::take(&mut self.sums)
+            .into_iter()
+            .map(
+                |((appid, card_id, outer_id, outer_str, day), c)| channel_day::ActiveModel {
+                    appid: Set(appid),
+                    card_id: Set(card_id),
+                    outer_id: Set(outer_id),
+                    outer_str: Set(outer_str),
+                    day: Set(day),
+                    got: Set(c.got),
+                    from_friend: Set(c.from_friend),
+                    restored: Set(c.restored),
+                    deleted: Set(c.deleted),
+                    consumed: Set(c.consumed),
+                    activated: Set(c.activated),
+                },
+            )
+            .collect();
+        let mut on_conflict =
+            OnConflict::columns([C::Appid, C::CardId, C::OuterId, C::OuterStr, C::Day]);
+        for col in [
+            C::Got,
+            C::FromFriend,
+            C::Restored,
+            C::Deleted,
+            C::Consumed,
+            C::Activated,
+        ] {
+            on_conflict.value(
+                col,
+                Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
+            );
+        }
+        for chunk in rows.chunks(1000) {
+            channel_day::Entity::insert_many(chunk.to_vec())
+                .on_conflict(on_conflict.clone())
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// How statistics rows are grouped.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset};
 use entity::card_event;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
+use sea_orm::ConnectionTrait;
 
 use super::{bindings, channels, jobs, sequences, StoreError};
 use crate::activation::{CardRules, JobPayload};
@@ -63,86 +63,188 @@ pub fn day_of(create_time: i64, offset: FixedOffset) -> String {
         .to_string()
 }
 
-/// Store one push, apply it to the bindings and channel counters, and enqueue the activation it
-/// calls for, all on `db` (one transaction when called by the ingest writer). A duplicate changes
-/// nothing.
+/// Store one push (see [`record_batch`]).
 pub async fn record(
     db: &impl ConnectionTrait,
     push: &Incoming,
     rules: &RecordRules,
 ) -> Result<Recorded, StoreError> {
+    let mut outcomes = record_batch(db, &[push], rules).await?;
+    Ok(outcomes.pop().unwrap_or(Recorded::Duplicate))
+}
+
+/// Store pushes in order on `db` (one transaction when called by the ingest writer): the raw
+/// events with their dedupe keys, the bindings and channel counters they move, and the
+/// activations they call for. A duplicate — of an earlier push or of one in the same batch —
+/// changes nothing.
+///
+/// The common case, a new `user_get_card`, costs no statement of its own: events, bindings,
+/// counters (summed per channel and day) and jobs go in multi-row statements (DESIGN §6). Rarer
+/// events (delete, consume, gift, restore) are applied one by one, in order.
+pub async fn record_batch(
+    db: &impl ConnectionTrait,
+    pushes: &[&Incoming],
+    rules: &RecordRules,
+) -> Result<Vec<Recorded>, StoreError> {
+    let keys: Vec<String> = pushes
+        .iter()
+        .map(|p| dedupe_key(&p.appid, &p.message))
+        .collect();
+    let mut inserted = insert_events(db, pushes, &keys).await?;
+    let mut outcomes = Vec::with_capacity(pushes.len());
+    let mut counters = channels::Batch::default();
+    let mut new_bindings = bindings::Batch::default();
+    let mut new_jobs = Vec::new();
+    for (push, key) in pushes.iter().zip(&keys) {
+        // The first push of an inserted key is the new one; any other is a duplicate.
+        if !inserted.remove(key) {
+            outcomes.push(Recorded::Duplicate);
+            continue;
+        }
+        outcomes.push(Recorded::New);
+        let day = day_of(push.message.create_time, rules.offset);
+        match &push.message.event {
+            Event::UserGetCard(e) if bindings::is_plain_get(e) => {
+                new_bindings.push(bindings::row_for_get(push, e, &day, false));
+                counters.add(channels::ChannelDelta::for_event(
+                    push.appid.as_str(),
+                    e,
+                    &day,
+                    channels::Counts {
+                        got: 1,
+                        from_friend: i64::from(e.is_give_by_friend),
+                        ..channels::Counts::default()
+                    },
+                ));
+            }
+            _ => {
+                // A transition may touch a binding created earlier in this batch.
+                new_bindings.flush(db).await?;
+                if let Some(delta) = bindings::apply(db, push, &day).await? {
+                    counters.add(delta);
+                }
+            }
+        }
+        if let Some(activate) = rules.cards.activation_for(&push.message.event) {
+            let appid = push.appid.as_str();
+            let seq = if activate.template.needs_sequence() {
+                sequences::next(db, appid, &activate.card.card_id).await?
+            } else {
+                0
+            };
+            let openid = push.message.from_user_name.as_str();
+            new_jobs.push(JobPayload::ActivateMemberCardV1 {
+                appid: appid.to_owned(),
+                openid: openid.to_owned(),
+                request: activate.request(openid, seq),
+            });
+        }
+    }
+    new_bindings.flush(db).await?;
+    counters.flush(db).await?;
+    if let Some(first) = pushes.first() {
+        jobs::enqueue_many(db, &new_jobs, first.received_at).await?;
+    }
+    Ok(outcomes)
+}
+
+/// The `card_event` row of a push.
+fn event_row(push: &Incoming, key: &str) -> [sea_orm::sea_query::SimpleExpr; 18] {
+    use sea_orm::sea_query::SimpleExpr;
     let message = &push.message;
-    let mut row = card_event::ActiveModel {
-        appid: Set(push.appid.0.clone()),
-        dedupe_key: Set(dedupe_key(&push.appid, message)),
-        msg_type: Set(message.msg_type.clone()),
-        event: Set(message.event.name().map(str::to_owned)),
-        openid: Set(message.from_user_name.0.clone()),
-        card_id: Set(message.event.card_id().map(|c| c.0.clone())),
-        code: Set(message.event.code().map(|c| c.0.clone())),
-        create_time: Set(message.create_time),
-        received_at: Set(push.received_at),
-        outer_id: Set(0),
-        outer_str: Set(None),
-        source_scene: Set(None),
-        is_give_by_friend: Set(false),
-        friend_openid: Set(None),
-        old_code: Set(None),
-        is_restore_member_card: Set(false),
-        unionid: Set(None),
-        raw_xml: Set(push.raw_xml.clone()),
-        ..Default::default()
-    };
+    let (mut outer_id, mut outer_str, mut source_scene) = (0, None, None);
+    let (mut gift, mut friend, mut old_code, mut restore, mut unionid) =
+        (false, None, None, false, None);
     match &message.event {
         Event::UserGetCard(e) => {
-            row.outer_id = Set(e.outer_id);
-            row.outer_str = Set(e.outer_str.clone());
-            row.source_scene = Set(e.source_scene.clone());
-            row.is_give_by_friend = Set(e.is_give_by_friend);
-            row.friend_openid = Set(e.friend_user_name.as_ref().map(|o| o.0.clone()));
-            row.old_code = Set(e.old_user_card_code.as_ref().map(|c| c.0.clone()));
-            row.is_restore_member_card = Set(e.is_restore_member_card);
-            row.unionid = Set(e.union_id.clone());
+            outer_id = e.outer_id;
+            outer_str = e.outer_str.clone();
+            source_scene = e.source_scene.clone();
+            gift = e.is_give_by_friend;
+            friend = e.friend_user_name.as_ref().map(|o| o.0.clone());
+            old_code = e.old_user_card_code.as_ref().map(|c| c.0.clone());
+            restore = e.is_restore_member_card;
+            unionid = e.union_id.clone();
         }
-        Event::UserConsumeCard(e) => row.outer_str = Set(e.outer_str.clone()),
-        Event::UserViewCard(e) => row.outer_str = Set(e.outer_str.clone()),
-        Event::UserGiftingCard(e) => {
-            row.friend_openid = Set(e.friend_user_name.as_ref().map(|o| o.0.clone()))
-        }
+        Event::UserConsumeCard(e) => outer_str = e.outer_str.clone(),
+        Event::UserViewCard(e) => outer_str = e.outer_str.clone(),
+        Event::UserGiftingCard(e) => friend = e.friend_user_name.as_ref().map(|o| o.0.clone()),
         _ => {}
     }
-    let inserted = card_event::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(card_event::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .try_insert()
-        .exec_without_returning(db)
-        .await?;
-    if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(Recorded::Duplicate);
+    let v = |x: sea_orm::Value| SimpleExpr::Value(x);
+    [
+        v(push.appid.0.clone().into()),
+        v(key.to_owned().into()),
+        v(message.msg_type.clone().into()),
+        v(message.event.name().map(str::to_owned).into()),
+        v(message.from_user_name.0.clone().into()),
+        v(message.event.card_id().map(|c| c.0.clone()).into()),
+        v(message.event.code().map(|c| c.0.clone()).into()),
+        v(message.create_time.into()),
+        v(push.received_at.into()),
+        v(outer_id.into()),
+        v(outer_str.into()),
+        v(source_scene.into()),
+        v(gift.into()),
+        v(friend.into()),
+        v(old_code.into()),
+        v(restore.into()),
+        v(unionid.into()),
+        v(push.raw_xml.clone().into()),
+    ]
+}
+
+/// Rows per multi-row statement: far below SQLite's 32766 bound variables at 18 columns.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Insert the events, skipping known dedupe keys; returns the keys that were inserted.
+async fn insert_events(
+    db: &impl ConnectionTrait,
+    pushes: &[&Incoming],
+    keys: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    use card_event::Column as C;
+    use sea_orm::sea_query::Query;
+    let mut inserted = std::collections::HashSet::with_capacity(pushes.len());
+    for (chunk, chunk_keys) in pushes
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(keys.chunks(ROWS_PER_STATEMENT))
+    {
+        let mut insert = Query::insert();
+        insert.into_table(card_event::Entity).columns([
+            C::Appid,
+            C::DedupeKey,
+            C::MsgType,
+            C::Event,
+            C::Openid,
+            C::CardId,
+            C::Code,
+            C::CreateTime,
+            C::ReceivedAt,
+            C::OuterId,
+            C::OuterStr,
+            C::SourceScene,
+            C::IsGiveByFriend,
+            C::FriendOpenid,
+            C::OldCode,
+            C::IsRestoreMemberCard,
+            C::Unionid,
+            C::RawXml,
+        ]);
+        for (push, key) in chunk.iter().zip(chunk_keys) {
+            insert
+                .values(event_row(push, key))
+                .map_err(|e| StoreError::Encode(e.to_string()))?;
+        }
+        insert
+            .on_conflict(OnConflict::column(C::DedupeKey).do_nothing().to_owned())
+            .returning_col(C::DedupeKey);
+        let statement = db.get_database_backend().build(&insert);
+        for row in db.query_all_raw(statement).await? {
+            inserted.insert(row.try_get::<String>("", "dedupe_key")?);
+        }
     }
-    let day = day_of(message.create_time, rules.offset);
-    if let Some(delta) = bindings::apply(db, push, &day).await? {
-        channels::add(db, &delta).await?;
-    }
-    if let Some(activate) = rules.cards.activation_for(&message.event) {
-        let appid = push.appid.as_str();
-        let seq = if activate.template.needs_sequence() {
-            sequences::next(db, appid, &activate.card.card_id).await?
-        } else {
-            0
-        };
-        let openid = message.from_user_name.as_str();
-        let payload = JobPayload::ActivateMemberCardV1 {
-            appid: appid.to_owned(),
-            openid: openid.to_owned(),
-            request: activate.request(openid, seq),
-        };
-        jobs::enqueue(db, &payload, push.received_at).await?;
-    }
-    Ok(Recorded::New)
+    Ok(inserted)
 }
 
 #[cfg(test)]

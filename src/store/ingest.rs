@@ -139,10 +139,8 @@ async fn store_all(
     rules: &RecordRules,
 ) -> Result<Vec<Recorded>, StoreError> {
     let txn = db.begin().await?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        outcomes.push(events::record(&txn, &job.push, rules).await?);
-    }
+    let pushes: Vec<&Incoming> = jobs.iter().map(|job| &job.push).collect();
+    let outcomes = events::record_batch(&txn, &pushes, rules).await?;
     txn.commit().await?;
     Ok(outcomes)
 }

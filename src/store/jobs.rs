@@ -50,26 +50,47 @@ pub async fn enqueue(
     payload: &JobPayload,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let row = job::ActiveModel {
-        kind: Set(JobPayload::ACTIVATE_KIND.to_owned()),
-        dedup_key: Set(payload.dedup_key()),
-        payload: Set(serde_json::to_string(payload).map_err(|e| StoreError::Encode(e.to_string()))?),
-        state: Set(JobState::Pending.as_str().to_owned()),
-        attempts: Set(0),
-        run_at: Set(now),
-        lease_until: Set(None),
-        claim_token: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    let inserted = job::Entity::insert(row)
-        .on_conflict(OnConflict::column(Column::DedupKey).do_nothing().to_owned())
-        .try_insert()
-        .exec_without_returning(db)
-        .await?;
-    Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+    Ok(enqueue_many(db, std::slice::from_ref(payload), now).await? == 1)
+}
+
+/// Enqueue every payload whose dedup key is new, in multi-row statements; how many were added.
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    payloads: &[JobPayload],
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut added = 0;
+    for chunk in payloads.chunks(1000) {
+        let rows = chunk
+            .iter()
+            .map(|payload| {
+                Ok(job::ActiveModel {
+                    kind: Set(JobPayload::ACTIVATE_KIND.to_owned()),
+                    dedup_key: Set(payload.dedup_key()),
+                    payload: Set(serde_json::to_string(payload)
+                        .map_err(|e| StoreError::Encode(e.to_string()))?),
+                    state: Set(JobState::Pending.as_str().to_owned()),
+                    attempts: Set(0),
+                    run_at: Set(now),
+                    lease_until: Set(None),
+                    claim_token: Set(None),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let inserted = job::Entity::insert_many(rows)
+            .on_conflict(OnConflict::column(Column::DedupKey).do_nothing().to_owned())
+            .try_insert()
+            .exec_without_returning(db)
+            .await?;
+        if let TryInsertResult::Inserted(n) = inserted {
+            added += n;
+        }
+    }
+    Ok(added)
 }
 
 /// Due: pending and `run_at` passed, or running with an expired lease (its worker died).

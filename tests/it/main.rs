@@ -4,6 +4,7 @@
 
 mod activation;
 mod admin;
+mod batch;
 mod channels;
 mod cli;
 mod dedupe;

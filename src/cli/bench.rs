@@ -1,0 +1,257 @@
+//! `cardhook bench`: how much can this deployment take? Sealed `user_get_card` pushes with
+//! redeliveries, driven at a fixed concurrency; throughput, latency, and (given `--config`) a check
+//! that the database holds exactly what was acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::accounts::Accounts;
+use crate::config::Settings;
+use crate::loadgen::{self, Prepared};
+use crate::store;
+use crate::wechat::Mode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The callback URL, e.g. http://127.0.0.1:8080/wechat/wx… (a bare host gets /wechat/{appid}).
+    #[arg(long)]
+    pub url: String,
+    /// The account to seal as (from the configuration).
+    #[arg(long)]
+    pub appid: String,
+    /// Distinct `user_get_card` events.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Share of exact redeliveries added on top (0.1 = 10%).
+    #[arg(long, default_value_t = 0.1)]
+    pub duplicates: f64,
+    /// OuterId channels the events are spread over.
+    #[arg(long, default_value_t = 20)]
+    pub channels: usize,
+    /// Connections sending at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seal as (default: the account's mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Stop sending after this many seconds.
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// A request not answered within this many milliseconds counts as a timeout.
+    #[arg(long, default_value_t = 5_000)]
+    pub timeout_ms: u64,
+    /// Report the peak resident memory of this process (the server) after the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Result<()> {
+    let accounts = Accounts::from_settings(&settings.accounts)?;
+    let account = accounts
+        .get(&args.appid)
+        .with_context(|| format!("account {} is not in the configuration", args.appid))?;
+    let mode = args.mode.unwrap_or(account.mode);
+    let url = url::Url::parse(&args.url).with_context(|| format!("--url {}", args.url))?;
+    let host = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port_or_known_default().unwrap_or(80)
+    );
+    let path = match url.path() {
+        "" | "/" => format!("/wechat/{}", args.appid),
+        p => p.to_owned(),
+    };
+
+    // Everything is sealed before the clock starts.
+    let run_id = format!("{:x}", rand::thread_rng().gen::<u32>());
+    let card_id = format!("pBENCH{run_id}");
+    let now = chrono::Utc::now().timestamp();
+    let channels = args.channels.max(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut requests =
+        Vec::with_capacity(args.events + (args.events as f64 * args.duplicates) as usize);
+    let mut expected_per_channel: BTreeMap<i64, usize> = BTreeMap::new();
+    for i in 0..args.events {
+        let outer_id = (i % channels) as i64 + 1;
+        let xml = bench_event(
+            &format!("oB{run_id}_{i}"),
+            now,
+            &card_id,
+            &format!("{run_id}{i:09}"),
+            outer_id,
+        );
+        let random: [u8; 16] = rng.gen();
+        let nonce = rng.gen_range(100_000_000u32..999_999_999).to_string();
+        let sealed = account.sealer().seal(&xml, mode, now, &nonce, &random)?;
+        requests.push(loadgen::post(
+            &host,
+            &format!("{path}?{}", sealed.query),
+            &sealed.body,
+            i,
+        ));
+    }
+    let redeliveries = (args.events as f64 * args.duplicates).round() as usize;
+    for d in 0..redeliveries.min(args.events * 10) {
+        let original = &requests[d % args.events];
+        requests.push(Prepared {
+            bytes: original.bytes.clone(),
+            event: original.event,
+        });
+    }
+    requests.shuffle(&mut rng);
+    let total = requests.len();
+
+    let report = loadgen::run(
+        &host,
+        Arc::new(requests),
+        args.events,
+        args.concurrency,
+        Duration::from_millis(args.timeout_ms),
+        args.duration.map(Duration::from_secs),
+    )
+    .await;
+    let acknowledged: Vec<usize> = (0..args.events)
+        .filter(|&i| report.acknowledged[i])
+        .collect();
+    for &i in &acknowledged {
+        *expected_per_channel
+            .entry((i % channels) as i64 + 1)
+            .or_default() += 1;
+    }
+    let memory = args.server_pid.and_then(loadgen::peak_rss_kib);
+    let verified = if verify {
+        Some(
+            check_database(
+                settings,
+                &args.appid,
+                &card_id,
+                &acknowledged,
+                &expected_per_channel,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "requests": total, "events": args.events, "redeliveries": redeliveries, "sent": report.sent,
+                "concurrency": args.concurrency, "mode": format!("{mode:?}").to_lowercase(),
+                "seconds": report.elapsed.as_secs_f64(), "requests_per_sec": report.throughput(),
+                "p50_ms": ms(report.percentile(50.0)), "p90_ms": ms(report.percentile(90.0)),
+                "p99_ms": ms(report.percentile(99.0)), "p999_ms": ms(report.percentile(99.9)),
+                "max_ms": ms(report.percentile(100.0)),
+                "ok": report.ok, "non_200": report.non_200, "errors": report.errors, "timeouts": report.timeouts,
+                "server_peak_rss_kib": memory,
+                "verified": verified.as_ref().map(|v| v.is_ok()),
+            })
+        );
+    } else {
+        println!(
+            "cardhook bench: {total} requests ({} distinct events, {redeliveries} redeliveries), {channels} channels, concurrency {}, {mode:?} mode",
+            args.events, args.concurrency
+        );
+        println!(
+            "throughput  {:.0} requests/s over {:.2} s ({} sent)",
+            report.throughput(),
+            report.elapsed.as_secs_f64(),
+            report.sent
+        );
+        println!(
+            "latency     p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+            ms(report.percentile(50.0)),
+            ms(report.percentile(90.0)),
+            ms(report.percentile(99.0)),
+            ms(report.percentile(99.9)),
+            ms(report.percentile(100.0))
+        );
+        println!(
+            "answers     {} × 200 success, {} non-200, {} errors, {} timeouts",
+            report.ok, report.non_200, report.errors, report.timeouts
+        );
+        if let Some(kib) = memory {
+            println!("server      peak RSS {:.1} MiB", kib as f64 / 1024.0);
+        }
+        match &verified {
+            Some(Ok(summary)) => println!("verify      OK: {summary}"),
+            Some(Err(problem)) => println!("verify      FAILED: {problem}"),
+            None => println!("verify      skipped (pass --config to check the database)"),
+        }
+    }
+    if let Some(Err(problem)) = verified {
+        bail!("database check failed: {problem}");
+    }
+    Ok(())
+}
+
+fn bench_event(openid: &str, create_time: i64, card_id: &str, code: &str, outer_id: i64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_get_card]]></Event>\
+         <CardId><![CDATA[{card_id}]]></CardId><IsGiveByFriend>0</IsGiveByFriend><UserCardCode><![CDATA[{code}]]></UserCardCode>\
+         <FriendUserName><![CDATA[]]></FriendUserName><OuterId>{outer_id}</OuterId><OldUserCardCode><![CDATA[]]></OldUserCardCode>\
+         <IsRestoreMemberCard>0</IsRestoreMemberCard><IsRecommendByFriend>0</IsRecommendByFriend>\
+         <SourceScene><![CDATA[SOURCE_SCENE_QRCODE]]></SourceScene></xml>"
+    )
+}
+
+/// Every acknowledged event stored exactly once, nothing else of this run, counters per channel exact.
+async fn check_database(
+    settings: &Settings,
+    appid: &str,
+    card_id: &str,
+    acknowledged: &[usize],
+    expected_per_channel: &BTreeMap<i64, usize>,
+) -> Result<String, String> {
+    use entity::{card_event, channel_day};
+    let db = store::connect(&settings.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stored = card_event::Entity::find()
+        .filter(card_event::Column::Appid.eq(appid))
+        .filter(card_event::Column::CardId.eq(card_id))
+        .count(&db)
+        .await
+        .map_err(|e| e.to_string())? as usize;
+    if stored != acknowledged.len() {
+        return Err(format!(
+            "{stored} events stored, {} acknowledged",
+            acknowledged.len()
+        ));
+    }
+    let rows = channel_day::Entity::find()
+        .filter(channel_day::Column::Appid.eq(appid))
+        .filter(channel_day::Column::CardId.eq(card_id))
+        .all(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut got: BTreeMap<i64, usize> = BTreeMap::new();
+    for row in rows {
+        *got.entry(row.outer_id).or_default() += row.got as usize;
+    }
+    let expected: BTreeMap<i64, usize> = expected_per_channel
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    if got != expected {
+        return Err(format!("channel counters {got:?}, expected {expected:?}"));
+    }
+    Ok(format!(
+        "{stored} distinct events stored once each, {} channel counters exact",
+        expected.len()
+    ))
+}

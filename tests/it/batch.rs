@@ -1,0 +1,138 @@
+//! Group commit stores a batch exactly as one-push-per-transaction would: the same events,
+//! bindings, counters and jobs, whatever the mix and order of events in the batch.
+
+use cardhook::activation::CardRules;
+use cardhook::config::{Activation, Settings};
+use cardhook::store::events::{self, Incoming, RecordRules, Recorded};
+use cardhook::store::{self, channels};
+use cardhook::wechat::events as parse;
+use cardhook::wechat::ids::AppId;
+use entity::{card_binding, job};
+use rand::{Rng, SeedableRng};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
+use secrecy::SecretString;
+
+use crate::support::fixtures::{code_event_xml, get_card_xml};
+use crate::support::member_card;
+
+async fn fresh_db(dir: &tempfile::TempDir, name: &str) -> DatabaseConnection {
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join(name).display()
+    ));
+    let db = store::connect(&settings.database).await.unwrap();
+    store::migrate(&db).await.unwrap();
+    db
+}
+
+/// A random but plausible stream: gets (some redelivered, some gifts, some restores), deletes,
+/// consumes, gifts, over a handful of codes so events collide.
+fn stream(seed: u64) -> Vec<Incoming> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out: Vec<Incoming> = Vec::new();
+    for i in 0..120 {
+        let code = format!("{}", rng.gen_range(0..12));
+        let t = 1_700_000_000 + i;
+        let xml = match rng.gen_range(0..10) {
+            0..=3 => get_card_xml(
+                &format!("o{code}"),
+                t,
+                "pMIX",
+                &code,
+                rng.gen_range(0..3),
+                ["", "a", "b"][rng.gen_range(0..3)],
+            ),
+            4 => get_card_xml(&format!("o{code}"), t, "pMIX", &code, 0, "")
+                .replace("<IsRestoreMemberCard>0", "<IsRestoreMemberCard>1"),
+            5 => get_card_xml("oFriend", t, "pMIX", &format!("{code}g"), 0, "")
+                .replace("<IsGiveByFriend>0", "<IsGiveByFriend>1")
+                .replace(
+                    "<OldUserCardCode><![CDATA[]]>",
+                    &format!("<OldUserCardCode><![CDATA[{code}]]>"),
+                ),
+            6 => code_event_xml("user_del_card", &format!("o{code}"), t, "pMIX", &code),
+            7 => code_event_xml("user_consume_card", &format!("o{code}"), t, "pMIX", &code),
+            8 => code_event_xml("user_gifting_card", &format!("o{code}"), t, "pMIX", &code),
+            // An exact redelivery of something already sent.
+            _ if !out.is_empty() => {
+                let again = out[rng.gen_range(0..out.len())].clone();
+                out.push(again);
+                continue;
+            }
+            _ => code_event_xml("user_view_card", "oV", t, "pMIX", &code),
+        };
+        out.push(Incoming {
+            appid: AppId::from("wxbatch"),
+            message: parse::parse(&xml).unwrap(),
+            raw_xml: xml,
+            received_at: t + 1,
+        });
+    }
+    out
+}
+
+async fn snapshot(
+    db: &DatabaseConnection,
+) -> (
+    Vec<card_binding::Model>,
+    Vec<channels::StatsRow>,
+    Vec<String>,
+) {
+    let bindings = card_binding::Entity::find()
+        .order_by_asc(card_binding::Column::Code)
+        .all(db)
+        .await
+        .unwrap();
+    let query = channels::StatsQuery {
+        by: channels::GroupBy::Day,
+        ..Default::default()
+    };
+    let stats = channels::stats(db, &query).await.unwrap().rows;
+    let jobs = job::Entity::find()
+        .order_by_asc(job::Column::DedupKey)
+        .all(db)
+        .await
+        .unwrap();
+    (
+        bindings,
+        stats,
+        jobs.into_iter().map(|j| j.payload).collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_batch_equals_one_push_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RecordRules {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        cards: CardRules::from_settings(&[member_card("pMIX", Activation::OnGet, "M{seq:4}")]),
+    };
+    for seed in 0..8 {
+        let pushes = stream(seed);
+        let one_by_one = fresh_db(&dir, &format!("single{seed}.db")).await;
+        let mut single_outcomes = Vec::new();
+        for push in &pushes {
+            let txn = one_by_one.begin().await.unwrap();
+            single_outcomes.push(events::record(&txn, push, &rules).await.unwrap());
+            txn.commit().await.unwrap();
+        }
+        let batched = fresh_db(&dir, &format!("batch{seed}.db")).await;
+        let mut batch_outcomes = Vec::new();
+        for chunk in pushes.chunks(37) {
+            let txn = batched.begin().await.unwrap();
+            let refs: Vec<&Incoming> = chunk.iter().collect();
+            batch_outcomes.extend(events::record_batch(&txn, &refs, &rules).await.unwrap());
+            txn.commit().await.unwrap();
+        }
+        assert_eq!(batch_outcomes, single_outcomes, "seed {seed}");
+        assert!(
+            single_outcomes.contains(&Recorded::Duplicate),
+            "seed {seed} has redeliveries"
+        );
+        let (single, batch) = (snapshot(&one_by_one).await, snapshot(&batched).await);
+        assert_eq!(batch.0, single.0, "bindings differ, seed {seed}");
+        assert_eq!(batch.1, single.1, "counters differ, seed {seed}");
+        assert_eq!(batch.2, single.2, "jobs differ, seed {seed}");
+    }
+}
