@@ -52,9 +52,22 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Skip the database check even with --config (e.g. against the hello-world baseline).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// No HTTP: store the same pushes straight through the group-commit code, `--batch` per
+    /// transaction, into the configured database (the leanest durable write, DESIGN §6).
+    #[arg(long)]
+    pub store_only: bool,
+    /// Pushes per transaction with --store-only.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
 }
 
 pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Result<()> {
+    if args.store_only {
+        return store_only(&args, settings).await;
+    }
     let accounts = Accounts::from_settings(&settings.accounts)?;
     let account = accounts
         .get(&args.appid)
@@ -128,7 +141,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
             .or_default() += 1;
     }
     let memory = args.server_pid.and_then(loadgen::peak_rss_kib);
-    let verified = if verify {
+    let verified = if verify && !args.no_verify {
         Some(
             check_database(
                 settings,
@@ -193,6 +206,62 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
     }
     if let Some(Err(problem)) = verified {
         bail!("database check failed: {problem}");
+    }
+    Ok(())
+}
+
+/// The same `user_get_card` rows (with the same share of redeliveries), opened and parsed up front,
+/// then stored `--batch` per transaction by `store::events::record_batch`: no HTTP, no crypto.
+async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
+    use crate::store::events::{record_batch, Incoming, RecordRules};
+    use sea_orm::TransactionTrait;
+    let db = store::connect(&settings.database).await?;
+    store::migrate(&db).await?;
+    let run_id = format!("{:x}", rand::thread_rng().gen::<u32>());
+    let card_id = format!("pBENCH{run_id}");
+    let now = chrono::Utc::now().timestamp();
+    let mut pushes = Vec::with_capacity(args.events);
+    for i in 0..args.events {
+        let outer_id = (i % args.channels.max(1)) as i64 + 1;
+        let xml = bench_event(
+            &format!("oB{run_id}_{i}"),
+            now,
+            &card_id,
+            &format!("{run_id}{i:09}"),
+            outer_id,
+        );
+        pushes.push(Incoming {
+            appid: crate::wechat::ids::AppId(args.appid.clone()),
+            message: crate::wechat::events::parse(&xml)?,
+            raw_xml: xml,
+            received_at: now,
+        });
+    }
+    let redeliveries = (args.events as f64 * args.duplicates).round() as usize;
+    for d in 0..redeliveries.min(args.events * 10) {
+        pushes.push(pushes[d % args.events].clone());
+    }
+    pushes.shuffle(&mut rand::rngs::StdRng::seed_from_u64(42));
+    let rules = RecordRules {
+        offset: settings.stats_offset()?,
+        cards: crate::activation::CardRules::from_settings(&settings.cards),
+    };
+    let started = std::time::Instant::now();
+    for chunk in pushes.chunks(args.batch.max(1)) {
+        let txn = db.begin().await?;
+        let refs: Vec<&Incoming> = chunk.iter().collect();
+        record_batch(&txn, &refs, &rules).await?;
+        txn.commit().await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let per_sec = pushes.len() as f64 / elapsed;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"store_only": true, "requests": pushes.len(), "batch": args.batch, "seconds": elapsed, "requests_per_sec": per_sec})
+        );
+    } else {
+        println!("store only: {} pushes ({redeliveries} redeliveries), {} per transaction: {per_sec:.0} pushes/s over {elapsed:.2} s", pushes.len(), args.batch);
     }
     Ok(())
 }

@@ -17,7 +17,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         TcpListener::bind(&args.listen).with_context(|| format!("binding {}", args.listen))?;
     println!("hello-world baseline on {}", listener.local_addr()?);
     HttpServer::new(|| {
-        App::new().default_service(web::to(|| async { HttpResponse::Ok().body("success") }))
+        App::new().default_service(web::to(|body: web::Bytes| async move {
+            // Read the body, as any real handler does: an unread body makes actix close the connection.
+            let _ = body.len();
+            HttpResponse::Ok().body("success")
+        }))
     })
     .listen(listener)?
     .run()

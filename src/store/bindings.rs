@@ -230,7 +230,7 @@ impl Batch {
             })
             .collect();
         rows.reverse();
-        for chunk in rows.chunks(1000) {
+        for chunk in super::statement_chunks(&rows) {
             card_binding::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
                     OnConflict::columns([Column::Appid, Column::CardId, Column::Code])

@@ -150,7 +150,7 @@ impl Batch {
                 Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
             );
         }
-        for chunk in rows.chunks(1000) {
+        for chunk in super::statement_chunks(&rows) {
             channel_day::Entity::insert_many(chunk.to_vec())
                 .on_conflict(on_conflict.clone())
                 .exec_without_returning(db)

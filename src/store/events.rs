@@ -194,9 +194,6 @@ fn event_row(push: &Incoming, key: &str) -> [sea_orm::sea_query::SimpleExpr; 18]
     ]
 }
 
-/// Rows per multi-row statement: far below SQLite's 32766 bound variables at 18 columns.
-const ROWS_PER_STATEMENT: usize = 1000;
-
 /// Insert the events, skipping known dedupe keys; returns the keys that were inserted.
 async fn insert_events(
     db: &impl ConnectionTrait,
@@ -206,10 +203,8 @@ async fn insert_events(
     use card_event::Column as C;
     use sea_orm::sea_query::Query;
     let mut inserted = std::collections::HashSet::with_capacity(pushes.len());
-    for (chunk, chunk_keys) in pushes
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(keys.chunks(ROWS_PER_STATEMENT))
-    {
+    let rows: Vec<(&Incoming, &String)> = pushes.iter().copied().zip(keys).collect();
+    for chunk in super::statement_chunks(&rows) {
         let mut insert = Query::insert();
         insert.into_table(card_event::Entity).columns([
             C::Appid,
@@ -231,7 +226,7 @@ async fn insert_events(
             C::Unionid,
             C::RawXml,
         ]);
-        for (push, key) in chunk.iter().zip(chunk_keys) {
+        for (push, key) in chunk {
             insert
                 .values(event_row(push, key))
                 .map_err(|e| StoreError::Encode(e.to_string()))?;

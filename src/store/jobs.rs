@@ -60,7 +60,7 @@ pub async fn enqueue_many(
     now: i64,
 ) -> Result<u64, StoreError> {
     let mut added = 0;
-    for chunk in payloads.chunks(1000) {
+    for chunk in super::statement_chunks(payloads) {
         let rows = chunk
             .iter()
             .map(|payload| {

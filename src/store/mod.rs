@@ -21,6 +21,22 @@ use secrecy::ExposeSecret;
 
 pub use error::StoreError;
 
+/// Split `items` into power-of-two chunks (largest first, at most 256): a multi-row statement's SQL
+/// depends on its row count, so a handful of sizes keeps every shape in the prepared-statement
+/// cache instead of compiling a new statement for each batch size.
+pub fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = (1usize << rest.len().ilog2()).min(256);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 use crate::config::{DatabaseSettings, SqliteSynchronous};
 
 /// Open the pool. SQLite gets WAL, the configured `synchronous`, a busy timeout, foreign keys, and
@@ -42,6 +58,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                 .busy_timeout(busy)
                 .foreign_keys(true)
                 .pragma("temp_store", "memory")
+                // Room for every multi-row statement shape (see statement_chunks) on each connection.
+                .statement_cache_capacity(512)
         });
     Ok(Database::connect(options).await?)
 }
@@ -49,4 +67,23 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 /// Apply every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Ok(Migrator::up(db, None).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything() {
+        let items: Vec<u32> = (0..700).collect();
+        let sizes: Vec<usize> = statement_chunks(&items).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![256, 256, 128, 32, 16, 8, 4]);
+        assert_eq!(
+            statement_chunks(&items[..33])
+                .map(<[u32]>::len)
+                .collect::<Vec<_>>(),
+            vec![32, 1]
+        );
+        assert_eq!(statement_chunks::<u32>(&[]).count(), 0);
+    }
 }

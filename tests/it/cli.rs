@@ -274,3 +274,102 @@ async fn jobs_list_show_and_retry() {
         .await
         .contains("0 job(s) requeued"));
 }
+
+#[tokio::test]
+async fn bench_drives_a_server_and_checks_the_database() {
+    let app = spawn_app().await;
+    let config = write_config(&app, "");
+    let (appid, _) = account_for(Mode::Safe);
+    let url = app.url("");
+    let out = run_ok(
+        "bench",
+        &config,
+        &[
+            "--url",
+            &url,
+            "--appid",
+            appid,
+            "--events",
+            "300",
+            "--concurrency",
+            "8",
+            "--channels",
+            "5",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("330 × 200 success, 0 non-200, 0 errors, 0 timeouts"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "verify      OK: 300 distinct events stored once each, 5 channel counters exact"
+        ),
+        "{out}"
+    );
+    assert_eq!(app.event_count().await, 300);
+
+    let json = run_ok(
+        "bench",
+        &config,
+        &["--url", &url, "--appid", appid, "--events", "50", "--json"],
+    )
+    .await;
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["verified"].as_bool()),
+        (Some(55), Some(true))
+    );
+
+    // The database check fails when the server did not store what it acknowledged: a hello-world
+    // server answers `success` to everything and stores nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hello = format!("http://{}/wechat/{appid}", listener.local_addr().unwrap());
+    drop(listener);
+    let addr = hello
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .args(["hello", "--listen", &addr])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut ready, &mut line)
+        .await
+        .unwrap();
+    let faked = run(
+        "bench",
+        &config,
+        &["--url", &hello, "--appid", appid, "--events", "20"],
+    )
+    .await;
+    assert!(!faked.status.success());
+    assert!(String::from_utf8_lossy(&faked.stdout)
+        .contains("verify      FAILED: 0 events stored, 20 acknowledged"));
+
+    let store_only = run_ok(
+        "bench",
+        &config,
+        &[
+            "--url",
+            "http://unused",
+            "--appid",
+            appid,
+            "--events",
+            "100",
+            "--store-only",
+        ],
+    )
+    .await;
+    assert!(
+        store_only.contains("store only: 110 pushes"),
+        "{store_only}"
+    );
+}

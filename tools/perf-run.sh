@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Reproduce docs/PERFORMANCE.md: the hello-world baseline and cardhook serve, measured alternately in
+# the same run with the same load generator (cardhook bench), RUNS times each; prints every run and
+# the medians. Usage: tools/perf-run.sh [RUNS] [EVENTS] [CONCURRENCY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+EVENTS=${2:-100000}
+CONCURRENCY=${3:-64}
+BIN=./target/release/cardhook
+[ -x "$BIN" ] || cargo build --release
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+APPID=wxdemo0000000001
+cat > "$WORK/bench.toml" <<TOML
+[server]
+listen = "127.0.0.1:18080"
+[admin]
+listen = "127.0.0.1:18081"
+[database]
+url = "sqlite://$WORK/bench.db?mode=rwc"
+[log]
+level = "warn"
+[[accounts]]
+appid = "$APPID"
+token = "demo-token"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+mode = "safe"
+TOML
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+for run in $(seq 1 "$RUNS"); do
+    $BIN hello --listen 127.0.0.1:18090 >/dev/null & HELLO=$!
+    wait_port 18090
+    $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18090/wechat/$APPID" --appid $APPID \
+        --events "$EVENTS" --concurrency "$CONCURRENCY" --no-verify --json | sed "s/^/hello $run /" | tee -a "$WORK/results"
+    kill $HELLO; wait $HELLO 2>/dev/null || true
+    rm -f "$WORK"/bench.db*
+    $BIN serve --config "$WORK/bench.toml" & SERVE=$!
+    wait_port 18080
+    $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18080/wechat/$APPID" --appid $APPID \
+        --events "$EVENTS" --concurrency "$CONCURRENCY" --server-pid $SERVE --json | sed "s/^/serve $run /" | tee -a "$WORK/results"
+    kill -TERM $SERVE; wait $SERVE || true
+    rm -f "$WORK"/bench.db*
+    $BIN bench --config "$WORK/bench.toml" --url http://unused --appid $APPID --events "$EVENTS" \
+        --store-only --batch 64 --json | sed "s/^/store $run /" | tee -a "$WORK/results"
+    rm -f "$WORK"/bench.db*
+done
+python3 - "$WORK/results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    kind, run, payload = line.split(" ", 2)
+    rows.setdefault(kind, []).append(json.loads(payload))
+def med(kind, key):
+    vals = [r[key] for r in rows[kind] if r.get(key) is not None]
+    return statistics.median(vals) if vals else float("nan")
+h, s = med("hello", "requests_per_sec"), med("serve", "requests_per_sec")
+print(f"median hello-world {h:,.0f} req/s | cardhook {s:,.0f} req/s | ratio {s / h:.1%}")
+print(f"cardhook median p50 {med('serve','p50_ms'):.2f} ms p99 {med('serve','p99_ms'):.2f} ms "
+      f"p99.9 {med('serve','p999_ms'):.2f} ms max {med('serve','max_ms'):.2f} ms peak RSS {med('serve','server_peak_rss_kib')/1024:.1f} MiB")
+w = med("store", "requests_per_sec")
+print(f"median leanest durable write (no HTTP, 64 per transaction) {w:,.0f} pushes/s | cardhook full path / leanest {s / w:.1%}")
+print("verified:", [r["verified"] for r in rows["serve"]])
+PY
