@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// One request, ready to write, and which distinct event it carries.
+#[derive(Clone)]
 pub struct Prepared {
     pub bytes: Vec<u8>,
     pub event: usize,

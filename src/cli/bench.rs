@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::accounts::Accounts;
 use crate::config::Settings;
-use crate::loadgen::{self, Prepared};
+use crate::loadgen;
 use crate::store;
 use crate::wechat::Mode;
 
@@ -90,18 +90,9 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
     let now = chrono::Utc::now().timestamp();
     let channels = args.channels.max(1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let mut requests =
-        Vec::with_capacity(args.events + (args.events as f64 * args.duplicates) as usize);
     let mut expected_per_channel: BTreeMap<i64, usize> = BTreeMap::new();
-    for i in 0..args.events {
-        let outer_id = (i % channels) as i64 + 1;
-        let xml = bench_event(
-            &format!("oB{run_id}_{i}"),
-            now,
-            &card_id,
-            &format!("{run_id}{i:09}"),
-            outer_id,
-        );
+    let mut requests = Vec::with_capacity(args.events);
+    for (i, xml) in run_events(&args, &run_id, &card_id, now) {
         let random: [u8; 16] = rng.gen();
         let nonce = rng.gen_range(100_000_000u32..999_999_999).to_string();
         let sealed = account.sealer().seal(&xml, mode, now, &nonce, &random)?;
@@ -112,15 +103,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
             i,
         ));
     }
-    let redeliveries = (args.events as f64 * args.duplicates).round() as usize;
-    for d in 0..redeliveries.min(args.events * 10) {
-        let original = &requests[d % args.events];
-        requests.push(Prepared {
-            bytes: original.bytes.clone(),
-            event: original.event,
-        });
-    }
-    requests.shuffle(&mut rng);
+    let (requests, redeliveries) = with_redeliveries(requests, &args, &mut rng);
     let total = requests.len();
 
     let report = loadgen::run(
@@ -221,15 +204,7 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     let card_id = format!("pBENCH{run_id}");
     let now = chrono::Utc::now().timestamp();
     let mut pushes = Vec::with_capacity(args.events);
-    for i in 0..args.events {
-        let outer_id = (i % args.channels.max(1)) as i64 + 1;
-        let xml = bench_event(
-            &format!("oB{run_id}_{i}"),
-            now,
-            &card_id,
-            &format!("{run_id}{i:09}"),
-            outer_id,
-        );
+    for (_, xml) in run_events(args, &run_id, &card_id, now) {
         pushes.push(Incoming {
             appid: crate::wechat::ids::AppId(args.appid.clone()),
             message: crate::wechat::events::parse(&xml)?,
@@ -237,11 +212,8 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
             received_at: now,
         });
     }
-    let redeliveries = (args.events as f64 * args.duplicates).round() as usize;
-    for d in 0..redeliveries.min(args.events * 10) {
-        pushes.push(pushes[d % args.events].clone());
-    }
-    pushes.shuffle(&mut rand::rngs::StdRng::seed_from_u64(42));
+    let (pushes, redeliveries) =
+        with_redeliveries(pushes, args, &mut rand::rngs::StdRng::seed_from_u64(42));
     let rules = RecordRules {
         offset: settings.stats_offset()?,
         cards: crate::activation::CardRules::from_settings(&settings.cards),
@@ -264,6 +236,41 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         println!("store only: {} pushes ({redeliveries} redeliveries), {} per transaction: {per_sec:.0} pushes/s over {elapsed:.2} s", pushes.len(), args.batch);
     }
     Ok(())
+}
+
+/// The distinct events of a run, numbered, spread over `--channels` OuterIds.
+fn run_events<'a>(
+    args: &'a Args,
+    run_id: &'a str,
+    card_id: &'a str,
+    now: i64,
+) -> impl Iterator<Item = (usize, String)> + 'a {
+    (0..args.events).map(move |i| {
+        let outer_id = (i % args.channels.max(1)) as i64 + 1;
+        let xml = bench_event(
+            &format!("oB{run_id}_{i}"),
+            now,
+            card_id,
+            &format!("{run_id}{i:09}"),
+            outer_id,
+        );
+        (i, xml)
+    })
+}
+
+/// Add `--duplicates` exact redeliveries of the first items, then shuffle; returns how many were added.
+fn with_redeliveries<T: Clone>(
+    mut items: Vec<T>,
+    args: &Args,
+    rng: &mut impl Rng,
+) -> (Vec<T>, usize) {
+    let distinct = items.len();
+    let redeliveries = ((distinct as f64 * args.duplicates).round() as usize).min(distinct * 10);
+    for d in 0..redeliveries {
+        items.push(items[d % distinct].clone());
+    }
+    items.shuffle(rng);
+    (items, redeliveries)
 }
 
 fn bench_event(openid: &str, create_time: i64, card_id: &str, code: &str, outer_id: i64) -> String {
