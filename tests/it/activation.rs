@@ -7,13 +7,22 @@ use cardhook::store::jobs;
 use cardhook::wechat::Mode;
 use cardhook::worker::activate::JobOutcome;
 
+use crate::support::backend::{Backend, BOTH};
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
-use crate::support::{account_for, member_card, spawn_app_with, TestApp};
+use crate::support::{account_for, member_card, spawn_app_on, TestApp};
 
 const NOW: i64 = 1_800_000_000;
 
 async fn app_with_cards(cards: Vec<CardSettings>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_app_with(|s| {
+    app_on(Backend::Sqlite, cards, tweak).await
+}
+
+async fn app_on(
+    backend: Backend,
+    cards: Vec<CardSettings>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_app_on(backend, |s| {
         s.cards = cards;
         tweak(s);
     })
@@ -218,68 +227,84 @@ async fn every_errcode_class_has_its_outcome() {
 
 #[tokio::test]
 async fn twenty_jobs_share_one_token_refresh() {
-    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |s| {
-        s.worker.concurrency = 20
-    })
-    .await;
-    app.fake_wechat.token_ok("T", 7200, None).await;
-    app.fake_wechat.activate_ok().await;
-    for i in 0..20 {
-        get_card(&app, "pC", &format!("{i}"), "").await;
+    for backend in BOTH {
+        let app = app_on(
+            backend,
+            vec![member_card("pC", Activation::OnGet, "{code}")],
+            |s| s.worker.concurrency = 20,
+        )
+        .await;
+        app.fake_wechat.token_ok("T", 7200, None).await;
+        app.fake_wechat.activate_ok().await;
+        for i in 0..20 {
+            get_card(&app, "pC", &format!("{i}"), "").await;
+        }
+        let outcomes = app.drain_jobs(NOW).await;
+        assert_eq!(outcomes, vec![JobOutcome::Done; 20]);
+        assert_eq!(app.fake_wechat.token_requests().await.len(), 1);
+        assert_eq!(app.fake_wechat.activate_requests().await.len(), 20);
+        // Expired an hour later (7200 s minus the 300 s margin): refreshed once more, by one of them.
+        for i in 20..40 {
+            get_card(&app, "pC", &format!("{i}"), "").await;
+        }
+        app.drain_jobs(NOW + 7000).await;
+        assert_eq!(
+            app.fake_wechat.token_requests().await.len(),
+            2,
+            "{backend:?}"
+        );
+        app.shutdown().await;
     }
-    let outcomes = app.drain_jobs(NOW).await;
-    assert_eq!(outcomes, vec![JobOutcome::Done; 20]);
-    assert_eq!(app.fake_wechat.token_requests().await.len(), 1);
-    assert_eq!(app.fake_wechat.activate_requests().await.len(), 20);
-    // Expired an hour later (7200 s minus the 300 s margin): refreshed once more, by one of them.
-    for i in 20..40 {
-        get_card(&app, "pC", &format!("{i}"), "").await;
-    }
-    app.drain_jobs(NOW + 7000).await;
-    assert_eq!(app.fake_wechat.token_requests().await.len(), 2);
 }
 
 #[tokio::test]
 async fn a_worker_killed_mid_call_loses_its_lease_and_the_job_runs_once() {
-    let app = app_with_cards(vec![member_card("pC", Activation::OnGet, "{code}")], |_| {}).await;
-    app.fake_wechat.token_ok("T", 7200, None).await;
-    app.fake_wechat.activate_ok().await;
-    get_card(&app, "pC", "1", "").await;
-    // A worker claims the job and dies before settling it.
-    let dead_worker = jobs::claim(&app.db, NOW, 5, 10).await.unwrap();
-    assert_eq!(dead_worker.len(), 1);
-    assert_eq!(
-        app.drain_jobs(NOW + 1).await,
-        vec![],
-        "the lease still holds"
-    );
-    assert_eq!(app.drain_jobs(NOW + 6).await, vec![JobOutcome::Done]);
-    assert_eq!(app.fake_wechat.activate_requests().await.len(), 1);
-    // The dead worker's late write cannot undo the new owner's result.
-    assert!(!jobs::complete(
-        &app.db,
-        dead_worker[0].id,
-        &dead_worker[0].claim_token,
-        NOW + 7
-    )
-    .await
-    .unwrap());
-    assert!(!jobs::bury(
-        &app.db,
-        dead_worker[0].id,
-        &dead_worker[0].claim_token,
-        "late",
-        NOW + 7
-    )
-    .await
-    .unwrap());
-    assert_eq!(app.job_rows().await[0].state, "done");
-    assert_eq!(
-        app.channel(account_for(Mode::Safe).0, 0, "")
+    for backend in BOTH {
+        let app = app_on(
+            backend,
+            vec![member_card("pC", Activation::OnGet, "{code}")],
+            |_| {},
+        )
+        .await;
+        app.fake_wechat.token_ok("T", 7200, None).await;
+        app.fake_wechat.activate_ok().await;
+        get_card(&app, "pC", "1", "").await;
+        // A worker claims the job and dies before settling it.
+        let dead_worker = jobs::claim(&app.db, NOW, 5, 10).await.unwrap();
+        assert_eq!(dead_worker.len(), 1);
+        assert_eq!(
+            app.drain_jobs(NOW + 1).await,
+            vec![],
+            "the lease still holds"
+        );
+        assert_eq!(app.drain_jobs(NOW + 6).await, vec![JobOutcome::Done]);
+        assert_eq!(app.fake_wechat.activate_requests().await.len(), 1);
+        // The dead worker's late write cannot undo the new owner's result.
+        assert!(!jobs::complete(
+            &app.db,
+            dead_worker[0].id,
+            &dead_worker[0].claim_token,
+            NOW + 7
+        )
+        .await
+        .unwrap());
+        assert!(!jobs::bury(
+            &app.db,
+            dead_worker[0].id,
+            &dead_worker[0].claim_token,
+            "late",
+            NOW + 7
+        )
+        .await
+        .unwrap());
+        assert_eq!(app.job_rows().await[0].state, "done");
+        let activated = app
+            .channel(account_for(Mode::Safe).0, 0, "")
             .await
-            .activated,
-        1
-    );
+            .activated;
+        assert_eq!(activated, 1, "{backend:?}");
+        app.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -12,18 +12,17 @@ use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
 use secrecy::SecretString;
 
+use crate::support::backend::{Backend, TestDatabase, BOTH};
 use crate::support::fixtures::{code_event_xml, get_card_xml};
 use crate::support::member_card;
 
-async fn fresh_db(dir: &tempfile::TempDir, name: &str) -> DatabaseConnection {
+async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> (DatabaseConnection, TestDatabase) {
+    let test_db = TestDatabase::create(backend, dir.path()).await;
     let mut settings = Settings::defaults().unwrap();
-    settings.database.url = SecretString::from(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join(name).display()
-    ));
+    settings.database.url = SecretString::from(test_db.url.clone());
     let db = store::connect(&settings.database).await.unwrap();
     store::migrate(&db).await.unwrap();
-    db
+    (db, test_db)
 }
 
 /// A random but plausible stream: gets (some redelivered, some gifts, some restores), deletes,
@@ -108,16 +107,16 @@ async fn a_batch_equals_one_push_at_a_time() {
         offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         cards: CardRules::from_settings(&[member_card("pMIX", Activation::OnGet, "M{seq:4}")]),
     };
-    for seed in 0..8 {
+    for (seed, backend) in (0..8).zip(BOTH.iter().cycle()) {
         let pushes = stream(seed);
-        let one_by_one = fresh_db(&dir, &format!("single{seed}.db")).await;
+        let (one_by_one, single_db) = fresh_db(*backend, &dir).await;
         let mut single_outcomes = Vec::new();
         for push in &pushes {
             let txn = one_by_one.begin().await.unwrap();
             single_outcomes.push(events::record(&txn, push, &rules).await.unwrap());
             txn.commit().await.unwrap();
         }
-        let batched = fresh_db(&dir, &format!("batch{seed}.db")).await;
+        let (batched, batch_db) = fresh_db(*backend, &dir).await;
         let mut batch_outcomes = Vec::new();
         for chunk in pushes.chunks(37) {
             let txn = batched.begin().await.unwrap();
@@ -134,5 +133,9 @@ async fn a_batch_equals_one_push_at_a_time() {
         assert_eq!(batch.0, single.0, "bindings differ, seed {seed}");
         assert_eq!(batch.1, single.1, "counters differ, seed {seed}");
         assert_eq!(batch.2, single.2, "jobs differ, seed {seed}");
+        one_by_one.close().await.unwrap();
+        batched.close().await.unwrap();
+        single_db.drop_database().await;
+        batch_db.drop_database().await;
     }
 }

@@ -3,8 +3,9 @@
 use cardhook::store::channels::{self, GroupBy, StatsQuery};
 use cardhook::wechat::Mode;
 
+use crate::support::backend::BOTH;
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
-use crate::support::{account_for, spawn_app};
+use crate::support::{account_for, spawn_app, spawn_app_on};
 
 const CARD: &str = "pMEMBERCARD";
 
@@ -128,96 +129,99 @@ async fn later_events_count_in_the_channel_the_code_came_through() {
 
 #[tokio::test]
 async fn gift_restore_and_return_transitions() {
-    let app = spawn_app().await;
-    let (appid, _) = account_for(Mode::Safe);
-    let gift_card = "pbLatjhU-3pik3d4PsbVzvBxZvJc";
-    // The giver got 297466945104 through channel "giver_qr", then gives it away.
-    let giver = get_card_xml(
-        "obLatjjwDolFjRRd3doGIdwNqRXw",
-        1_474_180_000,
-        gift_card,
-        "297466945104",
-        0,
-        "giver_qr",
-    );
-    assert_success(app.push_xml(&giver, Mode::Safe).await).await;
-    assert_success(app.push_fixture("user_gifting_card", Mode::Safe).await).await;
-    assert_eq!(
-        app.binding(appid, gift_card, "297466945104")
-            .await
-            .unwrap()
-            .status,
-        "gifted_away"
-    );
-    // The receiver's push: a new code, the old one linked.
-    assert_success(app.push_fixture("user_get_card_gift", Mode::Safe).await).await;
-    let received = app.binding(appid, gift_card, "297466946211").await.unwrap();
-    assert_eq!(received.openid, "obLatjlNerkb62HtSdQUx66C4NTU");
-    assert!(received.from_friend);
-    assert_eq!(
-        received.friend_openid.as_deref(),
-        Some("obLatjjwDolFjRRd3doGIdwNqRXw")
-    );
-    assert_eq!(received.old_code.as_deref(), Some("297466945104"));
-    assert_eq!(
-        app.binding(appid, gift_card, "297466945104")
-            .await
-            .unwrap()
-            .status,
-        "gifted_away"
-    );
-    let unattributed = app.channel(appid, 0, "").await;
-    assert_eq!((unattributed.got, unattributed.from_friend), (1, 1));
-    assert_eq!(app.channel(appid, 0, "giver_qr").await.got, 1);
+    for backend in BOTH {
+        let app = spawn_app_on(backend, |_| {}).await;
+        let (appid, _) = account_for(Mode::Safe);
+        let gift_card = "pbLatjhU-3pik3d4PsbVzvBxZvJc";
+        // The giver got 297466945104 through channel "giver_qr", then gives it away.
+        let giver = get_card_xml(
+            "obLatjjwDolFjRRd3doGIdwNqRXw",
+            1_474_180_000,
+            gift_card,
+            "297466945104",
+            0,
+            "giver_qr",
+        );
+        assert_success(app.push_xml(&giver, Mode::Safe).await).await;
+        assert_success(app.push_fixture("user_gifting_card", Mode::Safe).await).await;
+        assert_eq!(
+            app.binding(appid, gift_card, "297466945104")
+                .await
+                .unwrap()
+                .status,
+            "gifted_away"
+        );
+        // The receiver's push: a new code, the old one linked.
+        assert_success(app.push_fixture("user_get_card_gift", Mode::Safe).await).await;
+        let received = app.binding(appid, gift_card, "297466946211").await.unwrap();
+        assert_eq!(received.openid, "obLatjlNerkb62HtSdQUx66C4NTU");
+        assert!(received.from_friend);
+        assert_eq!(
+            received.friend_openid.as_deref(),
+            Some("obLatjjwDolFjRRd3doGIdwNqRXw")
+        );
+        assert_eq!(received.old_code.as_deref(), Some("297466945104"));
+        assert_eq!(
+            app.binding(appid, gift_card, "297466945104")
+                .await
+                .unwrap()
+                .status,
+            "gifted_away"
+        );
+        let unattributed = app.channel(appid, 0, "").await;
+        assert_eq!((unattributed.got, unattributed.from_friend), (1, 1));
+        assert_eq!(app.channel(appid, 0, "giver_qr").await.got, 1);
 
-    // A gift returned (IsReturnBack=1) gives the card back to its giver.
-    let returned = code_event_xml(
-        "user_gifting_card",
-        "obLatjjwDolFjRRd3doGIdwNqRXw",
-        1_474_190_000,
-        gift_card,
-        "297466945104",
-    )
-    .replace("</xml>", "<IsReturnBack>1</IsReturnBack></xml>");
-    assert_success(app.push_xml(&returned, Mode::Safe).await).await;
-    assert_eq!(
-        app.binding(appid, gift_card, "297466945104")
-            .await
-            .unwrap()
-            .status,
-        "got"
-    );
+        // A gift returned (IsReturnBack=1) gives the card back to its giver.
+        let returned = code_event_xml(
+            "user_gifting_card",
+            "obLatjjwDolFjRRd3doGIdwNqRXw",
+            1_474_190_000,
+            gift_card,
+            "297466945104",
+        )
+        .replace("</xml>", "<IsReturnBack>1</IsReturnBack></xml>");
+        assert_success(app.push_xml(&returned, Mode::Safe).await).await;
+        assert_eq!(
+            app.binding(appid, gift_card, "297466945104")
+                .await
+                .unwrap()
+                .status,
+            "got"
+        );
 
-    // Restore: the official get, a delete, then IsRestoreMemberCard=1 (no OuterStr) counts in "12b".
-    assert_success(app.push_fixture("user_get_card", Mode::Safe).await).await;
-    let card = "pZI8Fjwsy5fVPRBeD78J4RmqVvBc";
-    let del = code_event_xml(
-        "user_del_card",
-        "oZI8Fj040-be6rlDohc6gkoPOQTQ",
-        1_472_600_000,
-        card,
-        "226009850808",
-    );
-    assert_success(app.push_xml(&del, Mode::Safe).await).await;
-    assert_eq!(
-        app.binding(appid, card, "226009850808")
-            .await
-            .unwrap()
-            .status,
-        "deleted"
-    );
-    assert_success(app.push_fixture("user_get_card_restore", Mode::Safe).await).await;
-    let restored = app.binding(appid, card, "226009850808").await.unwrap();
-    assert_eq!(
-        (
-            restored.status.as_str(),
-            restored.restored,
-            restored.outer_str.as_str()
-        ),
-        ("got", true, "12b")
-    );
-    let c = app.channel(appid, 0, "12b").await;
-    assert_eq!((c.got, c.deleted, c.restored), (1, 1, 1));
+        // Restore: the official get, a delete, then IsRestoreMemberCard=1 (no OuterStr) counts in "12b".
+        assert_success(app.push_fixture("user_get_card", Mode::Safe).await).await;
+        let card = "pZI8Fjwsy5fVPRBeD78J4RmqVvBc";
+        let del = code_event_xml(
+            "user_del_card",
+            "oZI8Fj040-be6rlDohc6gkoPOQTQ",
+            1_472_600_000,
+            card,
+            "226009850808",
+        );
+        assert_success(app.push_xml(&del, Mode::Safe).await).await;
+        assert_eq!(
+            app.binding(appid, card, "226009850808")
+                .await
+                .unwrap()
+                .status,
+            "deleted"
+        );
+        assert_success(app.push_fixture("user_get_card_restore", Mode::Safe).await).await;
+        let restored = app.binding(appid, card, "226009850808").await.unwrap();
+        assert_eq!(
+            (
+                restored.status.as_str(),
+                restored.restored,
+                restored.outer_str.as_str()
+            ),
+            ("got", true, "12b")
+        );
+        let c = app.channel(appid, 0, "12b").await;
+        assert_eq!((c.got, c.deleted, c.restored), (1, 1, 1), "{backend:?}");
+        app.shutdown().await;
+    }
 }
 
 #[tokio::test]

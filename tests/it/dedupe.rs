@@ -2,35 +2,42 @@
 
 use cardhook::wechat::Mode;
 
+use crate::support::backend::BOTH;
 use crate::support::fixtures::{assert_success, get_card_xml};
-use crate::support::{account_for, spawn_app};
+use crate::support::{account_for, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn three_redeliveries_store_one_row_and_count_once() {
-    let app = spawn_app().await;
-    let (appid, _) = account_for(Mode::Safe);
-    // WeChat retries with a new nonce and timestamp, but the same message.
-    for _ in 0..4 {
-        assert_success(app.push_fixture("user_get_card", Mode::Safe).await).await;
+    for backend in BOTH {
+        let app = spawn_app_on(backend, |_| {}).await;
+        let (appid, _) = account_for(Mode::Safe);
+        // WeChat retries with a new nonce and timestamp, but the same message.
+        for _ in 0..4 {
+            assert_success(app.push_fixture("user_get_card", Mode::Safe).await).await;
+        }
+        assert_eq!(app.event_count().await, 1);
+        assert_eq!(app.binding_count().await, 1);
+        assert_eq!(app.channel(appid, 0, "12b").await.got, 1);
+        assert_eq!(app.metrics.pushes(appid, "user_get_card", "stored"), 1);
+        assert_eq!(app.metrics.pushes(appid, "user_get_card", "duplicate"), 3);
+        app.shutdown().await;
     }
-    assert_eq!(app.event_count().await, 1);
-    assert_eq!(app.binding_count().await, 1);
-    assert_eq!(app.channel(appid, 0, "12b").await.got, 1);
-    assert_eq!(app.metrics.pushes(appid, "user_get_card", "stored"), 1);
-    assert_eq!(app.metrics.pushes(appid, "user_get_card", "duplicate"), 3);
 }
 
 #[tokio::test]
 async fn identical_pushes_sent_concurrently_are_stored_once() {
-    let app = spawn_app().await;
-    let (appid, _) = account_for(Mode::Safe);
-    let xml = get_card_xml("oConcurrent", 1_700_000_000, "pCARD", "777", 0, "race");
-    let pushes = (0..16).map(|_| app.push_xml(&xml, Mode::Safe));
-    for response in futures_util::future::join_all(pushes).await {
-        assert_success(response).await;
+    for backend in BOTH {
+        let app = spawn_app_on(backend, |_| {}).await;
+        let (appid, _) = account_for(Mode::Safe);
+        let xml = get_card_xml("oConcurrent", 1_700_000_000, "pCARD", "777", 0, "race");
+        let pushes = (0..16).map(|_| app.push_xml(&xml, Mode::Safe));
+        for response in futures_util::future::join_all(pushes).await {
+            assert_success(response).await;
+        }
+        assert_eq!(app.event_count().await, 1);
+        assert_eq!(app.channel(appid, 0, "race").await.got, 1, "{backend:?}");
+        app.shutdown().await;
     }
-    assert_eq!(app.event_count().await, 1);
-    assert_eq!(app.channel(appid, 0, "race").await.got, 1);
 }
 
 #[tokio::test]

@@ -89,10 +89,12 @@ async fn shutdown_lets_the_writer_finish() {
     let app = spawn_app().await;
     let xml = get_card_xml("oBye", 1_700_000_000, "pBYE", "1", 0, "");
     assert_success(app.push_xml(&xml, Mode::Safe).await).await;
-    let db = app.db.clone();
-    tokio::time::timeout(Duration::from_secs(30), app.shutdown())
+    let settings = app.settings.clone();
+    let _dir = tokio::time::timeout(Duration::from_secs(30), app.shutdown())
         .await
         .expect("shutdown in time");
+    // Reopened after the app closed its pool: the push is on disk.
+    let db = store::connect(&settings.database).await.unwrap();
     assert_eq!(card_event::Entity::find().count(&db).await.unwrap(), 1);
 }
 

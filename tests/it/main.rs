@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod dedupe;
 mod durability;
+mod migrations;
 mod push_modes;
 mod push_vectors;
 mod rejections;

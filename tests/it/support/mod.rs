@@ -1,5 +1,6 @@
 //! The test harness: a real cardhook on 127.0.0.1:0 with a fresh SQLite file per test.
 
+pub mod backend;
 pub mod fake_wechat;
 pub mod fixtures;
 pub mod process;
@@ -82,6 +83,7 @@ pub struct TestApp {
     pub dir: TempDir,
     pub fake_wechat: FakeWeChat,
     pub worker: Worker,
+    pg: Option<backend::TestDatabase>,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -92,8 +94,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// A fresh app; `configure` edits the settings before the build (accounts, timeouts, limits).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(backend::Backend::Sqlite, configure).await
+}
+
+/// A fresh app on `backend` (a new SQLite file, or a new PostgreSQL database).
+pub async fn spawn_app_on(
+    backend: backend::Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("cardhook.db");
+    let pg = match backend {
+        backend::Backend::Postgres => {
+            Some(backend::TestDatabase::create(backend, dir.path()).await)
+        }
+        backend::Backend::Sqlite => None,
+    };
     let fake_wechat = FakeWeChat::start().await;
     let mut settings = Settings::defaults().expect("defaults");
     settings.wechat.api_base = fake_wechat.uri();
@@ -102,7 +118,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.worker.api_timeout_ms = 500;
     settings.worker.lease_secs = 5;
     settings.admin.token = Some(SecretString::from(ADMIN_TOKEN.to_owned()));
-    settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", db_path.display()));
+    settings.database.url = SecretString::from(match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}?mode=rwc", db_path.display()),
+    });
     settings.server.workers = 2;
     settings.accounts = [Mode::Plain, Mode::Compat, Mode::Safe]
         .into_iter()
@@ -145,6 +164,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         dir,
         fake_wechat,
         worker,
+        pg,
         shutdown,
         server,
     }
@@ -256,9 +276,16 @@ impl TestApp {
             .expect("query")
     }
 
-    pub async fn shutdown(self) {
+    /// Stop the app, close its pool and drop its PostgreSQL database; the temp directory (with the
+    /// SQLite file) is handed back so the caller can still look at it.
+    pub async fn shutdown(self) -> TempDir {
         self.shutdown.cancel();
         self.server.await.expect("join").expect("server");
+        self.db.close().await.expect("close");
+        if let Some(pg) = self.pg {
+            pg.drop_database().await;
+        }
+        self.dir
     }
 }
 
