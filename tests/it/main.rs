@@ -7,6 +7,7 @@ mod admin;
 mod batch;
 mod channels;
 mod cli;
+mod crash;
 mod dedupe;
 mod durability;
 mod migrations;

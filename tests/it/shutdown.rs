@@ -23,20 +23,20 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_push() {
     fake.activate_delay(Duration::from_millis(200), 1_000).await;
     let (appid, token) = account_for(Mode::Safe);
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("cardhook.db");
-    let config = dir.path().join("cardhook.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[wechat]\napi_base = \"{}\"\n[worker]\ndrain_timeout_secs = 5\n\
-             [[accounts]]\nappid = \"{appid}\"\ntoken = \"{token}\"\nencoding_aes_key = \"{KEY_B}\"\napp_secret = \"s\"\nmode = \"safe\"\n\
-             [[cards]]\ncard_id = \"pBURST\"\n",
-            db_path.display(),
-            fake.uri()
-        ),
-    )
-    .unwrap();
+    let (config, db_path) = crate::support::process::write_config(
+        dir.path(),
+        &fake.uri(),
+        "[worker]\ndrain_timeout_secs = 5\n[[cards]]\ncard_id = \"pBURST\"\n",
+    );
     let serve = ServeProcess::start(&config, "info").await;
+    let health = reqwest::get(format!("http://{}/healthz", serve.admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "the admin listener is up beside the callback one"
+    );
     let accounts =
         Accounts::from_settings(&[account_settings(appid, token, Some(KEY_B), Mode::Safe)])
             .unwrap();

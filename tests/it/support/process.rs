@@ -1,23 +1,28 @@
-//! The real `cardhook serve` binary as a child process, with its log collected.
+//! The real `cardhook serve` binary as a child process; its log is drained continuously (a full
+//! pipe would block the server) and kept for assertions.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStderr, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 pub struct ServeProcess {
     child: Child,
-    lines: Lines<BufReader<ChildStderr>>,
-    pub log: String,
+    log: Arc<Mutex<String>>,
+    drain: JoinHandle<()>,
     pub callback: String,
     pub admin: String,
 }
 
 impl ServeProcess {
-    /// Start `cardhook serve --config <config>` on ephemeral ports with `RUST_LOG=<log_level>`.
-    pub async fn start(config: &Path, log_level: &str) -> Self {
+    /// Start `cardhook serve --config <config>` on ephemeral ports with `RUST_LOG=<filter>` (the
+    /// start-up line is always kept, whatever the filter).
+    pub async fn start(config: &Path, filter: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cardhook"))
             .args([
                 "serve",
@@ -28,37 +33,44 @@ impl ServeProcess {
                 "--config",
             ])
             .arg(config)
-            .env("RUST_LOG", log_level)
+            .env("RUST_LOG", format!("{filter},cardhook::cli::serve=info"))
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut process = Self {
-            child,
-            lines,
-            log: String::new(),
-            callback: String::new(),
-            admin: String::new(),
-        };
-        let started = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = process.lines.next_line().await.unwrap() {
-                process.log.push_str(&line);
-                process.log.push('\n');
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (listening, addresses) = tokio::sync::oneshot::channel();
+        let sink = log.clone();
+        let drain = tokio::spawn(async move {
+            let mut listening = Some(listening);
+            while let Ok(Some(line)) = lines.next_line().await {
                 if let (Some(callback), Some(admin)) =
                     (field(&line, "callback="), field(&line, "admin="))
                 {
-                    return (callback, admin);
+                    if let Some(tx) = listening.take() {
+                        let _ = tx.send((callback, admin));
+                    }
                 }
+                let mut log = sink.lock().await;
+                log.push_str(&line);
+                log.push('\n');
             }
-            panic!("serve exited before listening:\n{}", process.log);
-        })
-        .await
-        .expect("serve started");
-        (process.callback, process.admin) = started;
-        process
+        });
+        let (callback, admin) = match tokio::time::timeout(Duration::from_secs(60), addresses).await
+        {
+            Ok(Ok(addresses)) => addresses,
+            _ => panic!("serve did not start listening:\n{}", log.lock().await),
+        };
+        Self {
+            child,
+            log,
+            drain,
+            callback,
+            admin,
+        }
     }
 
     pub fn pid(&self) -> String {
@@ -67,8 +79,18 @@ impl ServeProcess {
 
     /// Send SIGTERM (without waiting).
     pub async fn terminate(&self) {
+        self.signal("-TERM").await;
+    }
+
+    /// SIGKILL: the process dies wherever it is, nothing flushed, nothing answered.
+    pub async fn kill_hard(mut self) {
+        self.signal("-KILL").await;
+        let _ = self.child.wait().await;
+    }
+
+    async fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid()])
+            .args([signal, &self.pid()])
             .status()
             .await
             .unwrap();
@@ -77,17 +99,37 @@ impl ServeProcess {
 
     /// Wait for the process to exit; its status and the whole log.
     pub async fn wait(mut self) -> (ExitStatus, String) {
-        tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = self.lines.next_line().await.unwrap() {
-                self.log.push_str(&line);
-                self.log.push('\n');
-            }
-            let status = self.child.wait().await.unwrap();
-            (status, self.log)
-        })
-        .await
-        .expect("serve stopped")
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("serve stopped")
+            .unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.drain).await;
+        let log = self.log.lock().await.clone();
+        (status, log)
     }
+}
+
+/// A config for a `serve` child: SQLite in `dir`, the safe test account (with an AppSecret), the
+/// WeChat API at `api_base`, plus `extra` TOML (worker settings, cards). Returns (config, database).
+pub fn write_config(
+    dir: &Path,
+    api_base: &str,
+    extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (appid, token) = super::account_for(cardhook::wechat::Mode::Safe);
+    let db = dir.join("cardhook.db");
+    let config = dir.join("cardhook.toml");
+    let key = super::KEY_B;
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[wechat]\napi_base = \"{api_base}\"\n{extra}\n\
+             [[accounts]]\nappid = \"{appid}\"\ntoken = \"{token}\"\nencoding_aes_key = \"{key}\"\napp_secret = \"s\"\nmode = \"safe\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    (config, db)
 }
 
 fn field(line: &str, name: &str) -> Option<String> {
