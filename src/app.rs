@@ -96,6 +96,7 @@ impl App {
                 },
                 wake_worker,
                 metrics: metrics.clone(),
+                sqlite_file: sqlite_file(settings),
             },
         );
         let state = AppState {

@@ -49,6 +49,8 @@ pub struct IngestConfig {
     /// Woken after every batch that stored something new (it may have enqueued activations).
     pub wake_worker: Arc<Notify>,
     pub metrics: Metrics,
+    /// The SQLite file, if the database is one: a batch is never committed when it is gone.
+    pub sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Ingest {
@@ -93,6 +95,17 @@ async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config:
         }
         let started = std::time::Instant::now();
         let size = batch.len();
+        if let Some(missing) = config.sqlite_file.as_deref().filter(|f| !f.exists()) {
+            // Open connections would write on into the deleted file and lose everything at the
+            // next start: refuse (503, WeChat retries) until an operator restores it and restarts.
+            tracing::error!(file = %missing.display(), "the SQLite database file is gone; refusing to store pushes");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(StoreError::Busy(
+                    "the database file is missing".to_owned(),
+                )));
+            }
+            continue;
+        }
         let stored_new = commit_batch(&db, &mut batch, &config.rules).await;
         config
             .metrics

@@ -119,3 +119,21 @@ async fn sqlite_runs_in_wal_mode_with_full_synchronous() {
         .unwrap();
     assert_eq!(sync.try_get_by_index::<i32>(0).unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_deleted_database_file_gets_503_never_success() {
+    let app = spawn_app().await;
+    let first = get_card_xml("oBefore", 1_700_000_000, "pGONE", "1", 0, "");
+    assert_success(app.push_xml(&first, Mode::Safe).await).await;
+    std::fs::remove_file(&app.db_path).unwrap();
+    let second = get_card_xml("oAfter", 1_700_000_001, "pGONE", "2", 0, "");
+    assert_rejected(
+        app.push_xml(&second, Mode::Safe).await,
+        503,
+        "storage_unavailable",
+    )
+    .await;
+    let (appid, _) = account_for(Mode::Safe);
+    assert_eq!(app.metrics.pushes(appid, "none", "storage_unavailable"), 1);
+    assert_eq!(app.admin_get("/readyz").await.status(), 503);
+}
