@@ -59,6 +59,7 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     pub busy_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
     pub synchronous: SqliteSynchronous,
     pub batch_max: usize,
     pub queue_capacity: usize,

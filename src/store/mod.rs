@@ -48,6 +48,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         SqliteSynchronous::Full => Sync::Full,
         SqliteSynchronous::Normal => Sync::Normal,
     };
+    let statement_timeout = settings.statement_timeout_ms.to_string();
     options
         .max_connections(settings.max_connections.max(1))
         .acquire_timeout(busy.max(Duration::from_secs(1)))
@@ -60,6 +61,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                 .pragma("temp_store", "memory")
                 // Room for every multi-row statement shape (see statement_chunks) on each connection.
                 .statement_cache_capacity(512)
+        })
+        // A statement stuck on PostgreSQL fails (503, WeChat retries) instead of holding a push.
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([("statement_timeout", statement_timeout.as_str())])
         });
     Ok(Database::connect(options).await?)
 }

@@ -55,3 +55,26 @@ async fn migrations_go_up_and_down_and_entities_match() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn postgres_sessions_carry_the_statement_timeout() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let test_db =
+        TestDatabase::create(crate::support::backend::Backend::Postgres, dir.path()).await;
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(test_db.url.clone());
+    settings.database.statement_timeout_ms = 1234;
+    let db = store::connect(&settings.database).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "1234ms");
+    db.close().await.unwrap();
+    test_db.drop_database().await;
+}
