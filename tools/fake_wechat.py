@@ -41,9 +41,12 @@ def make_handler(args):
                 print("POST /cgi-bin/stable_token appid=%s" % body.get("appid"), flush=True)
                 return self.answer({"access_token": "STAND_IN_TOKEN", "expires_in": 7200})
             if route == "/card/membercard/activate":
+                if args.latency_ms:
+                    time.sleep(args.latency_ms / 1000.0)
                 state["activations"] += 1
                 n = state["activations"]
-                print("POST activate #%d %s" % (n, json.dumps(body, ensure_ascii=False)), flush=True)
+                if not args.quiet:
+                    print("POST activate #%d %s" % (n, json.dumps(body, ensure_ascii=False)), flush=True)
                 if n <= args.fail_first:
                     if args.delay:
                         time.sleep(args.delay)
@@ -68,7 +71,10 @@ def main():
     p.add_argument("--fail-first", type=int, default=0, help="the first N activations fail")
     p.add_argument("--errcode", type=int, default=-1, help="errcode of the injected failures (-1, 45011, 40001, 40056, ...)")
     p.add_argument("--delay", type=float, default=0, help="instead of an errcode, answer the failing activations after this many seconds")
+    p.add_argument("--latency-ms", type=float, default=0, help="every activation answers after this many milliseconds")
+    p.add_argument("--quiet", action="store_true", help="do not print each activation")
     args = p.parse_args()
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args))
     print("stand-in WeChat API on http://127.0.0.1:%d" % args.port, flush=True)
     server.serve_forever()

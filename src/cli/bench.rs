@@ -59,6 +59,10 @@ pub struct Args {
     /// transaction, into the configured database (the leanest durable write, DESIGN §6).
     #[arg(long)]
     pub store_only: bool,
+    /// The card the pushes are for (default: a new random one, so runs never collide). Use a card
+    /// configured under [[cards]] to load the activation worker too.
+    #[arg(long)]
+    pub card_id: Option<String>,
     /// Pushes per transaction with --store-only.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -86,7 +90,10 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
 
     // Everything is sealed before the clock starts.
     let run_id = format!("{:x}", rand::thread_rng().gen::<u32>());
-    let card_id = format!("pBENCH{run_id}");
+    let card_id = args
+        .card_id
+        .clone()
+        .unwrap_or_else(|| format!("pBENCH{run_id}"));
     let now = chrono::Utc::now().timestamp();
     let channels = args.channels.max(1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
