@@ -9,7 +9,7 @@ use entity::job::{self, Column};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TryInsertResult,
+    QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
 
 use super::StoreError;
@@ -108,7 +108,8 @@ fn claimable(now: i64) -> Condition {
         )
 }
 
-/// Claim up to `limit` due jobs for `lease_secs`.
+/// Claim up to `limit` due jobs for `lease_secs`, in one conditional UPDATE over the due
+/// candidates; the jobs of one claim share its claim token.
 pub async fn claim(
     db: &impl ConnectionTrait,
     now: i64,
@@ -129,33 +130,27 @@ pub async fn claim(
             sea_orm::sea_query::LockBehavior::SkipLocked,
         );
     }
-    let ids: Vec<i64> = candidates.into_tuple().all(db).await?;
-    let mut claimed = Vec::with_capacity(ids.len());
-    for id in ids {
-        let claim_token = new_claim_token();
-        let taken = job::Entity::update_many()
-            .col_expr(Column::State, Expr::value(JobState::Running.as_str()))
-            .col_expr(Column::LeaseUntil, Expr::value(now + lease_secs))
-            .col_expr(Column::ClaimToken, Expr::value(claim_token.as_str()))
-            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(id))
-            .filter(claimable(now))
-            .exec(db)
-            .await?;
-        if taken.rows_affected != 1 {
-            continue;
-        }
-        if let Some(row) = job::Entity::find_by_id(id).one(db).await? {
-            claimed.push(Claimed {
-                id,
-                claim_token,
-                attempts: row.attempts,
-                payload: serde_json::from_str(&row.payload).map_err(|e| e.to_string()),
-            });
-        }
-    }
-    Ok(claimed)
+    let claim_token = new_claim_token();
+    let rows = job::Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Running.as_str()))
+        .col_expr(Column::LeaseUntil, Expr::value(now + lease_secs))
+        .col_expr(Column::ClaimToken, Expr::value(claim_token.as_str()))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.in_subquery(candidates.into_query()))
+        // Checked again in the same statement: a row another worker took meanwhile is skipped.
+        .filter(claimable(now))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Claimed {
+            id: row.id,
+            claim_token: claim_token.clone(),
+            attempts: row.attempts,
+            payload: serde_json::from_str(&row.payload).map_err(|e| e.to_string()),
+        })
+        .collect())
 }
 
 fn new_claim_token() -> String {

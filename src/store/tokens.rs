@@ -10,18 +10,18 @@ use sea_orm::{
 
 use super::StoreError;
 
-/// The cached token if it stays valid past `valid_until`.
+/// The shared token and its expiry, if it stays valid past `valid_until`.
 pub async fn valid(
     db: &impl ConnectionTrait,
     appid: &str,
     valid_until: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     let row = access_token::Entity::find_by_id(appid.to_owned())
         .one(db)
         .await?;
     Ok(row
         .filter(|r| r.expires_at > valid_until)
-        .and_then(|r| r.token))
+        .and_then(|r| Some((r.token?, r.expires_at))))
 }
 
 /// Try to become the one refresher of `appid` until `now + lease_secs`.

@@ -14,6 +14,32 @@ use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::membercard::ActivateRequest;
 use crate::wechat_api::Retry;
 
+/// What running a job led to: settled on its own, or activated at WeChat and waiting to be
+/// recorded with the round's other activations.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Settled(JobOutcome),
+    Activated(Box<Activated>),
+}
+
+/// A job WeChat activated (or reports active), to be completed by `complete_activations`.
+#[derive(Debug, Clone)]
+pub struct Activated {
+    pub id: i64,
+    pub claim_token: String,
+    pub appid: String,
+    pub request: ActivateRequest,
+}
+
+fn activated(job: &Claimed, appid: &str, request: &ActivateRequest) -> Step {
+    Step::Activated(Box::new(Activated {
+        id: job.id,
+        claim_token: job.claim_token.clone(),
+        appid: appid.to_owned(),
+        request: request.clone(),
+    }))
+}
+
 /// How a job ended this time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -39,22 +65,21 @@ impl JobOutcome {
 
 impl Worker {
     /// Run one claimed job to its next state.
-    pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<JobOutcome, StoreError> {
+    pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<Step, StoreError> {
         let (appid, request) = match &job.payload {
             Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
                 (appid.as_str(), request)
             }
             Err(e) => {
-                return self
-                    .bury(job, &format!("unreadable payload: {e}"), now)
-                    .await
+                let reason = format!("unreadable payload: {e}");
+                return self.bury(job, &reason, now).await.map(Step::Settled);
             }
         };
         let result = self.call_activate(appid, request, now).await;
         let error = match result {
             Ok(()) => {
                 self.metrics.observe_activation("ok", "0");
-                return self.succeed(job, appid, request, now).await;
+                return Ok(activated(job, appid, request));
             }
             Err(error) => error,
         };
@@ -67,7 +92,7 @@ impl Worker {
         self.metrics.observe_activation("error", &errcode);
         let reason = error.to_string();
         tracing::warn!(job_id = job.id, appid, card_id = %request.card_id, error.message = %reason, "activation failed");
-        match error {
+        let settled = match error {
             TokenError::NoSecret(_) => self.bury(job, &reason, now).await,
             TokenError::Busy | TokenError::Store(_) => self.retry(job, &reason, now).await,
             TokenError::Api(api) => match api.retry() {
@@ -83,7 +108,7 @@ impl Worker {
                 // An earlier attempt may have worked with its answer lost: ask WeChat first.
                 Retry::Never | Retry::Unknown => {
                     if self.already_active(appid, request, now).await {
-                        return self.succeed(job, appid, request, now).await;
+                        return Ok(activated(job, appid, request));
                     }
                     if api.retry() == Retry::Never {
                         self.bury(job, &reason, now).await
@@ -92,7 +117,8 @@ impl Worker {
                     }
                 }
             },
-        }
+        };
+        settled.map(Step::Settled)
     }
 
     /// Activate with the shared token; on a token error, invalidate that token, refresh, retry once.
@@ -125,46 +151,54 @@ impl Worker {
         )
     }
 
-    /// Done, the binding activated and its channel's counter raised: one transaction, and only
-    /// while this worker still holds the claim.
-    async fn succeed(
+    /// Record a round's activations in one transaction: each job done, its binding activated and
+    /// its channel's counter raised — only for jobs this worker still holds (the others are
+    /// `LostClaim` and change nothing).
+    pub(super) async fn complete_activations(
         &self,
-        job: &Claimed,
-        appid: &str,
-        request: &ActivateRequest,
+        done: &[Activated],
         now: i64,
-    ) -> Result<JobOutcome, StoreError> {
+    ) -> Result<Vec<JobOutcome>, StoreError> {
         let txn = self.db.begin().await?;
-        if !jobs::complete(&txn, job.id, &job.claim_token, now).await? {
-            txn.rollback().await?;
-            return Ok(JobOutcome::LostClaim);
+        let mut outcomes = Vec::with_capacity(done.len());
+        let mut counters = channels::Batch::default();
+        for a in done {
+            if !jobs::complete(&txn, a.id, &a.claim_token, now).await? {
+                outcomes.push(JobOutcome::LostClaim);
+                continue;
+            }
+            let card_id = CardId(a.request.card_id.clone());
+            let code = Code(a.request.code.clone());
+            let binding = bindings::mark_activated(
+                &txn,
+                &a.appid,
+                &card_id,
+                &code,
+                &a.request.membership_number,
+                now,
+            )
+            .await?;
+            let counts = Counts {
+                activated: 1,
+                ..Counts::default()
+            };
+            counters.add(ChannelDelta::for_binding(
+                &a.appid,
+                &card_id,
+                binding.as_ref(),
+                &day_of(now, self.offset),
+                counts,
+            ));
+            outcomes.push(JobOutcome::Done);
         }
-        let card_id = CardId(request.card_id.clone());
-        let code = Code(request.code.clone());
-        let binding = bindings::mark_activated(
-            &txn,
-            appid,
-            &card_id,
-            &code,
-            &request.membership_number,
-            now,
-        )
-        .await?;
-        let counts = Counts {
-            activated: 1,
-            ..Counts::default()
-        };
-        let delta = ChannelDelta::for_binding(
-            appid,
-            &card_id,
-            binding.as_ref(),
-            &day_of(now, self.offset),
-            counts,
-        );
-        channels::add(&txn, &delta).await?;
+        counters.flush(&txn).await?;
         txn.commit().await?;
-        tracing::info!(job_id = job.id, appid, card_id = %request.card_id, "member card activated");
-        Ok(JobOutcome::Done)
+        for (a, outcome) in done.iter().zip(&outcomes) {
+            if *outcome == JobOutcome::Done {
+                tracing::info!(job_id = a.id, appid = %a.appid, card_id = %a.request.card_id, "member card activated");
+            }
+        }
+        Ok(outcomes)
     }
 
     async fn retry(&self, job: &Claimed, reason: &str, now: i64) -> Result<JobOutcome, StoreError> {

@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
 use crate::wechat_api::WechatApi;
-use activate::JobOutcome;
+use activate::{JobOutcome, Step};
 use tokens::TokenProvider;
 
 /// What one `run_once` did.
@@ -93,10 +93,33 @@ impl Worker {
             return Ok(Outcome::Empty);
         }
         let runs = claimed.iter().map(|job| self.run_job(job, now));
-        Ok(Outcome::Ran(futures_util::future::join_all(runs).await))
+        let steps = futures_util::future::join_all(runs).await;
+        let activated: Vec<activate::Activated> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Activated(a) => Some(a.as_ref().clone()),
+                Step::Settled(_) => None,
+            })
+            .collect();
+        // One transaction records the whole round's activations (one commit, not one per job).
+        let mut completed = match self.complete_activations(&activated, now).await {
+            Ok(outcomes) => outcomes.into_iter(),
+            Err(e) => {
+                tracing::error!(error.message = %e, "activations could not be recorded; their leases expire and WeChat is asked again");
+                vec![JobOutcome::RetryLater; activated.len()].into_iter()
+            }
+        };
+        let outcomes = steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Settled(outcome) => outcome,
+                Step::Activated(_) => completed.next().unwrap_or(JobOutcome::RetryLater),
+            })
+            .collect::<Vec<_>>();
+        Ok(Outcome::Ran(outcomes))
     }
 
-    async fn run_job(&self, job: &Claimed, now: i64) -> JobOutcome {
+    async fn run_job(&self, job: &Claimed, now: i64) -> Step {
         self.track(job, true);
         // A panicking job is a failed job, not a dead worker.
         let result = AssertUnwindSafe(self.execute(job, now))
@@ -104,17 +127,17 @@ impl Worker {
             .await;
         self.track(job, false);
         match result {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(step)) => step,
             Ok(Err(e)) => {
                 tracing::error!(job_id = job.id, error.message = %e, "job could not be settled; its lease will expire and it runs again");
-                JobOutcome::RetryLater
+                Step::Settled(JobOutcome::RetryLater)
             }
             Err(_) => {
                 tracing::error!(
                     job_id = job.id,
                     "job panicked; it runs again after its lease"
                 );
-                JobOutcome::RetryLater
+                Step::Settled(JobOutcome::RetryLater)
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct TokenProvider {
     lease: i64,
     secrets: Arc<HashMap<String, (SecretString, TokenEndpoint)>>,
     metrics: Metrics,
+    /// This process's copy of each token and its expiry: the database stays the shared source.
+    cache: Arc<std::sync::Mutex<HashMap<String, (String, i64)>>>,
 }
 
 /// How long a caller waits for another refresher before giving up (retry later).
@@ -61,26 +63,45 @@ impl TokenProvider {
             lease: i64::try_from(w.token_lease_secs).unwrap_or(30),
             secrets: Arc::new(secrets),
             metrics,
+            cache: Arc::default(),
         }
     }
 
-    /// A token valid for at least the refresh margin; fetched by one refresher when needed.
+    /// A token valid for at least the refresh margin: from this process's cache, else the shared
+    /// database, else fetched by the one refresher holding the lease.
     pub async fn get(&self, appid: &str, now: i64) -> Result<String, TokenError> {
+        if let Some(token) = self.cached(appid, now) {
+            return Ok(token);
+        }
+        let (token, expires_at) = self.shared(appid, now).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(appid.to_owned(), (token.clone(), expires_at));
+        }
+        Ok(token)
+    }
+
+    fn cached(&self, appid: &str, now: i64) -> Option<String> {
+        let cache = self.cache.lock().ok()?;
+        let (token, expires_at) = cache.get(appid)?;
+        (*expires_at > now + self.margin).then(|| token.clone())
+    }
+
+    async fn shared(&self, appid: &str, now: i64) -> Result<(String, i64), TokenError> {
         let (secret, endpoint) = self
             .secrets
             .get(appid)
             .ok_or_else(|| TokenError::NoSecret(appid.to_owned()))?;
         for _ in 0..WAIT_STEPS {
-            if let Some(token) = store::tokens::valid(&self.db, appid, now + self.margin).await? {
-                return Ok(token);
+            if let Some(valid) = store::tokens::valid(&self.db, appid, now + self.margin).await? {
+                return Ok(valid);
             }
             if store::tokens::try_lease(&self.db, appid, &self.owner, now, self.lease).await? {
                 // Someone may have refreshed between our read and our lease: read again first.
-                if let Some(token) =
+                if let Some(valid) =
                     store::tokens::valid(&self.db, appid, now + self.margin).await?
                 {
                     store::tokens::release(&self.db, appid, &self.owner).await?;
-                    return Ok(token);
+                    return Ok(valid);
                 }
                 let fetched = match self
                     .api
@@ -109,15 +130,21 @@ impl TokenProvider {
                     expires_in = fetched.expires_in,
                     "access_token refreshed"
                 );
-                return Ok(fetched.access_token);
+                return Ok((fetched.access_token, expires_at));
             }
             tokio::time::sleep(WAIT_STEP).await;
         }
         Err(TokenError::Busy)
     }
 
-    /// The API refused `used`: forget it (only if it is still the cached one).
+    /// The API refused `used`: forget it here and in the database (only if it is still the one
+    /// cached, so a token another worker already refreshed is kept).
     pub async fn invalidate(&self, appid: &str, used: &str) -> Result<(), TokenError> {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.get(appid).is_some_and(|(token, _)| token == used) {
+                cache.remove(appid);
+            }
+        }
         Ok(store::tokens::invalidate(&self.db, appid, used).await?)
     }
 }
