@@ -388,3 +388,56 @@ async fn a_body_that_never_finishes_gets_408() {
     assert!(answer.contains("body_timeout"), "{answer}");
     assert_eq!(app.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn every_parameter_duplicated_and_encodings_mangled() {
+    let app = spawn_app().await;
+    let (safe, _) = account_for(Mode::Safe);
+    let good = app.seal(&fixture("user_get_card"), Mode::Safe);
+    let q = good.query.as_str();
+    // Each parameter given twice (even with the same value) is refused: which one would count?
+    for name in [
+        "signature",
+        "timestamp",
+        "nonce",
+        "openid",
+        "encrypt_type",
+        "msg_signature",
+    ] {
+        let doubled = format!("{q}&{name}={}", param(q, name));
+        let response = app.push_raw(safe, &doubled, good.body.clone()).await;
+        assert_rejected(response, 400, "duplicate_param").await;
+    }
+    // The signature percent-encoded is the same text once decoded: accepted.
+    let sig = param(q, "signature");
+    let encoded: String = sig.bytes().map(|b| format!("%{b:02x}")).collect();
+    crate::support::fixtures::assert_success(
+        app.push_raw(safe, &q.replace(&sig, &encoded), good.body.clone())
+            .await,
+    )
+    .await;
+    assert_eq!(app.event_count().await, 1);
+
+    // Base64 in the body mangled the ways proxies and forms do: `+` → space, `+` → %2B, `/` → %2F.
+    let now = chrono::Utc::now().timestamp();
+    let key = app.accounts.get(safe).unwrap().aes_key().unwrap().clone();
+    let xml = get_card_xml("oMangle", now, "pM", "1", 0, "");
+    let mut random = [0u8; 16];
+    // Find a prefix whose ciphertext contains both `+` and `/`, so every mangling changes it.
+    let encrypt = (0u8..=255)
+        .map(|b| {
+            random[0] = b;
+            cardhook::wechat::crypto::encrypt(&key, &random, &xml, safe)
+        })
+        .find(|e| e.contains('+') && e.contains('/'))
+        .unwrap();
+    for (mangled, reason) in [
+        (encrypt.replace('+', " "), "bad_base64"),
+        (encrypt.replace('+', "%2B"), "bad_base64"),
+        (encrypt.replace('/', "%2F"), "bad_base64"),
+    ] {
+        let (mq, mb) = safe_push_with(&mangled, now);
+        case(&app, safe, &mq, mb, 400, reason).await;
+    }
+    assert_eq!(app.event_count().await, 1, "nothing more was stored");
+}
