@@ -46,24 +46,11 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Build from validated settings (`Settings::validate` names the account and key on error).
+    /// Build from settings, checking each account's secrets (`AccountSettings::checked`).
     pub fn from_settings(settings: &[AccountSettings]) -> Result<Self, ConfigError> {
         let mut by_appid = HashMap::new();
         for (i, s) in settings.iter().enumerate() {
-            let invalid = |key: &str, reason: &str| ConfigError::Invalid {
-                key: format!("accounts[{i}].{key} (account {})", s.appid),
-                reason: reason.to_owned(),
-            };
-            let token = s
-                .token
-                .clone()
-                .ok_or_else(|| invalid("token", "is missing"))?;
-            let aes_key = s
-                .encoding_aes_key
-                .as_ref()
-                .map(|k| AesKey::from_encoding_aes_key(k.expose_secret()))
-                .transpose()
-                .map_err(|_| invalid("encoding_aes_key", "must be 43 characters of base64"))?;
+            let (token, aes_key) = s.checked(i)?;
             let account = Account {
                 appid: AppId(s.appid.clone()),
                 mode: s.mode,

@@ -242,7 +242,7 @@ impl Settings {
                     &format!("account {} is configured twice", account.appid),
                 ));
             }
-            account.validate(i)?;
+            account.checked(i)?;
         }
         Ok(())
     }
@@ -274,25 +274,28 @@ impl Settings {
 }
 
 impl AccountSettings {
-    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+    /// Check the account's secrets, naming the account and key (never the value) on error; on
+    /// success, its token and the AES key derived from its EncodingAESKey.
+    pub fn checked(&self, index: usize) -> Result<(SecretString, Option<AesKey>), ConfigError> {
         let key = |name: &str| format!("accounts[{index}].{name} (account {})", self.appid);
-        let token_ok = self
+        let token = self
             .token
-            .as_ref()
-            .is_some_and(|t| !t.expose_secret().is_empty());
-        if !token_ok {
-            return Err(invalid(&key("token"), "is missing"));
-        }
-        match (&self.encoding_aes_key, self.mode) {
-            (None, Mode::Compat | Mode::Safe) => Err(invalid(
-                &key("encoding_aes_key"),
-                "is required in compat and safe mode",
-            )),
-            (Some(k), _) => AesKey::from_encoding_aes_key(k.expose_secret())
-                .map(|_| ())
-                .map_err(|_| invalid(&key("encoding_aes_key"), "must be 43 characters of base64")),
-            (None, Mode::Plain) => Ok(()),
-        }
+            .clone()
+            .filter(|t| !t.expose_secret().is_empty())
+            .ok_or_else(|| invalid(&key("token"), "is missing"))?;
+        let aes_key = match (&self.encoding_aes_key, self.mode) {
+            (None, Mode::Compat | Mode::Safe) => {
+                return Err(invalid(
+                    &key("encoding_aes_key"),
+                    "is required in compat and safe mode",
+                ))
+            }
+            (Some(k), _) => Some(AesKey::from_encoding_aes_key(k.expose_secret()).map_err(
+                |_| invalid(&key("encoding_aes_key"), "must be 43 characters of base64"),
+            )?),
+            (None, Mode::Plain) => None,
+        };
+        Ok((token, aes_key))
     }
 }
 

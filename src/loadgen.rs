@@ -183,31 +183,32 @@ async fn exchange(
     stream.write_all(request).await?;
     let mut filled = 0;
     loop {
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = stream.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        filled += n;
+        filled += read_more(stream, buf, filled).await?;
         if let Some(head_end) = find(&buf[..filled], b"\r\n\r\n") {
             let head = &buf[..head_end];
             let status = parse_status(head).ok_or(std::io::ErrorKind::InvalidData)?;
             let length = content_length(head).ok_or(std::io::ErrorKind::InvalidData)?;
             let body_start = head_end + 4;
             while filled < body_start + length {
-                if filled == buf.len() {
-                    buf.resize(buf.len() * 2, 0);
-                }
-                let n = stream.read(&mut buf[filled..]).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                filled += n;
+                filled += read_more(stream, buf, filled).await?;
             }
             return Ok((status, &buf[body_start..body_start + length] == b"success"));
         }
+    }
+}
+
+/// Read more of the answer after the `filled` bytes already in `buf`, growing it when full.
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    filled: usize,
+) -> std::io::Result<usize> {
+    if filled == buf.len() {
+        buf.resize(buf.len() * 2, 0);
+    }
+    match stream.read(&mut buf[filled..]).await? {
+        0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        n => Ok(n),
     }
 }
 

@@ -222,19 +222,17 @@ pub async fn job_list(
     params: web::Query<JobParams>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let job_state = match params.state.as_deref() {
-        None => None,
-        Some("pending") => Some(JobState::Pending),
-        Some("running") => Some(JobState::Running),
-        Some("done") => Some(JobState::Done),
-        Some("dead") => Some(JobState::Dead),
-        Some(other) => {
-            return Err(HttpError::BadParam {
+    let job_state = params
+        .state
+        .as_deref()
+        .map(|text| {
+            // The same names as `cardhook jobs list --state`.
+            <JobState as clap::ValueEnum>::from_str(text, false).map_err(|_| HttpError::BadParam {
                 name: "state",
-                reason: format!("must be pending, running, done or dead, got {other:?}"),
+                reason: format!("must be pending, running, done or dead, got {text:?}"),
             })
-        }
-    };
+        })
+        .transpose()?;
     let rows = jobs::list(&state.db, job_state, params.limit.unwrap_or(100).min(1000)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": rows })))
 }

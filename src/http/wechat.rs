@@ -16,7 +16,7 @@ use super::error::HttpError;
 use super::AppState;
 use crate::accounts::Account;
 use crate::store::events::{Incoming, Recorded};
-use crate::wechat::events::{self, Event};
+use crate::wechat::events;
 use crate::wechat::query::{self, CallbackQuery};
 use crate::wechat::{crypto, signature, xml, Mode, ProtocolError};
 
@@ -160,7 +160,8 @@ async fn store_push(
     let body = std::str::from_utf8(&body).map_err(|_| ProtocolError::BadUtf8)?;
     let message_xml = open(&q, account, body)?;
     let message = events::parse(&message_xml)?;
-    let event = event_label(&message.event);
+    // A bounded metric label: the typed event's name, `other` for anything else.
+    let event = message.event.typed_name().unwrap_or("other");
     let span = tracing::Span::current();
     span.record("event", event);
     if let Some(card_id) = message.event.card_id() {
@@ -225,25 +226,5 @@ fn account_appid<'r>(req: &'r HttpRequest, state: &'r AppState) -> Option<&'r st
     match req.match_info().get("appid") {
         Some(appid) => Some(appid),
         None => state.accounts.single().map(|a| a.appid.as_str()),
-    }
-}
-
-/// A bounded metric label for an event: its name when cardhook knows it, `other` otherwise.
-fn event_label(event: &Event) -> &'static str {
-    match event {
-        Event::CardPassCheck(_) => "card_pass_check",
-        Event::CardNotPassCheck(_) => "card_not_pass_check",
-        Event::UserGetCard(_) => "user_get_card",
-        Event::UserGiftingCard(_) => "user_gifting_card",
-        Event::UserDelCard(_) => "user_del_card",
-        Event::UserConsumeCard(_) => "user_consume_card",
-        Event::UserPayFromPayCell(_) => "user_pay_from_pay_cell",
-        Event::UserViewCard(_) => "user_view_card",
-        Event::UserEnterSessionFromCard(_) => "user_enter_session_from_card",
-        Event::UpdateMemberCard(_) => "update_member_card",
-        Event::CardSkuRemind(_) => "card_sku_remind",
-        Event::CardPayOrder(_) => "card_pay_order",
-        Event::SubmitMembercardUserInfo(_) => "submit_membercard_user_info",
-        Event::Unknown { .. } => "other",
     }
 }

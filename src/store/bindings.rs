@@ -48,43 +48,30 @@ pub async fn apply(
     let appid = push.appid.as_str();
     let delta = match &push.message.event {
         Event::UserGetCard(e) => Some(on_get(db, push, e, day).await?),
-        Event::UserDelCard(e) => {
-            let counts = Counts {
-                deleted: 1,
-                ..Counts::default()
-            };
-            let moved =
-                transition(db, appid, &e.card_id, e.code.as_ref(), Status::Deleted, now).await?;
-            Some(ChannelDelta::for_binding(
+        Event::UserDelCard(e) => Some(
+            settle(
+                db,
                 appid,
                 &e.card_id,
-                moved.as_ref(),
+                e.code.as_ref(),
+                Status::Deleted,
+                now,
                 day,
-                counts,
-            ))
-        }
-        Event::UserConsumeCard(e) => {
-            let counts = Counts {
-                consumed: 1,
-                ..Counts::default()
-            };
-            let moved = transition(
+            )
+            .await?,
+        ),
+        Event::UserConsumeCard(e) => Some(
+            settle(
                 db,
                 appid,
                 &e.card_id,
                 e.code.as_ref(),
                 Status::Consumed,
                 now,
-            )
-            .await?;
-            Some(ChannelDelta::for_binding(
-                appid,
-                &e.card_id,
-                moved.as_ref(),
                 day,
-                counts,
-            ))
-        }
+            )
+            .await?,
+        ),
         Event::UserGiftingCard(e) => {
             // A gift that came back (IsReturnBack=1) returns the card to its giver.
             let status = if e.is_return_back {
@@ -255,6 +242,31 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// Delete or consume a code, and count it in the channel the code came through.
+async fn settle(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    card_id: &CardId,
+    code: Option<&Code>,
+    status: Status,
+    now: i64,
+    day: &str,
+) -> Result<ChannelDelta, StoreError> {
+    let counts = Counts {
+        deleted: i64::from(status == Status::Deleted),
+        consumed: i64::from(status == Status::Consumed),
+        ..Counts::default()
+    };
+    let moved = transition(db, appid, card_id, code, status, now).await?;
+    Ok(ChannelDelta::for_binding(
+        appid,
+        card_id,
+        moved.as_ref(),
+        day,
+        counts,
+    ))
 }
 
 /// Move a code to `status`; returns the binding as it now is, if cardhook knows the code.

@@ -31,7 +31,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, other: &Counts) {
+    /// Add `other` to these counts, counter by counter.
+    pub fn add(&mut self, other: &Counts) {
         self.got += other.got;
         self.from_friend += other.from_friend;
         self.restored += other.restored;

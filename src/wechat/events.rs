@@ -176,6 +176,15 @@ pub enum Event {
 impl Event {
     /// The event name as WeChat spells it, lower case; `None` for a non-event message.
     pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Unknown { event, .. } => event.as_deref(),
+            typed => typed.typed_name(),
+        }
+    }
+
+    /// The name of a typed (reference §3) event; `None` for [`Event::Unknown`]. A bounded set:
+    /// safe as a metric label.
+    pub fn typed_name(&self) -> Option<&'static str> {
         Some(match self {
             Self::CardPassCheck(_) => "card_pass_check",
             Self::CardNotPassCheck(_) => "card_not_pass_check",
@@ -190,7 +199,7 @@ impl Event {
             Self::CardSkuRemind(_) => "card_sku_remind",
             Self::CardPayOrder(_) => "card_pay_order",
             Self::SubmitMembercardUserInfo(_) => "submit_membercard_user_info",
-            Self::Unknown { event, .. } => return event.as_deref(),
+            Self::Unknown { .. } => return None,
         })
     }
 

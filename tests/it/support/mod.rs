@@ -247,12 +247,7 @@ impl TestApp {
             .iter()
             .filter(|r| r.outer_id == outer_id && r.outer_str == outer_str)
         {
-            sum.got += row.counts.got;
-            sum.from_friend += row.counts.from_friend;
-            sum.restored += row.counts.restored;
-            sum.deleted += row.counts.deleted;
-            sum.consumed += row.counts.consumed;
-            sum.activated += row.counts.activated;
+            sum.add(&row.counts);
         }
         sum
     }
