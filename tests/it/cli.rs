@@ -373,3 +373,27 @@ async fn bench_drives_a_server_and_checks_the_database() {
         "{store_only}"
     );
 }
+
+#[tokio::test]
+async fn log_format_json_prints_json_lines() {
+    let app = spawn_app().await;
+    let config = write_config(&app, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[log]\nlevel = \"warn\"",
+        "[log]\nlevel = \"info\"\nformat = \"json\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = run("migrate", &config, &[]).await;
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "migrate logged nothing at info");
+    for line in lines {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            record.get("level").is_some() && record.get("fields").is_some(),
+            "{line}"
+        );
+    }
+}

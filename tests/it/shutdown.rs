@@ -123,3 +123,49 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_push() {
         card_event::Entity::find().count(&db).await.unwrap() as usize
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let fake = FakeWeChat::start().await;
+    fake.token_ok("T", 7200, None).await;
+    // An activation that will still be running when the signals come, with a long drain allowed.
+    fake.activate_delay(Duration::from_secs(20), 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[worker]\napi_timeout_ms = 30000\nlease_secs = 100\ndrain_timeout_secs = 60\n[[cards]]\ncard_id = \"pSLOW\"\n";
+    let (config, _) = crate::support::process::write_config(dir.path(), &fake.uri(), extra);
+    let serve = ServeProcess::start(&config, "info").await;
+    let (appid, token) = account_for(Mode::Safe);
+    let accounts =
+        Accounts::from_settings(&[account_settings(appid, token, Some(KEY_B), Mode::Safe)])
+            .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let xml = get_card_xml("oSlow", now, "pSLOW", "1", 0, "");
+    let sealed = accounts
+        .get(appid)
+        .unwrap()
+        .sealer()
+        .seal(&xml, Mode::Safe, now, "1", &[2; 16])
+        .unwrap();
+    let url = format!("http://{}/wechat/{appid}?{}", serve.callback, sealed.query);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .body(sealed.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    while fake.activate_requests().await.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    serve.terminate().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    serve.terminate().await;
+    let (status, log) = serve.wait().await;
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "did not exit at once\n{log}"
+    );
+    assert!(log.contains("second signal"), "{log}");
+}
