@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261125_000002_card_sequence;
+mod m20261125_000003_drop_event_code_index;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_card_sequence::Migration),
+            Box::new(m20261125_000003_drop_event_code_index::Migration),
         ]
     }
 }

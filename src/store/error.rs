@@ -13,6 +13,9 @@ pub enum StoreError {
     Db(DbErr),
     #[error("could not encode a row: {0}")]
     Encode(String),
+    /// Another instance stored one of a batch's events at the same moment: store them one by one.
+    #[error("another instance stored one of these events concurrently")]
+    Race,
 }
 
 impl From<DbErr> for StoreError {

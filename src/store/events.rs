@@ -1,5 +1,7 @@
 //! The `card_event` table: every push, raw and parsed, deduplicated by a UNIQUE key.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, FixedOffset};
 use entity::card_event;
 use sea_orm::sea_query::OnConflict;
@@ -194,17 +196,31 @@ fn event_row(push: &Incoming, key: &str) -> [sea_orm::sea_query::SimpleExpr; 18]
     ]
 }
 
-/// Insert the events, skipping known dedupe keys; returns the keys that were inserted.
+/// Insert the events whose dedupe keys are not stored yet; returns the keys inserted.
+///
+/// Only duplicates are read back: the stored keys are looked up first, the rest inserted with
+/// ON CONFLICT DO NOTHING, and the affected-row count confirms that each was new. (A RETURNING row
+/// per push cost more than the insert itself on SQLite: sqlx hands every row across threads.) When
+/// another instance stores one of the keys in between (PostgreSQL, several instances), the count
+/// falls short and the batch fails with [`StoreError::Race`]; the writer then stores its pushes one
+/// by one, where a single row's count is exact.
 async fn insert_events(
     db: &impl ConnectionTrait,
     pushes: &[&Incoming],
     keys: &[String],
-) -> Result<std::collections::HashSet<String>, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
     use card_event::Column as C;
     use sea_orm::sea_query::Query;
-    let mut inserted = std::collections::HashSet::with_capacity(pushes.len());
-    let rows: Vec<(&Incoming, &String)> = pushes.iter().copied().zip(keys).collect();
-    for chunk in super::statement_chunks(&rows) {
+    let stored = stored_keys(db, keys).await?;
+    let mut inserted = HashSet::with_capacity(pushes.len());
+    let mut batch_keys = HashSet::with_capacity(pushes.len());
+    let fresh: Vec<(&Incoming, &String)> = pushes
+        .iter()
+        .copied()
+        .zip(keys)
+        .filter(|(_, key)| !stored.contains(*key) && batch_keys.insert(key.as_str()))
+        .collect();
+    for chunk in super::statement_chunks(&fresh) {
         let mut insert = Query::insert();
         insert.into_table(card_event::Entity).columns([
             C::Appid,
@@ -231,15 +247,39 @@ async fn insert_events(
                 .values(event_row(push, key))
                 .map_err(|e| StoreError::Encode(e.to_string()))?;
         }
-        insert
-            .on_conflict(OnConflict::column(C::DedupeKey).do_nothing().to_owned())
-            .returning_col(C::DedupeKey);
+        insert.on_conflict(OnConflict::column(C::DedupeKey).do_nothing().to_owned());
         let statement = db.get_database_backend().build(&insert);
-        for row in db.query_all_raw(statement).await? {
-            inserted.insert(row.try_get::<String>("", "dedupe_key")?);
+        let affected = db.execute_raw(statement).await?.rows_affected();
+        match (affected == chunk.len() as u64, chunk.len()) {
+            (true, _) => inserted.extend(chunk.iter().map(|(_, key)| (*key).clone())),
+            // A single row's count is exact: it was stored concurrently, a duplicate.
+            (false, 1) => {}
+            (false, _) => return Err(StoreError::Race),
         }
     }
     Ok(inserted)
+}
+
+/// Which of `keys` are stored already.
+async fn stored_keys(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    use card_event::Column as C;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let mut stored = HashSet::new();
+    for chunk in super::statement_chunks(keys) {
+        let select = Query::select()
+            .column(C::DedupeKey)
+            .from(card_event::Entity)
+            .and_where(Expr::col(C::DedupeKey).is_in(chunk.iter().cloned()))
+            .to_owned();
+        let statement = db.get_database_backend().build(&select);
+        for row in db.query_all_raw(statement).await? {
+            stored.insert(row.try_get::<String>("", "dedupe_key")?);
+        }
+    }
+    Ok(stored)
 }
 
 #[cfg(test)]

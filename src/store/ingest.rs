@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -151,7 +151,14 @@ async fn store_all(
     jobs: &[Job],
     rules: &RecordRules,
 ) -> Result<Vec<Recorded>, StoreError> {
-    let txn = db.begin().await?;
+    // IMMEDIATE: the batch reads (known dedupe keys, bindings) before it writes, and a SQLite
+    // read transaction that another connection wrote behind cannot become a write one.
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
     let pushes: Vec<&Incoming> = jobs.iter().map(|job| &job.push).collect();
     let outcomes = events::record_batch(&txn, &pushes, rules).await?;
     txn.commit().await?;

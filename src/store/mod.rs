@@ -21,16 +21,21 @@ use secrecy::ExposeSecret;
 
 pub use error::StoreError;
 
-/// Split `items` into power-of-two chunks (largest first, at most 256): a multi-row statement's SQL
-/// depends on its row count, so a handful of sizes keeps every shape in the prepared-statement
-/// cache instead of compiling a new statement for each batch size.
+/// Split `items` into at most two chunks per 256: a multiple of 16, then the rest (under 16). A
+/// multi-row statement's SQL depends on its row count, so 31 sizes keep every shape in the
+/// prepared-statement cache, and a batch costs few statements (each one a round trip to sqlx's
+/// SQLite thread; power-of-two chunks cost up to eight).
 pub fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let size = (1usize << rest.len().ilog2()).min(256);
+        let size = match rest.len() {
+            n if n >= 256 => 256,
+            n if n >= 16 => n / 16 * 16,
+            n => n,
+        };
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         Some(chunk)
@@ -79,16 +84,26 @@ mod tests {
     use super::statement_chunks;
 
     #[test]
-    fn chunks_are_powers_of_two_and_cover_everything() {
+    fn chunks_are_few_sizes_and_cover_everything() {
         let items: Vec<u32> = (0..700).collect();
         let sizes: Vec<usize> = statement_chunks(&items).map(<[u32]>::len).collect();
-        assert_eq!(sizes, vec![256, 256, 128, 32, 16, 8, 4]);
-        assert_eq!(
-            statement_chunks(&items[..33])
+        assert_eq!(sizes, vec![256, 256, 176, 12]);
+        let sizes = |n: usize| {
+            statement_chunks(&items[..n])
                 .map(<[u32]>::len)
-                .collect::<Vec<_>>(),
-            vec![32, 1]
-        );
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(33), vec![32, 1]);
+        assert_eq!(sizes(31), vec![16, 15]);
+        assert_eq!(sizes(15), vec![15]);
+        assert_eq!(sizes(256), vec![256]);
+        // Every chunk is one of 31 sizes: multiples of 16 up to 256, or 1..=15.
+        for n in 1..=700 {
+            for len in sizes(n) {
+                assert!(len < 16 || (len % 16 == 0 && len <= 256), "{n}: {len}");
+            }
+            assert_eq!(sizes(n).iter().sum::<usize>(), n);
+        }
         assert_eq!(statement_chunks::<u32>(&[]).count(), 0);
     }
 }

@@ -139,3 +139,80 @@ async fn a_batch_equals_one_push_at_a_time() {
         batch_db.drop_database().await;
     }
 }
+
+/// Two instances on one PostgreSQL database store the same event at once: the batch that loses
+/// the race fails whole (nothing half-counted), and stored one push at a time — what the ingest
+/// writer does next — each event is stored and counted once.
+#[tokio::test]
+async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
+    use cardhook::store::StoreError;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, test_db) = fresh_db(Backend::Postgres, &dir).await;
+    let rules = RecordRules {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        cards: CardRules::default(),
+    };
+    let push = |code: &str| {
+        let xml = get_card_xml("oRace", 1_700_000_000, "pRACE", code, 7, "race");
+        Incoming {
+            appid: AppId::from("wxbatch"),
+            message: parse::parse(&xml).unwrap(),
+            raw_xml: xml,
+            received_at: 1_700_000_001,
+        }
+    };
+    let (k, l) = (push("1001"), push("1002"));
+    // Instance A stores K and has not committed yet.
+    let a = db.begin().await.unwrap();
+    assert_eq!(
+        events::record_batch(&a, &[&k], &rules).await.unwrap(),
+        vec![Recorded::New]
+    );
+    // Instance B's batch [K, L] does not see K, and its insert waits on A's row.
+    let b = {
+        let (db, rules, k, l) = (db.clone(), rules.clone(), k.clone(), l.clone());
+        tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            let outcome = events::record_batch(&txn, &[&k, &l], &rules).await;
+            txn.rollback().await.unwrap();
+            outcome
+        })
+    };
+    let waiting = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    );
+    for _ in 0..500 {
+        let row = db.query_one_raw(waiting.clone()).await.unwrap().unwrap();
+        if row.try_get_by_index::<i64>(0).unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    a.commit().await.unwrap();
+    assert!(matches!(b.await.unwrap(), Err(StoreError::Race)));
+    assert_eq!(
+        events::record(&db, &k, &rules).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        events::record(&db, &l, &rules).await.unwrap(),
+        Recorded::New
+    );
+    let stats = channels::stats(&db, &channels::StatsQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(stats.rows.len(), 1);
+    assert_eq!(stats.rows[0].counts.got, 2);
+    assert_eq!(
+        entity::card_event::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    db.close().await.unwrap();
+    test_db.drop_database().await;
+}
