@@ -17,7 +17,7 @@ use crate::config::{ConfigError, Settings};
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
-use crate::store::ingest::{Ingest, IngestConfig};
+use crate::store::ingest::{Ingest, IngestConfig, WriterHealth};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,7 @@ impl App {
             wake_worker.clone(),
             metrics.clone(),
         )?;
+        let writer_health = WriterHealth::default();
         let admin_state = AdminState {
             db: db.clone(),
             metrics: metrics.clone(),
@@ -78,6 +79,7 @@ impl App {
             admin_token: settings.admin.token.clone(),
             sqlite_file: sqlite_file(settings),
             wake_worker: wake_worker.clone(),
+            writer_health: writer_health.clone(),
         };
         if admin_state.admin_token.is_none() {
             tracing::warn!(
@@ -97,6 +99,7 @@ impl App {
                 wake_worker,
                 metrics: metrics.clone(),
                 sqlite_file: sqlite_file(settings),
+                health: writer_health,
             },
         );
         let state = AppState {

@@ -213,6 +213,13 @@ impl Settings {
         if self.database.batch_max == 0 || self.database.queue_capacity == 0 {
             return Err(invalid("database.batch_max", "must be at least 1"));
         }
+        let postgres = self.database.url.expose_secret().starts_with("postgres");
+        if postgres && self.database.max_connections < 2 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 2 on PostgreSQL (a migration holds one for its lock)",
+            ));
+        }
         self.validate_worker()?;
         let mut cards = std::collections::HashSet::new();
         for (i, card) in self.cards.iter().enumerate() {

@@ -14,6 +14,6 @@ pub mod report;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
-pub mod wechat;
+pub use cardhook_wechat as wechat;
 pub mod wechat_api;
 pub mod worker;

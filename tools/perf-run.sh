@@ -7,27 +7,8 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 EVENTS=${2:-100000}
 CONCURRENCY=${3:-64}
-BIN=./target/release/cardhook
-[ -x "$BIN" ] || cargo build --release
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-APPID=wxdemo0000000001
-cat > "$WORK/bench.toml" <<TOML
-[server]
-listen = "127.0.0.1:18080"
-[admin]
-listen = "127.0.0.1:18081"
-[database]
-url = "sqlite://$WORK/bench.db?mode=rwc"
-[log]
-level = "warn"
-[[accounts]]
-appid = "$APPID"
-token = "demo-token"
-encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-mode = "safe"
-TOML
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+source tools/bench-env.sh
+bench_config "$WORK/bench.toml" 18080 18081
 for run in $(seq 1 "$RUNS"); do
     $BIN hello --listen 127.0.0.1:18090 >/dev/null & HELLO=$!
     wait_port 18090

@@ -13,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// GET /readyz — the database answers and its schema is current.
+/// GET /readyz — the database answers, its schema is current, and the last commit succeeded.
 pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpResponse, HttpError> {
     if let Some(path) = &state.sqlite_file {
         // An open SQLite pool keeps answering from a deleted file: look at the file itself.
@@ -40,6 +40,11 @@ pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpRe
         return Err(HttpError::NotReady(format!(
             "{} migration(s) pending: run `cardhook migrate`",
             pending.len()
+        )));
+    }
+    if let Some(reason) = state.writer_health.failure() {
+        return Err(HttpError::NotReady(format!(
+            "the last commit failed ({reason}); pushes get 503 until one succeeds"
         )));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))

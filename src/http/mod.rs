@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::store::ingest::Ingest;
+use crate::store::ingest::{Ingest, WriterHealth};
 use error::HttpError;
 
 /// What every callback handler needs.
@@ -79,6 +79,8 @@ pub struct AdminState {
     /// The SQLite file, when the database is one (readiness looks at it).
     pub sqlite_file: Option<PathBuf>,
     pub wake_worker: Arc<Notify>,
+    /// The ingest writer's last commit (readiness fails while it failed).
+    pub writer_health: WriterHealth,
 }
 
 /// The admin routes (DESIGN §4): every one but `/healthz` needs the bearer token.

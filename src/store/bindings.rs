@@ -205,18 +205,15 @@ impl Batch {
             return Ok(());
         }
         // One statement may not touch a row twice (PostgreSQL): keep the last row of each code.
-        let mut seen = std::collections::HashSet::new();
-        let mut rows: Vec<card_binding::ActiveModel> = std::mem::take(&mut self.rows)
-            .into_iter()
-            .rev()
-            .filter(|r| {
-                let key = |v: &sea_orm::ActiveValue<String>| {
-                    v.clone().into_value().map(|v| v.to_string())
-                };
-                seen.insert((key(&r.appid), key(&r.card_id), key(&r.code)))
-            })
-            .collect();
-        rows.reverse();
+        // Then key order, as every multi-row write: concurrent transactions lock rows in one
+        // order and cannot deadlock.
+        let mut rows = std::collections::BTreeMap::new();
+        for row in std::mem::take(&mut self.rows) {
+            let key = [&row.appid, &row.card_id, &row.code]
+                .map(|v| v.clone().into_value().map(|v| v.to_string()));
+            rows.insert(key, row);
+        }
+        let rows: Vec<card_binding::ActiveModel> = rows.into_values().collect();
         for chunk in super::statement_chunks(&rows) {
             card_binding::Entity::insert_many(chunk.to_vec())
                 .on_conflict(

@@ -95,9 +95,12 @@ pub async fn add(db: &impl ConnectionTrait, delta: &ChannelDelta) -> Result<(), 
 type DeltaKey = (String, String, i64, String, String);
 
 /// Counter deltas summed per channel and day, written in one multi-row upsert.
+///
+/// Rows are written in key order: transactions of several instances (and the worker) that touch
+/// the same rows then lock them in the same order and cannot deadlock on PostgreSQL.
 #[derive(Default)]
 pub struct Batch {
-    sums: std::collections::HashMap<DeltaKey, Counts>,
+    sums: std::collections::BTreeMap<DeltaKey, Counts>,
 }
 
 impl Batch {

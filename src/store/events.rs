@@ -214,12 +214,14 @@ async fn insert_events(
     let stored = stored_keys(db, keys).await?;
     let mut inserted = HashSet::with_capacity(pushes.len());
     let mut batch_keys = HashSet::with_capacity(pushes.len());
-    let fresh: Vec<(&Incoming, &String)> = pushes
+    let mut fresh: Vec<(&Incoming, &String)> = pushes
         .iter()
         .copied()
         .zip(keys)
         .filter(|(_, key)| !stored.contains(*key) && batch_keys.insert(key.as_str()))
         .collect();
+    // Key order: two instances storing the same redeliveries lock their keys in one order.
+    fresh.sort_by(|a, b| a.1.cmp(b.1));
     for chunk in super::statement_chunks(&fresh) {
         let mut insert = Query::insert();
         insert.into_table(card_event::Entity).columns([

@@ -39,6 +39,24 @@ pub struct Ingest {
     timeout: Duration,
 }
 
+/// Whether the writer's last commit failed, and why: readiness reports it until a commit succeeds
+/// (a full disk or an unreachable database shows here while a ping may still answer).
+#[derive(Clone, Default)]
+pub struct WriterHealth(Arc<std::sync::Mutex<Option<String>>>);
+
+impl WriterHealth {
+    /// The reason the last commit failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.clone())
+    }
+
+    fn record(&self, outcome: Result<(), &StoreError>) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = outcome.err().map(ToString::to_string);
+        }
+    }
+}
+
 /// How the writer batches, what it records with, and whom it wakes after a commit.
 #[derive(Clone)]
 pub struct IngestConfig {
@@ -51,6 +69,7 @@ pub struct IngestConfig {
     pub metrics: Metrics,
     /// The SQLite file, if the database is one: a batch is never committed when it is gone.
     pub sqlite_file: Option<std::path::PathBuf>,
+    pub health: WriterHealth,
 }
 
 impl Ingest {
@@ -106,7 +125,7 @@ async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config:
             }
             continue;
         }
-        let stored_new = commit_batch(&db, &mut batch, &config.rules).await;
+        let stored_new = commit_batch(&db, &mut batch, &config.rules, &config.health).await;
         config
             .metrics
             .observe_commit(size, started.elapsed().as_secs_f64());
@@ -117,10 +136,16 @@ async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config:
 }
 
 /// Commit a batch and answer its pushes; true when something new was stored.
-async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, rules: &RecordRules) -> bool {
+async fn commit_batch(
+    db: &DatabaseConnection,
+    batch: &mut Vec<Job>,
+    rules: &RecordRules,
+    health: &WriterHealth,
+) -> bool {
     let mut stored_new = false;
     match store_all(db, batch, rules).await {
         Ok(outcomes) => {
+            health.record(Ok(()));
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 stored_new |= outcome == Recorded::New;
                 // The push's handler may have given up (timeout); its row is stored all the same.
@@ -132,12 +157,15 @@ async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Job>, rules: &Rec
             tracing::warn!(error.message = %e, batch = batch.len(), "batch commit failed; retrying its pushes one by one");
             for job in batch.drain(..) {
                 let outcome = store_all(db, std::slice::from_ref(&job), rules).await;
+                health.record(outcome.as_ref().map(|_| ()));
                 let outcome = outcome.map(|mut o| o.remove(0));
                 stored_new |= matches!(outcome, Ok(Recorded::New));
                 let _ = job.reply.send(outcome);
             }
         }
         Err(e) => {
+            tracing::error!(error.message = %e, "commit failed; the push is answered 503 and WeChat retries");
+            health.record(Err(&e));
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(StoreError::Busy(e.to_string())));
             }

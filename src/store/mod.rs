@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as Sync};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+};
 use secrecy::ExposeSecret;
 
 pub use error::StoreError;
@@ -74,10 +76,23 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     Ok(Database::connect(options).await?)
 }
 
-/// Apply every pending migration.
+/// Apply every pending migration. On PostgreSQL an advisory lock makes instances that start
+/// together migrate one after the other (the others then find nothing pending).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Ok(Migrator::up(db, None).await?)
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(Migrator::up(db, None).await?);
+    }
+    // Held by this transaction's connection until commit; the migrations run on others.
+    let lock = db.begin().await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    Migrator::up(db, None).await?;
+    lock.commit().await?;
+    Ok(())
 }
+
+/// The advisory lock key of `migrate` ("cardhook" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6361_7264_686f_6f6b;
 
 #[cfg(test)]
 mod tests {

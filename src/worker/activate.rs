@@ -159,12 +159,40 @@ impl Worker {
         done: &[Activated],
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
+        // A transaction that lost a deadlock or a connection is tried again: giving up would let
+        // the leases expire and ask WeChat a second time.
+        let mut attempt = 1;
+        loop {
+            match self.record_activations(done, now).await {
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(error.message = %e, attempt, "recording activations failed; trying again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn record_activations(
+        &self,
+        done: &[Activated],
+        now: i64,
+    ) -> Result<Vec<JobOutcome>, StoreError> {
         let txn = self.db.begin().await?;
-        let mut outcomes = Vec::with_capacity(done.len());
+        let mut outcomes = vec![JobOutcome::LostClaim; done.len()];
         let mut counters = channels::Batch::default();
-        for a in done {
+        // Binding order, as the ingest writer's: concurrent transactions lock rows in one order.
+        let mut order: Vec<usize> = (0..done.len()).collect();
+        order.sort_by_key(|&i| {
+            (
+                &done[i].appid,
+                &done[i].request.card_id,
+                &done[i].request.code,
+            )
+        });
+        for i in order {
+            let a = &done[i];
             if !jobs::complete(&txn, a.id, &a.claim_token, now).await? {
-                outcomes.push(JobOutcome::LostClaim);
                 continue;
             }
             let card_id = CardId(a.request.card_id.clone());
@@ -189,7 +217,7 @@ impl Worker {
                 &day_of(now, self.offset),
                 counts,
             ));
-            outcomes.push(JobOutcome::Done);
+            outcomes[i] = JobOutcome::Done;
         }
         counters.flush(&txn).await?;
         txn.commit().await?;

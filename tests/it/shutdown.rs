@@ -23,8 +23,10 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_push() {
     fake.activate_delay(Duration::from_millis(200), 1_000).await;
     let (appid, token) = account_for(Mode::Safe);
     let dir = tempfile::tempdir().unwrap();
-    let (config, db_path) = crate::support::process::write_config(
+    let db_path = dir.path().join("cardhook.db");
+    let config = crate::support::process::write_config(
         dir.path(),
+        &crate::support::process::sqlite_url(&db_path),
         &fake.uri(),
         "[worker]\ndrain_timeout_secs = 5\n[[cards]]\ncard_id = \"pBURST\"\n",
     );
@@ -132,7 +134,8 @@ async fn a_second_signal_exits_at_once() {
     fake.activate_delay(Duration::from_secs(20), 10).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = "[worker]\napi_timeout_ms = 30000\nlease_secs = 100\ndrain_timeout_secs = 60\n[[cards]]\ncard_id = \"pSLOW\"\n";
-    let (config, _) = crate::support::process::write_config(dir.path(), &fake.uri(), extra);
+    let db_url = crate::support::process::sqlite_url(&dir.path().join("cardhook.db"));
+    let config = crate::support::process::write_config(dir.path(), &db_url, &fake.uri(), extra);
     let serve = ServeProcess::start(&config, "info").await;
     let (appid, token) = account_for(Mode::Safe);
     let accounts =

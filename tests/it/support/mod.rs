@@ -1,8 +1,11 @@
 //! The test harness: a real cardhook on 127.0.0.1:0 with a fresh SQLite file per test.
 
 pub mod backend;
+pub mod burst;
 pub mod fake_wechat;
+pub mod faults;
 pub mod fixtures;
+pub mod nginx;
 pub mod process;
 
 use std::net::{SocketAddr, TcpListener};

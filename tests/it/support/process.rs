@@ -109,27 +109,26 @@ impl ServeProcess {
     }
 }
 
-/// A config for a `serve` child: SQLite in `dir`, the safe test account (with an AppSecret), the
-/// WeChat API at `api_base`, plus `extra` TOML (worker settings, cards). Returns (config, database).
-pub fn write_config(
-    dir: &Path,
-    api_base: &str,
-    extra: &str,
-) -> (std::path::PathBuf, std::path::PathBuf) {
+/// The URL of a SQLite database file, created if missing.
+pub fn sqlite_url(file: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", file.display())
+}
+
+/// A config for a `serve` child: the database at `db_url`, the safe test account (with an
+/// AppSecret), the WeChat API at `api_base`, plus `extra` TOML (worker settings, cards).
+pub fn write_config(dir: &Path, db_url: &str, api_base: &str, extra: &str) -> std::path::PathBuf {
     let (appid, token) = super::account_for(cardhook::wechat::Mode::Safe);
-    let db = dir.join("cardhook.db");
     let config = dir.join("cardhook.toml");
     let key = super::KEY_B;
     std::fs::write(
         &config,
         format!(
-            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[wechat]\napi_base = \"{api_base}\"\n{extra}\n\
+            "[database]\nurl = \"{db_url}\"\n[wechat]\napi_base = \"{api_base}\"\n{extra}\n\
              [[accounts]]\nappid = \"{appid}\"\ntoken = \"{token}\"\nencoding_aes_key = \"{key}\"\napp_secret = \"s\"\nmode = \"safe\"\n",
-            db.display()
         ),
     )
     .unwrap();
-    (config, db)
+    config
 }
 
 fn field(line: &str, name: &str) -> Option<String> {

@@ -33,7 +33,7 @@ const KNOWN: [&str; 7] = [
 /// Parse a raw (still percent-encoded) query string. Unknown parameters are ignored.
 pub fn parse(raw: &str) -> Result<CallbackQuery, ProtocolError> {
     let mut values: [Option<String>; 7] = Default::default();
-    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         if let Some(i) = KNOWN.iter().position(|k| *k == key) {
             if values[i].is_some() {
                 return Err(ProtocolError::DuplicateParam(KNOWN[i]));

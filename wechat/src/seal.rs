@@ -35,7 +35,7 @@ impl Sealer<'_> {
     ) -> Result<SealedPush, ProtocolError> {
         let raw = xml::parse_message(message_xml)?;
         let timestamp = timestamp.to_string();
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let mut query = form_urlencoded::Serializer::new(String::new());
         query
             .append_pair("signature", &sign_string(&[self.token, &timestamp, nonce]))
             .append_pair("timestamp", &timestamp)
@@ -86,7 +86,7 @@ impl Sealer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::{events, query, signature};
+    use crate::{events, query, signature};
     use proptest::prelude::*;
 
     const GET_CARD: &str = include_str!("../../fixtures/push/user_get_card.xml");

@@ -70,7 +70,7 @@ pub fn verify_msg_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::vectors;
+    use crate::vectors;
 
     #[test]
     fn official_signature_examples() {
@@ -93,10 +93,7 @@ mod tests {
         assert_eq!(r, Ok(()));
         let b = vectors::load(vectors::B);
         let body = include_str!("../../fixtures/vectors/vector_b_body.xml");
-        let encrypt = crate::wechat::xml::parse_envelope(body)
-            .unwrap()
-            .encrypt
-            .unwrap();
+        let encrypt = crate::xml::parse_envelope(body).unwrap().encrypt.unwrap();
         let r = verify_msg_signature(
             b["msg_signature"],
             b["token"],

@@ -126,7 +126,7 @@ pub fn encrypt(key: &AesKey, random: &[u8; 16], msg: &str, appid: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::vectors;
+    use crate::vectors;
     use proptest::prelude::*;
 
     fn key_of(v: &std::collections::HashMap<&str, &str>) -> AesKey {
@@ -189,10 +189,7 @@ mod tests {
     fn vector_b_easywechat_decrypts_and_checks_the_appid() {
         let b = vectors::load(vectors::B);
         let body = include_str!("../../fixtures/vectors/vector_b_body.xml");
-        let encrypt = crate::wechat::xml::parse_envelope(body)
-            .unwrap()
-            .encrypt
-            .unwrap();
+        let encrypt = crate::xml::parse_envelope(body).unwrap().encrypt.unwrap();
         assert_eq!(
             decrypt(&key_of(&b), &encrypt, b["appid"]).unwrap(),
             b["plaintext"]
