@@ -259,12 +259,13 @@ impl Settings {
         if w.concurrency == 0 {
             return Err(invalid("worker.concurrency", "must be at least 1"));
         }
-        // A job makes at most three calls (token, activate, activate again after a token error):
-        // a lease shorter than that would let a second worker take a job that is still running.
-        if w.lease_secs.saturating_mul(1000) <= w.api_timeout_ms.saturating_mul(3) {
+        // A job makes at most three calls (token, activate, activate again after a token error),
+        // and a job claimed ahead first waits for the round in progress (three calls at most): a
+        // shorter lease would let a second worker take a job that is still waiting or running.
+        if w.lease_secs.saturating_mul(1000) <= w.api_timeout_ms.saturating_mul(6) {
             return Err(invalid(
                 "worker.lease_secs",
-                "must be longer than three worker.api_timeout_ms (token, activate, retry)",
+                "must be longer than six worker.api_timeout_ms (a round in progress, then token, activate, retry)",
             ));
         }
         if !(0.0..1.0).contains(&w.retry_jitter) {
@@ -428,7 +429,11 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("worker.lease_secs"), "{e}");
-        assert!(with("[worker]\nlease_secs = 16\napi_timeout_ms = 5000\n")
+        assert!(with("[worker]\nlease_secs = 20\napi_timeout_ms = 5000\n")
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(with("[worker]\nlease_secs = 31\napi_timeout_ms = 5000\n")
             .unwrap()
             .validate()
             .is_ok());

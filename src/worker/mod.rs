@@ -86,14 +86,33 @@ impl Worker {
 
     /// Claim up to `worker.concurrency` due jobs and run them concurrently to their next state.
     pub async fn run_once(&self, now: i64) -> Result<Outcome, StoreError> {
-        let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
-        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
-        let claimed = jobs::claim(&self.db, now, lease, limit).await?;
+        let claimed = self.claim(now).await?;
         if claimed.is_empty() {
             return Ok(Outcome::Empty);
         }
-        let runs = claimed.iter().map(|job| self.run_job(job, now));
-        let steps = futures_util::future::join_all(runs).await;
+        let steps = self.run_round(&claimed, now).await;
+        Ok(Outcome::Ran(self.settle_round(steps, now).await))
+    }
+
+    /// Claim up to `worker.concurrency` due jobs; they count as in flight until they ran.
+    async fn claim(&self, now: i64) -> Result<Vec<Claimed>, StoreError> {
+        let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
+        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
+        let claimed = jobs::claim(&self.db, now, lease, limit).await?;
+        for job in &claimed {
+            self.track(job, true);
+        }
+        Ok(claimed)
+    }
+
+    /// Run claimed jobs concurrently to their next state (activations still to be recorded).
+    async fn run_round(&self, claimed: &[Claimed], now: i64) -> Vec<Step> {
+        futures_util::future::join_all(claimed.iter().map(|job| self.run_job(job, now))).await
+    }
+
+    /// Record a round's activations in one transaction (one commit, not one per job); returns
+    /// every job's outcome.
+    async fn settle_round(&self, steps: Vec<Step>, now: i64) -> Vec<JobOutcome> {
         let activated: Vec<activate::Activated> = steps
             .iter()
             .filter_map(|step| match step {
@@ -101,7 +120,6 @@ impl Worker {
                 Step::Settled(_) => None,
             })
             .collect();
-        // One transaction records the whole round's activations (one commit, not one per job).
         let mut completed = match self.complete_activations(&activated, now).await {
             Ok(outcomes) => outcomes.into_iter(),
             Err(e) => {
@@ -109,14 +127,13 @@ impl Worker {
                 vec![JobOutcome::RetryLater; activated.len()].into_iter()
             }
         };
-        let outcomes = steps
+        steps
             .into_iter()
             .map(|step| match step {
                 Step::Settled(outcome) => outcome,
                 Step::Activated(_) => completed.next().unwrap_or(JobOutcome::RetryLater),
             })
-            .collect::<Vec<_>>();
-        Ok(Outcome::Ran(outcomes))
+            .collect()
     }
 
     async fn run_job(&self, job: &Claimed, now: i64) -> Step {
@@ -154,35 +171,66 @@ impl Worker {
 
     /// Loop until `shutdown`: wake on the receiver's notify, else poll; on shutdown let running
     /// jobs finish within `worker.drain_timeout_secs`, then release what is still claimed.
+    ///
+    /// Rounds are pipelined: while one round's API calls run, the previous round's activations
+    /// are recorded and the next round is claimed. Both are database writes that may wait behind
+    /// the receiver's batches for SQLite's write lock; overlapping them with the calls keeps that
+    /// wait off the activations' critical path (docs/PERFORMANCE.md, "Activation worker").
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
+        let mut claimed: Vec<Claimed> = Vec::new();
+        let mut unsettled: Vec<Step> = Vec::new();
         loop {
             // Register interest before looking, so a push committed meanwhile is not missed.
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let round = self.run_once(self.clock.now());
-            tokio::pin!(round);
-            let result = tokio::select! {
-                result = &mut round => result,
-                _ = shutdown.cancelled() => {
-                    let drain = Duration::from_secs(self.settings.drain_timeout_secs);
-                    if tokio::time::timeout(drain, round).await.is_err() {
-                        self.release_in_flight().await;
+            let now = self.clock.now();
+            if claimed.is_empty() {
+                self.settle_round(std::mem::take(&mut unsettled), now).await;
+                claimed = self.claim(now).await.unwrap_or_else(|e| {
+                    tracing::error!(error.message = %e, "worker could not claim jobs");
+                    Vec::new()
+                });
+                if claimed.is_empty() {
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.cancelled() => return,
                     }
-                    return;
+                    continue;
+                }
+            }
+            let previous = std::mem::take(&mut unsettled);
+            let finished = {
+                let round = async {
+                    tokio::join!(self.run_round(&claimed, now), async {
+                        self.settle_round(previous, now).await;
+                        self.claim(now).await
+                    })
+                };
+                tokio::pin!(round);
+                tokio::select! {
+                    done = &mut round => Some(done),
+                    _ = shutdown.cancelled() => {
+                        let drain = Duration::from_secs(self.settings.drain_timeout_secs);
+                        if let Ok((steps, _)) = tokio::time::timeout(drain, round).await {
+                            self.settle_round(steps, self.clock.now()).await;
+                        }
+                        None
+                    }
                 }
             };
-            match result {
-                Ok(Outcome::Ran(_)) => continue,
-                Ok(Outcome::Empty) => {}
-                Err(e) => tracing::error!(error.message = %e, "worker could not claim jobs"),
-            }
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.cancelled() => return,
-            }
+            let Some((steps, next)) = finished else {
+                // Whatever is still claimed (running past the drain, or claimed ahead) goes back.
+                self.release_in_flight().await;
+                return;
+            };
+            unsettled = steps;
+            claimed = next.unwrap_or_else(|e| {
+                tracing::error!(error.message = %e, "worker could not claim jobs");
+                Vec::new()
+            });
         }
     }
 

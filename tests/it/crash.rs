@@ -56,8 +56,9 @@ async fn sigkill_during_pushes_and_activations_loses_nothing_acknowledged() {
     let (status, log) = serve.wait().await;
     assert!(settled, "jobs did not settle\n{log}");
     assert!(status.success(), "{log}");
-    // 4 activations in flight at most at each kill (worker.concurrency).
-    let (calls, repeated) = assert_consistent(&db, SPEC, &fake, KILLS * 4).await;
+    // At each kill at most 8 activations are answered but unrecorded: a round running and the round
+    // before it, being recorded meanwhile (worker.concurrency = 4).
+    let (calls, repeated) = assert_consistent(&db, SPEC, &fake, KILLS * 8).await;
     println!(
         "crash test: {} pushes acknowledged and stored once, {retried} after a retry, {KILLS} kills, {calls} activation calls ({repeated} repeated after a kill)",
         SPEC.events

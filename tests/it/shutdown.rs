@@ -133,7 +133,7 @@ async fn a_second_signal_exits_at_once() {
     // An activation that will still be running when the signals come, with a long drain allowed.
     fake.activate_delay(Duration::from_secs(20), 10).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = "[worker]\napi_timeout_ms = 30000\nlease_secs = 100\ndrain_timeout_secs = 60\n[[cards]]\ncard_id = \"pSLOW\"\n";
+    let extra = "[worker]\napi_timeout_ms = 30000\nlease_secs = 200\ndrain_timeout_secs = 60\n[[cards]]\ncard_id = \"pSLOW\"\n";
     let db_url = crate::support::process::sqlite_url(&dir.path().join("cardhook.db"));
     let config = crate::support::process::write_config(dir.path(), &db_url, &fake.uri(), extra);
     let serve = ServeProcess::start(&config, "info").await;

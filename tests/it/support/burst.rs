@@ -51,10 +51,10 @@ pub fn safe_account() -> Arc<Account> {
     accounts.get(appid).unwrap().clone()
 }
 
-/// Worker settings for a burst through crashes (a 2 s lease, quick retries) and its member card.
+/// Worker settings for a burst through crashes (a 4 s lease, quick retries) and its member card.
 pub fn worker_config(spec: BurstSpec) -> String {
     format!(
-        "[worker]\nlease_secs = 2\napi_timeout_ms = 500\npoll_interval_ms = 100\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1]\n[[cards]]\ncard_id = \"{}\"\nmembership_number = \"M{{seq:6}}\"\n",
+        "[worker]\nlease_secs = 4\napi_timeout_ms = 500\npoll_interval_ms = 100\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1]\n[[cards]]\ncard_id = \"{}\"\nmembership_number = \"M{{seq:6}}\"\n",
         spec.card_id
     )
 }
