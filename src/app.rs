@@ -101,6 +101,7 @@ impl App {
                 sqlite_file: sqlite_file(settings),
                 health: writer_health,
             },
+            settings.database.writers,
         );
         let state = AppState {
             accounts,

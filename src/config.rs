@@ -62,6 +62,8 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     pub synchronous: SqliteSynchronous,
     pub batch_max: usize,
+    /// Group-commit writers (1 on SQLite; several on PostgreSQL).
+    pub writers: usize,
     pub queue_capacity: usize,
 }
 
@@ -218,6 +220,19 @@ impl Settings {
             return Err(invalid(
                 "database.max_connections",
                 "must be at least 2 on PostgreSQL (a migration holds one for its lock)",
+            ));
+        }
+        let writers = self.database.writers;
+        if writers == 0 || (!postgres && writers > 1) {
+            return Err(invalid(
+                "database.writers",
+                "must be 1 on SQLite (one writer at a time) and at least 1 on PostgreSQL",
+            ));
+        }
+        if usize::try_from(self.database.max_connections).is_ok_and(|pool| writers >= pool) {
+            return Err(invalid(
+                "database.writers",
+                "must be below database.max_connections (the worker and the admin API need one)",
             ));
         }
         self.validate_worker()?;
@@ -420,6 +435,17 @@ mod tests {
             .to_string()
             .contains("stats.utc_offset"));
         assert!(with("[[accounts]]\nappid = \"a\"\ntoken = \"t\"\nmode = \"loud\"\n").is_err());
+    }
+
+    #[test]
+    fn several_writers_only_on_postgres_and_below_the_pool() {
+        let check = |toml: &str| with(toml).unwrap().validate();
+        let e = check("[database]\nwriters = 2\n").unwrap_err();
+        assert!(e.to_string().contains("database.writers"), "{e}");
+        let pg = "[database]\nurl = \"postgres://u@h/db\"\nmax_connections = 8\n";
+        assert!(check(&format!("{pg}writers = 4\n")).is_ok());
+        let e = check(&format!("{pg}writers = 8\n")).unwrap_err();
+        assert!(e.to_string().contains("max_connections"), "{e}");
     }
 
     #[test]

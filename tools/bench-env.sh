@@ -1,7 +1,7 @@
 # Sourced by tools/perf-run.sh and tools/soak.sh: the release binary, a scratch directory removed on
 # exit, and a config for the demo account in safe mode on a SQLite file in it.
 # bench_config FILE CALLBACK_PORT ADMIN_PORT: write the config; wait_port PORT: wait for a listener.
-BIN=./target/release/cardhook
+BIN=${CARDHOOK_BIN:-./target/release/cardhook}
 [ -x "$BIN" ] || cargo build --release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -2,7 +2,8 @@
 # Issue 7's figures: cardhook on PostgreSQL with 1, 2 and 3 instances behind nginx, driven by the same
 # `cardhook bench` as tools/perf-run.sh (safe mode, 10% redeliveries, concurrency 64), each run on a
 # fresh database `perf_<n>` with the database check on. Needs the local PostgreSQL (127.0.0.1:5432,
-# trust) and nginx. Usage: tools/perf-pg.sh [EVENTS] [CONCURRENCY] [PG_ADMIN_URL]
+# trust) and nginx. WRITERS=N sets database.writers (group-commit writers per instance; default 1).
+# Usage: [WRITERS=N] tools/perf-pg.sh [EVENTS] [CONCURRENCY] [PG_ADMIN_URL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-50000}
@@ -19,7 +20,7 @@ for n in 1 2 3; do
     db="perf_$n"
     psql "$PG/test" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
     bench_config "$WORK/pg.toml" 0 0
-    sed -i "s|^url = .*|url = \"$PG/$db\"|" "$WORK/pg.toml"
+    sed -i "s|^url = .*|url = \"$PG/$db\"\nwriters = ${WRITERS:-1}|" "$WORK/pg.toml"
     $BIN migrate --config "$WORK/pg.toml" >/dev/null
     upstreams=""
     for i in $(seq 1 "$n"); do

@@ -73,12 +73,23 @@ pub struct IngestConfig {
 }
 
 impl Ingest {
-    /// Start the writer on `db`.
-    pub fn spawn(db: DatabaseConnection, config: IngestConfig) -> (Self, JoinHandle<()>) {
+    /// Start `writers` writers on `db`; the handle finishes when all have stopped.
+    pub fn spawn(
+        db: DatabaseConnection,
+        config: IngestConfig,
+        writers: usize,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let timeout = config.timeout;
-        let writer = tokio::spawn(run_writer(db, rx, config));
-        (Self { tx, timeout }, writer)
+        // The writers take turns at the queue: one gathers a batch while the others commit theirs.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let handles: Vec<JoinHandle<()>> = (0..writers.max(1))
+            .map(|_| tokio::spawn(run_writer(db.clone(), rx.clone(), config.clone())))
+            .collect();
+        let all = tokio::spawn(async move {
+            futures_util::future::join_all(handles).await;
+        });
+        (Self { tx, timeout }, all)
     }
 
     /// Store `push` durably; returns once it is committed (or known to be a duplicate).
@@ -100,16 +111,26 @@ impl Ingest {
     }
 }
 
-async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, config: IngestConfig) {
+async fn run_writer(
+    db: DatabaseConnection,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    config: IngestConfig,
+) {
     let mut batch = Vec::with_capacity(config.batch_max);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        // Whatever queued up while the previous batch committed joins this one: a lone push is
-        // never delayed, a burst shares one commit.
-        while batch.len() < config.batch_max {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    loop {
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            batch.push(first);
+            // Whatever queued up while the previous batch committed joins this one: a lone push
+            // is never delayed, a burst shares one commit.
+            while batch.len() < config.batch_max {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
         }
         let started = std::time::Instant::now();

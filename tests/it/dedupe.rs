@@ -75,3 +75,28 @@ async fn the_same_push_to_two_accounts_is_two_events() {
     assert_success(app.push_fixture("user_get_card", Mode::Compat).await).await;
     assert_eq!(app.event_count().await, 2);
 }
+
+/// Several group-commit writers on PostgreSQL: identical pushes racing through different writers
+/// are stored once (the losing batch is redone one push at a time), distinct ones all kept.
+#[tokio::test]
+async fn several_postgres_writers_store_racing_redeliveries_once() {
+    use crate::support::backend::Backend;
+    let app = spawn_app_on(Backend::Postgres, |s| s.database.writers = 4).await;
+    let (appid, _) = account_for(Mode::Safe);
+    let pushes = (0..64).map(|i| {
+        // 8 distinct events, each delivered 8 times at once.
+        let code = format!("9{:03}", i % 8);
+        let xml = get_card_xml("oWriters", 1_700_000_000, "pWRITERS", &code, 0, "writers");
+        let app = &app;
+        async move { app.push_xml(&xml, Mode::Safe).await }
+    });
+    for response in futures_util::future::join_all(pushes).await {
+        assert_success(response).await;
+    }
+    assert_eq!(app.event_count().await, 8);
+    assert_eq!(app.binding_count().await, 8);
+    assert_eq!(app.channel(appid, 0, "writers").await.got, 8);
+    assert_eq!(app.metrics.pushes(appid, "user_get_card", "stored"), 8);
+    assert_eq!(app.metrics.pushes(appid, "user_get_card", "duplicate"), 56);
+    app.shutdown().await;
+}
