@@ -18,6 +18,7 @@ use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
 use crate::store::ingest::{Ingest, IngestConfig, WriterHealth};
+use crate::store::sqlite_file::SqliteFile;
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +32,14 @@ pub enum AppError {
 }
 
 /// The SQLite file of `database.url`, if the database is one.
-fn sqlite_file(settings: &Settings) -> Option<std::path::PathBuf> {
+fn sqlite_file(settings: &Settings) -> Option<SqliteFile> {
     use secrecy::ExposeSecret;
     let url = settings.database.url.expose_secret();
     let path = url.strip_prefix("sqlite://")?.split('?').next()?;
-    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+    if path.is_empty() || path.starts_with(':') {
+        return None;
+    }
+    SqliteFile::at(std::path::Path::new(path)).ok()
 }
 
 /// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the

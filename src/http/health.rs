@@ -15,18 +15,9 @@ pub async fn healthz() -> HttpResponse {
 
 /// GET /readyz — the database answers, its schema is current, and the last commit succeeded.
 pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpResponse, HttpError> {
-    if let Some(path) = &state.sqlite_file {
+    if let Some(file) = &state.sqlite_file {
         // An open SQLite pool keeps answering from a deleted file: look at the file itself.
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|_| {
-            HttpError::NotReady(format!("database file {} is missing", path.display()))
-        })?;
-        if !meta.is_file() || meta.permissions().mode() & 0o600 != 0o600 {
-            return Err(HttpError::NotReady(format!(
-                "database file {} is not a readable and writable file",
-                path.display()
-            )));
-        }
+        file.check().map_err(HttpError::NotReady)?;
     }
     state
         .db

@@ -6,7 +6,6 @@ pub mod error;
 pub mod health;
 pub mod wechat;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::ingest::{Ingest, WriterHealth};
+use crate::store::sqlite_file::SqliteFile;
 use error::HttpError;
 
 /// What every callback handler needs.
@@ -77,7 +77,7 @@ pub struct AdminState {
     pub clock: Clock,
     pub admin_token: Option<SecretString>,
     /// The SQLite file, when the database is one (readiness looks at it).
-    pub sqlite_file: Option<PathBuf>,
+    pub sqlite_file: Option<SqliteFile>,
     pub wake_worker: Arc<Notify>,
     /// The ingest writer's last commit (readiness fails while it failed).
     pub writer_health: WriterHealth,

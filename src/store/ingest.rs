@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
+use super::sqlite_file::SqliteFile;
 use super::StoreError;
 use crate::metrics::Metrics;
 
@@ -67,8 +68,9 @@ pub struct IngestConfig {
     /// Woken after every batch that stored something new (it may have enqueued activations).
     pub wake_worker: Arc<Notify>,
     pub metrics: Metrics,
-    /// The SQLite file, if the database is one: a batch is never committed when it is gone.
-    pub sqlite_file: Option<std::path::PathBuf>,
+    /// The SQLite file, if the database is one: a batch is never committed when it is gone or
+    /// replaced.
+    pub sqlite_file: Option<SqliteFile>,
     pub health: WriterHealth,
 }
 
@@ -135,14 +137,12 @@ async fn run_writer(
         }
         let started = std::time::Instant::now();
         let size = batch.len();
-        if let Some(missing) = config.sqlite_file.as_deref().filter(|f| !f.exists()) {
-            // Open connections would write on into the deleted file and lose everything at the
+        if let Some(Err(reason)) = config.sqlite_file.as_ref().map(SqliteFile::check) {
+            // Open connections would write on into the unlinked file and lose everything at the
             // next start: refuse (503, WeChat retries) until an operator restores it and restarts.
-            tracing::error!(file = %missing.display(), "the SQLite database file is gone; refusing to store pushes");
+            tracing::error!(reason = %reason, "refusing to store pushes");
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(StoreError::Busy(
-                    "the database file is missing".to_owned(),
-                )));
+                let _ = job.reply.send(Err(StoreError::Busy(reason.clone())));
             }
             continue;
         }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod ingest;
 pub mod jobs;
 pub mod sequences;
+pub mod sqlite_file;
 pub mod tokens;
 
 use std::time::Duration;

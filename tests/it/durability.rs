@@ -121,7 +121,7 @@ async fn sqlite_runs_in_wal_mode_with_full_synchronous() {
 }
 
 #[tokio::test]
-async fn a_deleted_database_file_gets_503_never_success() {
+async fn a_deleted_or_replaced_database_file_gets_503_never_success() {
     let app = spawn_app().await;
     let first = get_card_xml("oBefore", 1_700_000_000, "pGONE", "1", 0, "");
     assert_success(app.push_xml(&first, Mode::Safe).await).await;
@@ -136,4 +136,17 @@ async fn a_deleted_database_file_gets_503_never_success() {
     let (appid, _) = account_for(Mode::Safe);
     assert_eq!(app.metrics.pushes(appid, "none", "storage_unavailable"), 1);
     assert_eq!(app.admin_get("/readyz").await.status(), 503);
+
+    // A file put back at the path (a restored backup) is not the file the connections have open:
+    // still 503 until a restart, never a `success` written into the unlinked one.
+    std::fs::write(&app.db_path, b"").unwrap();
+    assert_rejected(
+        app.push_xml(&second, Mode::Safe).await,
+        503,
+        "storage_unavailable",
+    )
+    .await;
+    let ready = app.admin_get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("replaced"));
 }
