@@ -78,3 +78,30 @@ async fn postgres_sessions_carry_the_statement_timeout() {
     db.close().await.unwrap();
     test_db.drop_database().await;
 }
+
+/// TLS is configured in the URL (`sslmode`), and the rustls build speaks it to the local server.
+#[tokio::test]
+async fn postgres_over_tls_when_the_url_asks_for_it() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let test_db =
+        TestDatabase::create(crate::support::backend::Backend::Postgres, dir.path()).await;
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(format!("{}?sslmode=require", test_db.url));
+    let db = store::connect(&settings.database).await.unwrap();
+    store::migrate(&db).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.try_get_by_index::<bool>(0).unwrap(),
+        "the session is encrypted"
+    );
+    db.close().await.unwrap();
+    test_db.drop_database().await;
+}
