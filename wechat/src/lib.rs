@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod jssdk;
 pub mod query;
 pub mod seal;
 pub mod signature;

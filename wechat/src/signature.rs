@@ -7,11 +7,17 @@ use subtle::ConstantTimeEq;
 
 use super::ProtocolError;
 
+const MAX_PARTS: usize = 8;
+
 /// Lowercase hex of the SHA-1 of the byte-wise sorted, concatenated parts.
 pub fn sign(parts: &[&str]) -> [u8; 40] {
-    // At most four parts (token, timestamp, nonce, Encrypt): sort a copy on the stack.
-    let mut sorted: [&str; 4] = [""; 4];
-    let n = parts.len().min(4);
+    // At most seven parts (cardSign's, reference §8.5; a push has four): sort a copy on the stack.
+    debug_assert!(
+        parts.len() <= MAX_PARTS,
+        "a signature has at most {MAX_PARTS} parts"
+    );
+    let mut sorted: [&str; MAX_PARTS] = [""; MAX_PARTS];
+    let n = parts.len().min(MAX_PARTS);
     sorted[..n].copy_from_slice(&parts[..n]);
     sorted[..n].sort_unstable();
     let mut hasher = Sha1::new();
