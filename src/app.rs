@@ -76,12 +76,13 @@ impl App {
             metrics.clone(),
         )?;
         let writer_health = WriterHealth::default();
+        let sqlite_file = sqlite_file(settings);
         let admin_state = AdminState {
             db: db.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
             admin_token: settings.admin.token.clone(),
-            sqlite_file: sqlite_file(settings),
+            sqlite_file: sqlite_file.clone(),
             wake_worker: wake_worker.clone(),
             writer_health: writer_health.clone(),
         };
@@ -102,7 +103,7 @@ impl App {
                 },
                 wake_worker,
                 metrics: metrics.clone(),
-                sqlite_file: sqlite_file(settings),
+                sqlite_file,
                 health: writer_health,
             },
             settings.database.writers,

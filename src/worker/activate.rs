@@ -159,6 +159,10 @@ impl Worker {
         done: &[Activated],
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
+        // Nothing to record (an idle poll, a round that settled on its own): no transaction.
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         // A transaction that lost a deadlock or a connection is tried again: giving up would let
         // the leases expire and ask WeChat a second time.
         let mut attempt = 1;

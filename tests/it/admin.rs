@@ -291,32 +291,13 @@ async fn jobs_over_the_api_mirror_the_cli() {
     let dead = dead["jobs"].as_array().unwrap();
     assert_eq!(dead.len(), 1);
     let id = dead[0]["id"].as_i64().unwrap();
-    let url = |p: String| format!("http://{}{p}", app.admin_addr);
-    let retried = app
-        .client
-        .post(url(format!("/api/v1/jobs/{id}/retry")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let retried = app.admin_post(&format!("/api/v1/jobs/{id}/retry")).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["state"], "pending");
-    let again = app
-        .client
-        .post(url(format!("/api/v1/jobs/{id}/retry")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let again = app.admin_post(&format!("/api/v1/jobs/{id}/retry")).await;
     assert_rejected(again, 409, "conflict").await;
-    let missing = app
-        .client
-        .post(url("/api/v1/jobs/99999/retry".into()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let missing = app.admin_post("/api/v1/jobs/99999/retry").await;
     assert_rejected(missing, 404, "not_found").await;
     // The API requeued it at the server's clock, which has moved on since `now`.
     app.drain_jobs(chrono::Utc::now().timestamp() + 1).await;

@@ -188,6 +188,16 @@ impl TestApp {
             .expect("admin request")
     }
 
+    /// POST (no body) to the admin API with the admin token.
+    pub async fn admin_post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("http://{}{path}", self.admin_addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+    }
+
     /// POST a body with a raw query string to `/wechat/{appid}`.
     pub async fn push_raw(
         &self,
