@@ -14,6 +14,8 @@ use crate::accounts::Accounts;
 use crate::activation::CardRules;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
+use crate::credentials::TokenProvider;
+use crate::distribution::Distribution;
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
@@ -68,9 +70,12 @@ impl App {
         let accounts = Accounts::from_settings(&settings.accounts)?;
         let metrics = Metrics::new()?;
         let wake_worker = Arc::new(Notify::new());
+        let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
+        let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
         let worker = Worker::new(
             settings,
             db.clone(),
+            tokens,
             clock.clone(),
             wake_worker.clone(),
             metrics.clone(),
@@ -85,6 +90,7 @@ impl App {
             sqlite_file: sqlite_file.clone(),
             wake_worker: wake_worker.clone(),
             writer_health: writer_health.clone(),
+            distribution,
         };
         if admin_state.admin_token.is_none() {
             tracing::warn!(

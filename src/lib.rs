@@ -7,6 +7,8 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
+pub mod distribution;
 pub mod http;
 pub mod loadgen;
 pub mod metrics;

@@ -19,6 +19,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Stats(args) => cli::stats::run(args, &settings).await,
         Command::Binding(args) => cli::binding::run(args, &settings).await,
         Command::Jobs(args) => cli::jobs::run(args, &settings).await,
+        Command::Channels(args) => cli::channels::run(args, &settings).await,
+        Command::Qrcode(args) => cli::qrcode::run(args, &settings).await,
+        Command::Landingpage(args) => cli::landingpage::run(args, &settings).await,
+        Command::Codes(args) => cli::codes::run(args, &settings).await,
+        Command::Whitelist(args) => cli::whitelist::run(args, &settings).await,
+        Command::MpnewsHtml(args) => cli::mpnews::run(args, &settings).await,
         Command::Bench(args) => cli::bench::run(args, &settings, cli.config.is_some()).await,
         Command::Hello(args) => cli::hello::run(args).await,
     }

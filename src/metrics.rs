@@ -75,9 +75,9 @@ impl Metrics {
         let token_refreshes = IntCounterVec::new(
             Opts::new(
                 "cardhook_token_refreshes_total",
-                "access_token fetches from WeChat",
+                "access_token and JS-SDK ticket fetches from WeChat",
             ),
-            &["appid"],
+            &["appid", "credential"],
         )?;
         let build = IntGaugeVec::new(
             Opts::new(
@@ -132,8 +132,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn observe_token_refresh(&self, appid: &str) {
-        self.token_refreshes.with_label_values(&[appid]).inc();
+    /// `credential`: access_token, wx_card or jsapi.
+    pub fn observe_token_refresh(&self, appid: &str, credential: &str) {
+        self.token_refreshes
+            .with_label_values(&[appid, credential])
+            .inc();
     }
 
     /// Set the jobs-by-state gauge (every state, so a drained state reads 0).

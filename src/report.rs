@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use entity::{card_binding, job};
+use entity::{card_binding, channel, job};
 
 use crate::store::channels::{Counts, GroupBy, StatsReport};
 
@@ -22,6 +22,8 @@ fn header(by: GroupBy) -> Vec<&'static str> {
         h.push("day");
     }
     h.extend(COUNTER_COLUMNS);
+    // Last, so scripts that read columns by position keep working.
+    h.push("channel_name");
     h
 }
 
@@ -53,6 +55,7 @@ fn records(stats: &StatsReport, by: GroupBy) -> Vec<Vec<String>> {
                 cells.push(r.day.clone().unwrap_or_default());
             }
             cells.extend(numbers(&r.counts, r.users));
+            cells.push(r.channel_name.clone().unwrap_or_default());
             cells
         })
         .collect()
@@ -127,6 +130,41 @@ pub fn bindings_table(rows: &[card_binding::Model]) -> String {
                 b.from_friend.to_string(),
                 b.old_code.clone().unwrap_or_default(),
                 b.membership_number.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
+/// Registered channels as an aligned table.
+pub fn channels_table(rows: &[channel::Model]) -> String {
+    let head: Vec<String> = [
+        "id",
+        "appid",
+        "card_id",
+        "outer_id",
+        "outer_str",
+        "name",
+        "kind",
+        "url",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.appid.clone(),
+                c.card_id.clone(),
+                c.outer_id.to_string(),
+                c.outer_str.clone(),
+                c.name.clone(),
+                c.kind.clone(),
+                c.qr_url
+                    .clone()
+                    .or(c.landing_url.clone())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -209,13 +247,14 @@ mod tests {
                     ..Counts::default()
                 },
                 users: 1,
+                channel_name: Some("Store 12".into()),
             }],
             totals: Totals::default(),
         };
         let csv = stats_csv(&report, GroupBy::Channel);
         assert_eq!(
             csv,
-            "appid,card_id,outer_id,outer_str,got,from_friend,restored,deleted,consumed,activated,users\nwxA,c,0,\"a,\"\"b\"\"\",2,0,0,0,0,0,1"
+            "appid,card_id,outer_id,outer_str,got,from_friend,restored,deleted,consumed,activated,users,channel_name\nwxA,c,0,\"a,\"\"b\"\"\",2,0,0,0,0,0,1,Store 12"
         );
         assert!(stats_table(&report, GroupBy::Channel).contains("TOTAL"));
     }

@@ -4,5 +4,7 @@ pub mod access_token;
 pub mod card_binding;
 pub mod card_event;
 pub mod card_sequence;
+pub mod channel;
 pub mod channel_day;
+pub mod code_deposit;
 pub mod job;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_tables;
 mod m20261125_000002_card_sequence;
 mod m20261125_000003_drop_event_code_index;
+mod m20261125_000004_channel_registry;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_card_sequence::Migration),
             Box::new(m20261125_000003_drop_event_code_index::Migration),
+            Box::new(m20261125_000004_channel_registry::Migration),
         ]
     }
 }

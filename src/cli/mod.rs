@@ -2,16 +2,30 @@
 
 pub mod bench;
 pub mod binding;
+pub mod channels;
+pub mod codes;
 pub mod hello;
 pub mod jobs;
+pub mod landingpage;
 pub mod migrate;
+pub mod mpnews;
+pub mod qrcode;
 pub mod replay;
 pub mod serve;
 pub mod stats;
+pub mod whitelist;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::credentials::TokenProvider;
+use crate::distribution::Distribution;
+use crate::metrics::Metrics;
+use crate::store;
 
 /// cardhook — the server URL of a WeChat Official Account for card and member-card events.
 #[derive(Debug, Parser)]
@@ -38,12 +52,43 @@ pub enum Command {
     Binding(binding::Args),
     /// The member-card activation queue: list, show, retry.
     Jobs(jobs::Args),
+    /// The channel registry: list the channels, or name one used outside cardhook.
+    Channels(channels::Args),
+    /// Card QR codes, one per named channel (optionally printed to a PNG).
+    Qrcode(qrcode::Args),
+    /// Landing pages (货架), registered as channels.
+    Landingpage(landingpage::Args),
+    /// Custom codes: deposit a file of codes (resumable), or check which WeChat has.
+    Codes(codes::Args),
+    /// The test whitelist of cards under review.
+    Whitelist(whitelist::Args),
+    /// The HTML that puts a card into a 图文 (mpnews) message.
+    #[command(name = "mpnews-html")]
+    MpnewsHtml(mpnews::Args),
     /// Load generator: sealed pushes with redeliveries at a fixed concurrency; throughput, latency,
     /// and (with --config) a check of the database.
     Bench(bench::Args),
     /// A hello-world actix-web server: the baseline `bench` is compared with.
     #[command(hide = true)]
     Hello(hello::Args),
+}
+
+/// The operator's service on this configuration's database (migrated) and WeChat API.
+async fn operator(settings: &Settings) -> anyhow::Result<Distribution> {
+    settings.validate()?;
+    let db = store::connect(&settings.database)
+        .await
+        .context("connecting to the database")?;
+    store::migrate(&db)
+        .await
+        .context("migrating the database")?;
+    let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
+    Ok(Distribution::new(db, tokens, Clock::system()))
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// Output formats of the reading commands.

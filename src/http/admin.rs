@@ -143,7 +143,7 @@ pub async fn stats(
 
 #[derive(Debug, Deserialize)]
 pub struct AppIdParam {
-    appid: Option<String>,
+    pub appid: Option<String>,
 }
 
 /// GET /api/v1/cards/{card_id}/codes/{code}

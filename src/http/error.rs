@@ -8,6 +8,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::credentials::TokenError;
+use crate::distribution::DistributionError;
 use crate::store::ingest::IngestError;
 use crate::store::StoreError;
 use crate::wechat::ProtocolError;
@@ -44,6 +46,19 @@ pub enum HttpError {
     Conflict(&'static str),
     #[error("not ready: {0}")]
     NotReady(String),
+    #[error("{}", distribution_message(.0))]
+    Distribution(#[from] DistributionError),
+}
+
+/// What a client is told: the problem for its own mistakes and WeChat's answers; storage details
+/// stay in the log.
+fn distribution_message(e: &DistributionError) -> String {
+    match e {
+        DistributionError::Store(_) | DistributionError::Credential(TokenError::Store(_)) => {
+            "storage is unavailable; retry later".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 impl HttpError {
@@ -63,6 +78,17 @@ impl HttpError {
             Self::Missing(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::NotReady(_) => "not_ready",
+            Self::Distribution(e) => match e {
+                DistributionError::Invalid(_) => "bad_request",
+                DistributionError::UnknownAccount(_)
+                | DistributionError::Credential(TokenError::NoSecret(_)) => "unknown_appid",
+                DistributionError::AmbiguousAccount => "appid_required",
+                DistributionError::Credential(TokenError::Api(_)) => "wechat_api_error",
+                DistributionError::Credential(TokenError::Busy) => "credential_busy",
+                DistributionError::Store(_)
+                | DistributionError::Credential(TokenError::Store(_)) => "storage_unavailable",
+                DistributionError::DepositInterrupted { .. } => "deposit_interrupted",
+            },
         }
     }
 }
@@ -82,12 +108,23 @@ impl ResponseError for HttpError {
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Distribution(e) => match e {
+                DistributionError::Invalid(_) | DistributionError::AmbiguousAccount => {
+                    StatusCode::BAD_REQUEST
+                }
+                DistributionError::UnknownAccount(_)
+                | DistributionError::Credential(TokenError::NoSecret(_)) => StatusCode::NOT_FOUND,
+                DistributionError::Credential(TokenError::Api(_))
+                | DistributionError::DepositInterrupted { .. } => StatusCode::BAD_GATEWAY,
+                DistributionError::Credential(TokenError::Busy | TokenError::Store(_))
+                | DistributionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::Storage(_) | Self::Query(_) | Self::NotReady(_) = self {
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             // WeChat retries on its own schedule; other clients get a hint.
             response.insert_header(("Retry-After", "1"));
         }
@@ -118,5 +155,24 @@ mod tests {
         assert_eq!(status(HttpError::UnknownAccount), 404);
         assert_eq!(status(HttpError::PayloadTooLarge { limit: 1 }), 413);
         assert_eq!(status(HttpError::Storage(IngestError::Timeout)), 503);
+        let out_of_stock = crate::wechat_api::ApiCallError::Api {
+            errcode: 45031,
+            errmsg: "stock is zero".into(),
+        };
+        let e = HttpError::from(DistributionError::from(out_of_stock));
+        assert_eq!(
+            (
+                status(e),
+                HttpError::from(DistributionError::from(
+                    crate::wechat_api::ApiCallError::Timeout
+                ))
+                .reason()
+            ),
+            (502, "wechat_api_error")
+        );
+        let hidden = HttpError::from(DistributionError::Store(StoreError::Busy(
+            "secret detail".into(),
+        )));
+        assert_eq!(hidden.to_string(), "storage is unavailable; retry later");
     }
 }

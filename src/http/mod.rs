@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod distribution;
 pub mod error;
 pub mod health;
 pub mod wechat;
@@ -16,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::accounts::Accounts;
 use crate::clock::Clock;
+use crate::distribution::Distribution;
 use crate::metrics::Metrics;
 use crate::store::ingest::{Ingest, WriterHealth};
 use crate::store::sqlite_file::SqliteFile;
@@ -81,6 +83,8 @@ pub struct AdminState {
     pub wake_worker: Arc<Notify>,
     /// The ingest writer's last commit (readiness fails while it failed).
     pub writer_health: WriterHealth,
+    /// Channels, QR codes, code deposits and JS-SDK signatures.
+    pub distribution: Distribution,
 }
 
 /// The admin routes (DESIGN §4): every one but `/healthz` needs the bearer token.
@@ -100,6 +104,41 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
+        .route("/api/v1/channels", web::get().to(distribution::list))
+        .route("/api/v1/channels", web::post().to(distribution::name))
+        .route(
+            "/api/v1/channels/qrcode",
+            web::post().to(distribution::qrcode),
+        )
+        .route(
+            "/api/v1/channels/landingpage",
+            web::post().to(distribution::landing_page),
+        )
+        .route(
+            "/api/v1/channels/{id}/qrcode.png",
+            web::get().to(distribution::qrcode_png),
+        )
+        .route(
+            "/api/v1/cards/{card_id}/codes/{action}",
+            web::post().to(distribution::codes),
+        )
+        .route(
+            "/api/v1/cards/{card_id}/mpnews-html",
+            web::get().to(distribution::mpnews_html),
+        )
+        .route(
+            "/api/v1/testwhitelist",
+            web::put().to(distribution::whitelist),
+        )
+        .route(
+            "/api/v1/jssdk/card-ext",
+            web::post().to(distribution::card_ext),
+        )
+        .route(
+            "/api/v1/jssdk/card-sign",
+            web::post().to(distribution::card_sign),
+        )
+        .route("/api/v1/jssdk/config", web::post().to(distribution::config))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             HttpError::BadParam {
                 name: "query",
@@ -107,6 +146,18 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             }
             .into()
         }))
+        // Code lists for a deposit can be long: 4 MiB is ~200 000 codes.
+        .app_data(
+            web::JsonConfig::default()
+                .limit(4 << 20)
+                .error_handler(|e, _| {
+                    HttpError::BadParam {
+                        name: "body",
+                        reason: e.to_string(),
+                    }
+                    .into()
+                }),
+        )
         .app_data(web::PathConfig::default().error_handler(|e, _| {
             HttpError::BadParam {
                 name: "path",

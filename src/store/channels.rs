@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::registry::ChannelNames;
 use super::StoreError;
 use crate::wechat::events::UserGetCard;
 use crate::wechat::ids::CardId;
@@ -196,6 +197,8 @@ pub struct StatsRow {
     pub counts: Counts,
     /// Distinct OpenIDs that got a card through the channel in the period.
     pub users: i64,
+    /// The name the channel is registered under (`cardhook qrcode create`, `channels name`, …).
+    pub channel_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -240,6 +243,24 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
             .or_default()
             .1 += users;
     }
+    let names = ChannelNames::load(db, q.appid.as_deref()).await?;
+    if !by_day {
+        // A registered channel nobody has used yet still shows, with zeros.
+        for (appid, card_id, outer_id, outer_str) in names.keys() {
+            if card_id.is_empty() || q.card_id.as_ref().is_some_and(|c| c != card_id) {
+                continue;
+            }
+            groups
+                .entry((
+                    appid.clone(),
+                    card_id.clone(),
+                    *outer_id,
+                    outer_str.clone(),
+                    None,
+                ))
+                .or_default();
+        }
+    }
     let mut totals = Totals {
         users: distinct_users(db, q).await?,
         ..Totals::default()
@@ -249,6 +270,7 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
         .map(
             |((appid, card_id, outer_id, outer_str, day), (counts, users))| {
                 totals.counts.add(&counts);
+                let channel_name = names.name(&appid, &card_id, outer_id, &outer_str);
                 StatsRow {
                     appid,
                     card_id,
@@ -257,6 +279,7 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
                     day,
                     counts,
                     users,
+                    channel_name,
                 }
             },
         )

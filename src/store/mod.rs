@@ -5,10 +5,12 @@
 
 pub mod bindings;
 pub mod channels;
+pub mod deposits;
 pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod jobs;
+pub mod registry;
 pub mod sequences;
 pub mod sqlite_file;
 pub mod tokens;

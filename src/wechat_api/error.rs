@@ -9,7 +9,7 @@ pub enum ApiCallError {
     Transport(String),
     #[error("WeChat API answered HTTP {0}")]
     Status(u16),
-    #[error("WeChat API errcode {errcode}: {errmsg}")]
+    #[error("WeChat API errcode {errcode}{}: {errmsg}", meaning(*errcode))]
     Api { errcode: i64, errmsg: String },
     #[error("WeChat API answer could not be decoded: {0}")]
     Decode(String),
@@ -38,6 +38,35 @@ const TRANSIENT: [i64; 2] = [-1, 45011];
 /// bad card state, no API permission for the card, invalid appid.
 const TERMINAL: [i64; 8] = [40056, 40099, 40116, 40127, 40073, 40078, 45030, 40013];
 const DAILY_QUOTA: i64 = 45009;
+
+/// What the documentation says an errcode means (reference §5.3), for the operator's message.
+fn meaning(errcode: i64) -> String {
+    let text = match errcode {
+        -1 => "system busy, retry later",
+        40001 | 40014 | 42001 => "access_token invalid or expired",
+        40013 => "invalid AppID",
+        40053 => "invalid action_info",
+        40056 | 40116 => "invalid code",
+        40073 => "invalid card_id",
+        40078 => "invalid card status",
+        40079 | 40100 => "invalid time or time range",
+        40080 => "invalid cardExt",
+        40099 => "code already consumed",
+        40109 => "no codes, or more than 100 codes in one call",
+        40127 => "card deleted by the user or being gifted",
+        41011 => "a required field is missing",
+        41012 => "card_id is missing",
+        43009 => "no custom-code permission",
+        45009 => "daily API quota used up",
+        45011 => "API called too often",
+        45021 => "a field is too long",
+        45030 => "no API permission for this card_id",
+        45031 => "out of stock",
+        45033 => "the user reached the card's get_limit",
+        _ => return String::new(),
+    };
+    format!(" ({text})")
+}
 
 impl ApiCallError {
     pub fn from_reqwest(e: reqwest::Error) -> Self {
@@ -84,6 +113,23 @@ mod tests {
             errmsg: String::new(),
         }
         .retry()
+    }
+
+    #[test]
+    fn messages_name_the_documented_meaning() {
+        let out_of_stock = ApiCallError::Api {
+            errcode: 45031,
+            errmsg: "stock is zero".into(),
+        };
+        assert_eq!(
+            out_of_stock.to_string(),
+            "WeChat API errcode 45031 (out of stock): stock is zero"
+        );
+        let undocumented = ApiCallError::Api {
+            errcode: 40145,
+            errmsg: "x".into(),
+        };
+        assert_eq!(undocumented.to_string(), "WeChat API errcode 40145: x");
     }
 
     #[test]

@@ -43,12 +43,10 @@ impl WechatApi {
         access_token: &str,
         body: &ActivateRequest,
     ) -> Result<(), ApiCallError> {
-        let request = self
-            .http
-            .post(self.url("/card/membercard/activate"))
-            .query(&[("access_token", access_token)])
-            .json(body);
-        self.call::<Empty>(request).await.map(|_| ())
+        let _: Empty = self
+            .post_json("/card/membercard/activate", access_token, body)
+            .await?;
+        Ok(())
     }
 
     /// Whether WeChat already considers the code activated (`has_active`).
@@ -58,11 +56,10 @@ impl WechatApi {
         card_id: &str,
         code: &str,
     ) -> Result<bool, ApiCallError> {
-        let request = self
-            .http
-            .post(self.url("/card/membercard/userinfo/get"))
-            .query(&[("access_token", access_token)])
-            .json(&serde_json::json!({ "card_id": card_id, "code": code }));
-        Ok(self.call::<UserInfo>(request).await?.has_active)
+        let body = serde_json::json!({ "card_id": card_id, "code": code });
+        let info: UserInfo = self
+            .post_json("/card/membercard/userinfo/get", access_token, &body)
+            .await?;
+        Ok(info.has_active)
     }
 }

@@ -1,16 +1,19 @@
-//! The outbound WeChat API client (reqwest): access tokens and member-card activation.
+//! The outbound WeChat API client (reqwest): access tokens, tickets, member-card activation and
+//! the distribution APIs.
 //!
 //! URLs carry `access_token` (and, for `/cgi-bin/token`, the AppSecret): no URL is ever logged or
 //! put in an error; reqwest errors are stripped of theirs.
 
+pub mod distribution;
 pub mod error;
 pub mod membercard;
+pub mod ticket;
 pub mod token;
 
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::{ApiCallError, Retry};
 
@@ -45,6 +48,21 @@ impl WechatApi {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// POST `body` as JSON to `path` with the access_token, and decode the answer.
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        access_token: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, ApiCallError> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .query(&[("access_token", access_token)])
+            .json(body);
+        self.call(request).await
     }
 
     /// Send, then decode the JSON answer: errcode ≠ 0 becomes `ApiCallError::Api`.

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use super::{ApiCallError, WechatApi};
 use crate::config::TokenEndpoint;
 
-/// A fresh token and its lifetime. `Debug` hides the token.
+/// A fresh access_token (or ticket) and its lifetime. `Debug` hides the value.
 pub struct FetchedToken {
-    pub access_token: String,
+    pub value: String,
     pub expires_in: i64,
 }
 
@@ -54,7 +54,7 @@ impl WechatApi {
         };
         let answer: TokenAnswer = self.call(request).await?;
         Ok(FetchedToken {
-            access_token: answer.access_token,
+            value: answer.access_token,
             expires_in: answer.expires_in,
         })
     }

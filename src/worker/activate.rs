@@ -4,9 +4,9 @@ use rand::SeedableRng;
 use sea_orm::TransactionTrait;
 
 use super::retry::{next_day, next_run};
-use super::tokens::TokenError;
 use super::Worker;
 use crate::activation::JobPayload;
+use crate::credentials::TokenError;
 use crate::store::channels::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
 use crate::store::{bindings, events::day_of, StoreError};
@@ -121,22 +121,19 @@ impl Worker {
         settled.map(Step::Settled)
     }
 
-    /// Activate with the shared token; on a token error, invalidate that token, refresh, retry once.
+    /// Activate with the shared token (refreshed once if WeChat refuses it).
     async fn call_activate(
         &self,
         appid: &str,
         request: &ActivateRequest,
         now: i64,
     ) -> Result<(), TokenError> {
-        let token = self.tokens.get(appid, now).await?;
-        match self.api.activate(&token, request).await {
-            Err(e) if e.retry() == Retry::RefreshToken => {
-                self.tokens.invalidate(appid, &token).await?;
-                let fresh = self.tokens.get(appid, now).await?;
-                Ok(self.api.activate(&fresh, request).await?)
-            }
-            other => Ok(other?),
-        }
+        let api = &self.api;
+        self.tokens
+            .with_token(appid, now, |token| async move {
+                api.activate(&token, request).await
+            })
+            .await
     }
 
     async fn already_active(&self, appid: &str, request: &ActivateRequest, now: i64) -> bool {

@@ -3,7 +3,6 @@
 
 pub mod activate;
 pub mod retry;
-pub mod tokens;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -18,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
+use crate::credentials::TokenProvider;
 use crate::metrics::Metrics;
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
 use crate::wechat_api::WechatApi;
 use activate::{JobOutcome, Step};
-use tokens::TokenProvider;
 
 /// What one `run_once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,24 +52,12 @@ impl Worker {
     pub fn new(
         settings: &Settings,
         db: DatabaseConnection,
+        tokens: TokenProvider,
         clock: Clock,
         wake: Arc<Notify>,
         metrics: Metrics,
     ) -> Result<Self, ConfigError> {
-        let timeout = Duration::from_millis(settings.worker.api_timeout_ms);
-        let api = WechatApi::new(&settings.wechat.api_base, timeout).map_err(|e| {
-            ConfigError::Invalid {
-                key: "wechat.api_base".to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
-        let tokens = TokenProvider::new(
-            db.clone(),
-            api.clone(),
-            &settings.accounts,
-            &settings.worker,
-            metrics.clone(),
-        );
+        let api = tokens.api().clone();
         Ok(Self {
             db,
             api,

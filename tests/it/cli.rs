@@ -1,36 +1,14 @@
 //! The real binary: replay against a running server, then read stats and bindings from the same file.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
+
+use tokio::process::Command;
 
 use cardhook::store::channels::{self, StatsQuery};
 use cardhook::wechat::Mode;
-use tokio::process::Command;
 
+use crate::support::process::{run_cli as run, run_cli_ok as run_ok};
 use crate::support::{account_for, spawn_app, TestApp, KEY_B};
-
-/// Run `cardhook <command> --config <config> <args…>` (async: the test's runtime hosts the server).
-async fn run(command: &str, config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cardhook"))
-        .arg(command)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-/// Run, require success, return stdout.
-async fn run_ok(command: &str, config: &Path, args: &[&str]) -> String {
-    let output = run(command, config, args).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "cardhook {command} {args:?}: {stderr}"
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 /// A config file pointing at the test app's database, with its three accounts and `extra`.
 fn write_config(app: &TestApp, extra: &str) -> PathBuf {

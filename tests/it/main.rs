@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod crash;
 mod dedupe;
+mod distribution;
 mod durability;
 mod faults;
 mod migrations;

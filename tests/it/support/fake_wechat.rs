@@ -107,7 +107,62 @@ impl FakeWeChat {
             .await;
     }
 
-    async fn requests_to(&self, route: &str) -> Vec<wiremock::Request> {
+    /// `route` (POST) answers the documented success `file` from now on.
+    pub async fn answer_ok(&self, route: &str, file: &str) {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer(file)))
+            .with_priority(5)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The next `times` POSTs to `route` answer `code`.
+    pub async fn answer_errcode(&self, route: &str, code: i64, times: u64) {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(errcode(code))
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `/cgi-bin/ticket/getticket` answers `{type}-ticket` for each type (wx_card, jsapi), except
+    /// with `refused_token`, which it answers 40001.
+    pub async fn tickets_ok(&self, refused_token: Option<&str>) {
+        for kind in ["wx_card", "jsapi"] {
+            let mut body = answer("getticket_ok.json");
+            body["ticket"] = json!(format!("{kind}-ticket"));
+            Mock::given(method("GET"))
+                .and(path("/cgi-bin/ticket/getticket"))
+                .and(query_param("type", kind))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .with_priority(5)
+                .mount(&self.server)
+                .await;
+        }
+        if let Some(token) = refused_token {
+            Mock::given(method("GET"))
+                .and(path("/cgi-bin/ticket/getticket"))
+                .and(query_param("access_token", token))
+                .respond_with(errcode(40001))
+                .with_priority(1)
+                .mount(&self.server)
+                .await;
+        }
+    }
+
+    /// JSON bodies of the POSTs to `route`.
+    pub async fn bodies(&self, route: &str) -> Vec<Value> {
+        self.requests_to(route)
+            .await
+            .into_iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    pub async fn requests_to(&self, route: &str) -> Vec<wiremock::Request> {
         let all = self.server.received_requests().await.unwrap_or_default();
         all.into_iter().filter(|r| r.url.path() == route).collect()
     }

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod burst;
+pub mod fake_codes;
 pub mod fake_wechat;
 pub mod faults;
 pub mod fixtures;
@@ -193,6 +194,22 @@ impl TestApp {
         self.client
             .post(format!("http://{}{path}", self.admin_addr))
             .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+    }
+
+    /// Send JSON to the admin API with the admin token.
+    pub async fn admin_json(
+        &self,
+        verb: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(verb, format!("http://{}{path}", self.admin_addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
             .send()
             .await
             .expect("admin request")

@@ -2,7 +2,7 @@
 //! pipe would block the server) and kept for assertions.
 
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,4 +136,27 @@ fn field(line: &str, name: &str) -> Option<String> {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_owned)
+}
+
+/// Run `cardhook <command> --config <config> <args…>` (async: the test's runtime hosts the server).
+pub async fn run_cli(command: &str, config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .arg(command)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// Run, require success, return stdout.
+pub async fn run_cli_ok(command: &str, config: &Path, args: &[&str]) -> String {
+    let output = run_cli(command, config, args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cardhook {command} {args:?}: {stderr}"
+    );
+    String::from_utf8(output.stdout).unwrap()
 }

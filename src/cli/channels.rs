@@ -1,0 +1,70 @@
+//! `cardhook channels list|name`: the channel registry.
+
+use super::{operator, print_json};
+use crate::config::Settings;
+use crate::distribution::NameChannel;
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// The registered channels, oldest first.
+    List {
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name a channel used outside cardhook (an outer_str in a cardExt, a link, an article).
+    #[command(group(clap::ArgGroup::new("channel").required(true).multiple(true).args(["outer_str", "outer_id"])))]
+    Name {
+        #[arg(long)]
+        appid: Option<String>,
+        /// Only this card's events (default: every card).
+        #[arg(long)]
+        card_id: Option<String>,
+        #[arg(long)]
+        outer_str: Option<String>,
+        #[arg(long)]
+        outer_id: Option<i64>,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
+    let operator = operator(settings).await?;
+    match args.action {
+        Action::List { appid, json } => {
+            let channels = operator.channels(appid.as_deref()).await?;
+            if json {
+                return print_json(&channels);
+            }
+            println!("{}", report::channels_table(&channels));
+        }
+        Action::Name {
+            appid,
+            card_id,
+            outer_str,
+            outer_id,
+            name,
+        } => {
+            let channel = operator
+                .name_channel(NameChannel {
+                    appid,
+                    card_id,
+                    outer_id,
+                    outer_str,
+                    name,
+                })
+                .await?;
+            println!("channel {} {:?}", channel.id, channel.name);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The admin API of the operator's distribution work (issue 8): channels, QR codes, landing pages,
+//! code deposit and check, the test whitelist, the mpnews HTML and the JS-SDK signatures. Each
+//! handler hands its JSON to the same `Distribution` service as the CLI.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::admin::{AdminAuth, AppIdParam};
+use super::error::HttpError;
+use super::AdminState;
+use crate::distribution::deposit::parse_codes;
+use crate::distribution::jssdk::{CardExtOrder, CardSignOrder, ConfigOrder};
+use crate::distribution::qrcode::{render_png, QrCodeOrder};
+use crate::distribution::{DistributionError, LandingPageOrder, NameChannel, Whitelist};
+use crate::store::StoreError;
+
+/// GET /api/v1/channels?appid
+pub async fn list(
+    _: AdminAuth,
+    params: web::Query<AppIdParam>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let channels = state.distribution.channels(params.appid.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "channels": channels })))
+}
+
+/// POST /api/v1/channels — name an outer_str / outer_id used elsewhere.
+pub async fn name(
+    _: AdminAuth,
+    body: web::Json<NameChannel>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let channel = state.distribution.name_channel(body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(channel))
+}
+
+/// POST /api/v1/channels/qrcode
+pub async fn qrcode(
+    _: AdminAuth,
+    body: web::Json<QrCodeOrder>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let created = state.distribution.create_qrcode(body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// GET /api/v1/channels/{id}/qrcode.png — the channel's QR code, rendered for print.
+pub async fn qrcode_png(
+    _: AdminAuth,
+    id: web::Path<i64>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let channel = match state.distribution.channel(id.into_inner()).await {
+        Err(DistributionError::Store(StoreError::NotFound)) => {
+            return Err(HttpError::Missing("channel"))
+        }
+        other => other?,
+    };
+    let url = channel
+        .qr_url
+        .ok_or(HttpError::Missing("QR code of this channel"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .body(render_png(&url)?))
+}
+
+/// POST /api/v1/channels/landingpage
+pub async fn landing_page(
+    _: AdminAuth,
+    body: web::Json<LandingPageOrder>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let created = state
+        .distribution
+        .create_landing_page(body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodesBody {
+    appid: Option<String>,
+    codes: Vec<String>,
+}
+
+impl CodesBody {
+    /// The codes, read like a code file (trimmed, repeats dropped).
+    fn codes(&self) -> Result<Vec<String>, HttpError> {
+        Ok(parse_codes(&self.codes.join("\n"))?.0)
+    }
+}
+
+/// POST /api/v1/cards/{card_id}/codes/deposit (the deposit report) and
+/// POST /api/v1/cards/{card_id}/codes/check (which codes WeChat lacks).
+pub async fn codes(
+    _: AdminAuth,
+    path: web::Path<(String, String)>,
+    body: web::Json<CodesBody>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let (card_id, action) = path.into_inner();
+    let codes = body.codes()?;
+    let appid = body.appid.as_deref();
+    let operator = &state.distribution;
+    Ok(match action.as_str() {
+        "deposit" => HttpResponse::Ok().json(operator.deposit(appid, &card_id, &codes).await?),
+        "check" => HttpResponse::Ok().json(operator.check(appid, &card_id, &codes).await?),
+        _ => return Err(HttpError::NotFound),
+    })
+}
+
+/// GET /api/v1/cards/{card_id}/mpnews-html?appid
+pub async fn mpnews_html(
+    _: AdminAuth,
+    card_id: web::Path<String>,
+    params: web::Query<AppIdParam>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let content = state
+        .distribution
+        .mpnews_html(params.appid.as_deref(), &card_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "card_id": *card_id, "content": content })))
+}
+
+/// PUT /api/v1/testwhitelist — replaces the whole list.
+pub async fn whitelist(
+    _: AdminAuth,
+    body: web::Json<Whitelist>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let list = body.into_inner();
+    let answer = serde_json::json!({ "openid": list.openid, "username": list.username });
+    state.distribution.set_whitelist(list).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// POST /api/v1/jssdk/card-ext → `{card_id, card_ext}` for `wx.addCard`.
+pub async fn card_ext(
+    _: AdminAuth,
+    body: web::Json<CardExtOrder>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    Ok(HttpResponse::Ok().json(state.distribution.card_ext(body.into_inner()).await?))
+}
+
+/// POST /api/v1/jssdk/card-sign → the parameters of `wx.chooseCard`.
+pub async fn card_sign(
+    _: AdminAuth,
+    body: web::Json<CardSignOrder>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    Ok(HttpResponse::Ok().json(state.distribution.card_sign(body.into_inner()).await?))
+}
+
+/// POST /api/v1/jssdk/config → the parameters of `wx.config`.
+pub async fn config(
+    _: AdminAuth,
+    body: web::Json<ConfigOrder>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    Ok(HttpResponse::Ok().json(state.distribution.config(body.into_inner()).await?))
+}
