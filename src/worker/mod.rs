@@ -1,5 +1,6 @@
 //! The activation worker: claims due jobs from the durable queue and runs them against the WeChat
-//! API, never on the request path. `run_once(now)` is the unit; `run` loops on it until shutdown.
+//! API, never on the request path. `run_once(now)` runs one round (tests drive it); `run` keeps
+//! `worker.concurrency` jobs running until shutdown.
 
 pub mod activate;
 pub mod retry;
@@ -12,7 +13,8 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -23,6 +25,9 @@ use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
 use crate::wechat_api::WechatApi;
 use activate::{JobOutcome, Step};
+
+/// A finished activation on its way to the recorder, holding its place among the unrecorded.
+type Recording = (activate::Activated, OwnedSemaphorePermit);
 
 /// What one `run_once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +78,8 @@ impl Worker {
 
     /// Claim up to `worker.concurrency` due jobs and run them concurrently to their next state.
     pub async fn run_once(&self, now: i64) -> Result<Outcome, StoreError> {
-        let claimed = self.claim(now).await?;
+        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
+        let claimed = self.claim(now, limit).await?;
         if claimed.is_empty() {
             return Ok(Outcome::Empty);
         }
@@ -81,10 +87,9 @@ impl Worker {
         Ok(Outcome::Ran(self.settle_round(steps, now).await))
     }
 
-    /// Claim up to `worker.concurrency` due jobs; they count as in flight until they ran.
-    async fn claim(&self, now: i64) -> Result<Vec<Claimed>, StoreError> {
+    /// Claim up to `limit` due jobs; they count as in flight until they ran (or are released).
+    async fn claim(&self, now: i64, limit: u64) -> Result<Vec<Claimed>, StoreError> {
         let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
-        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
         let claimed = jobs::claim(&self.db, now, lease, limit).await?;
         for job in &claimed {
             self.track(job, true);
@@ -156,68 +161,126 @@ impl Worker {
         }
     }
 
-    /// Loop until `shutdown`: wake on the receiver's notify, else poll; on shutdown let running
-    /// jobs finish within `worker.drain_timeout_secs`, then release what is still claimed.
+    /// Loop until `shutdown`, keeping `worker.concurrency` jobs running: a job starts as soon as a
+    /// slot frees, not when the slowest job of a round ends. Three parts run side by side, so no
+    /// database write (each may wait behind the receiver's batches for SQLite's write lock) sits
+    /// on an activation's path (docs/PERFORMANCE.md, "Activation worker"):
+    /// - the claimer keeps up to `concurrency` due jobs claimed ahead, several per claim;
+    /// - the runner starts each claimed job when a slot is free;
+    /// - the recorder records finished activations, whatever finished together in one transaction.
     ///
-    /// Rounds are pipelined: while one round's API calls run, the previous round's activations
-    /// are recorded and the next round is claimed. Both are database writes that may wait behind
-    /// the receiver's batches for SQLite's write lock; overlapping them with the calls keeps that
-    /// wait off the activations' critical path (docs/PERFORMANCE.md, "Activation worker").
+    /// On shutdown no new job starts; running ones get `worker.drain_timeout_secs`; finished ones
+    /// are recorded; whatever is still claimed (running past the drain, or claimed ahead) goes back.
     pub async fn run(self, shutdown: CancellationToken) {
+        let concurrency = self.settings.concurrency.max(1);
+        let (ready_tx, mut ready) = mpsc::channel(concurrency);
+        let (finished_tx, finished) = mpsc::unbounded_channel::<Recording>();
+        let stop_claiming = CancellationToken::new();
+        let claimer = tokio::spawn(self.clone().claim_ahead(ready_tx, stop_claiming.clone()));
+        let recorder = tokio::spawn(self.clone().record_finished(finished));
+        let slots = Arc::new(Semaphore::new(concurrency));
+        // Activations WeChat made but the database does not know yet are bounded too: a crash
+        // repeats at most 2 × concurrency of them (the old rounds' bound: one running, one
+        // being recorded).
+        let unrecorded = Arc::new(Semaphore::new(2 * concurrency));
+        let mut running = JoinSet::new();
+        loop {
+            let next = async {
+                let record = unrecorded.clone().acquire_owned().await.ok()?;
+                let slot = slots.clone().acquire_owned().await.ok()?;
+                Some((slot, record, ready.recv().await?))
+            };
+            let (slot, record, job) = tokio::select! {
+                next = next => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+                _ = shutdown.cancelled() => break,
+            };
+            let worker = self.clone();
+            let finished = finished_tx.clone();
+            running.spawn(async move {
+                let step = worker.run_job(&job, worker.clock.now()).await;
+                drop(slot);
+                if let Step::Activated(done) = step {
+                    let _ = finished.send((*done, record));
+                }
+            });
+            while running.try_join_next().is_some() {}
+        }
+        stop_claiming.cancel();
+        let drain = Duration::from_secs(self.settings.drain_timeout_secs);
+        let drained = tokio::time::timeout(drain, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            // Jobs still running stay in flight and are released below.
+            running.shutdown().await;
+        }
+        drop(finished_tx);
+        let _ = recorder.await;
+        let _ = claimer.await;
+        drop(ready);
+        self.release_in_flight().await;
+    }
+
+    /// Keep up to the runner's capacity of due jobs claimed ahead. A claim waits until half the
+    /// buffer is free, so one claim serves several jobs.
+    async fn claim_ahead(self, ready: mpsc::Sender<Claimed>, stop: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
-        let mut claimed: Vec<Claimed> = Vec::new();
-        let mut unsettled: Vec<Step> = Vec::new();
+        let half = ready.max_capacity().div_ceil(2);
         loop {
             // Register interest before looking, so a push committed meanwhile is not missed.
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = self.clock.now();
-            if claimed.is_empty() {
-                self.settle_round(std::mem::take(&mut unsettled), now).await;
-                claimed = self.claim(now).await.unwrap_or_else(|e| {
+            tokio::select! {
+                room = ready.reserve_many(half) => if room.is_err() { return },
+                _ = stop.cancelled() => return,
+            }
+            let limit = u64::try_from(ready.capacity()).unwrap_or(1);
+            let claimed = match self.claim(self.clock.now(), limit).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
                     tracing::error!(error.message = %e, "worker could not claim jobs");
                     Vec::new()
-                });
-                if claimed.is_empty() {
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = shutdown.cancelled() => return,
-                    }
-                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.cancelled() => return,
+                }
+                continue;
+            }
+            for job in claimed {
+                // The room was reserved above: this does not wait. A closed runner releases it.
+                if ready.send(job).await.is_err() {
+                    return;
                 }
             }
-            let previous = std::mem::take(&mut unsettled);
-            let finished = {
-                let round = async {
-                    tokio::join!(self.run_round(&claimed, now), async {
-                        self.settle_round(previous, now).await;
-                        self.claim(now).await
-                    })
-                };
-                tokio::pin!(round);
-                tokio::select! {
-                    done = &mut round => Some(done),
-                    _ = shutdown.cancelled() => {
-                        let drain = Duration::from_secs(self.settings.drain_timeout_secs);
-                        if let Ok((steps, _)) = tokio::time::timeout(drain, round).await {
-                            self.settle_round(steps, self.clock.now()).await;
-                        }
-                        None
-                    }
-                }
-            };
-            let Some((steps, next)) = finished else {
-                // Whatever is still claimed (running past the drain, or claimed ahead) goes back.
-                self.release_in_flight().await;
-                return;
-            };
-            unsettled = steps;
-            claimed = next.unwrap_or_else(|e| {
-                tracing::error!(error.message = %e, "worker could not claim jobs");
-                Vec::new()
-            });
+        }
+    }
+
+    /// Record finished activations: whatever finished together, in one transaction.
+    async fn record_finished(self, mut finished: mpsc::UnboundedReceiver<Recording>) {
+        let mut batch = Vec::new();
+        let mut permits = Vec::new();
+        while let Some(first) = finished.recv().await {
+            let mut next = Some(first);
+            while let Some((done, permit)) = next {
+                batch.push(done);
+                permits.push(permit);
+                next = finished.try_recv().ok();
+            }
+            if let Err(e) = self.complete_activations(&batch, self.clock.now()).await {
+                tracing::error!(error.message = %e, "activations could not be recorded; their leases expire and WeChat is asked again");
+            }
+            batch.clear();
+            // Recorded (or given up on): room for new jobs.
+            permits.clear();
         }
     }
 

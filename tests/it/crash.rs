@@ -56,8 +56,8 @@ async fn sigkill_during_pushes_and_activations_loses_nothing_acknowledged() {
     let (status, log) = serve.wait().await;
     assert!(settled, "jobs did not settle\n{log}");
     assert!(status.success(), "{log}");
-    // At each kill at most 8 activations are answered but unrecorded: a round running and the round
-    // before it, being recorded meanwhile (worker.concurrency = 4).
+    // At each kill at most 8 activations are answered but unrecorded: the worker bounds them to
+    // 2 × worker.concurrency (4) — the ones running and the ones being recorded.
     let (calls, repeated) = assert_consistent(&db, SPEC, &fake, KILLS * 8).await;
     println!(
         "crash test: {} pushes acknowledged and stored once, {retried} after a retry, {KILLS} kills, {calls} activation calls ({repeated} repeated after a kill)",

@@ -137,26 +137,7 @@ async fn a_second_signal_exits_at_once() {
     let db_url = crate::support::process::sqlite_url(&dir.path().join("cardhook.db"));
     let config = crate::support::process::write_config(dir.path(), &db_url, &fake.uri(), extra);
     let serve = ServeProcess::start(&config, "info").await;
-    let (appid, token) = account_for(Mode::Safe);
-    let accounts =
-        Accounts::from_settings(&[account_settings(appid, token, Some(KEY_B), Mode::Safe)])
-            .unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let xml = get_card_xml("oSlow", now, "pSLOW", "1", 0, "");
-    let sealed = accounts
-        .get(appid)
-        .unwrap()
-        .sealer()
-        .seal(&xml, Mode::Safe, now, "1", &[2; 16])
-        .unwrap();
-    let url = format!("http://{}/wechat/{appid}?{}", serve.callback, sealed.query);
-    let answer = reqwest::Client::new()
-        .post(url)
-        .body(sealed.body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    push_get_card(&serve, "oSlow", "pSLOW", "1").await;
     while fake.activate_requests().await.is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -171,4 +152,74 @@ async fn a_second_signal_exits_at_once() {
         "did not exit at once\n{log}"
     );
     assert!(log.contains("second signal"), "{log}");
+}
+
+/// Push one sealed `user_get_card` to a serve process (the safe test account) and require `success`.
+async fn push_get_card(serve: &ServeProcess, openid: &str, card_id: &str, code: &str) {
+    let (appid, token) = account_for(Mode::Safe);
+    let accounts =
+        Accounts::from_settings(&[account_settings(appid, token, Some(KEY_B), Mode::Safe)])
+            .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let xml = get_card_xml(openid, now, card_id, code, 0, "");
+    let sealed = accounts
+        .get(appid)
+        .unwrap()
+        .sealer()
+        .seal(&xml, Mode::Safe, now, code, &[2; 16])
+        .unwrap();
+    let url = format!("http://{}/wechat/{appid}?{}", serve.callback, sealed.query);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .body(sealed.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_running_past_the_drain_and_claimed_ahead_go_back_to_the_queue() {
+    let fake = FakeWeChat::start().await;
+    fake.token_ok("T", 7200, None).await;
+    fake.activate_delay(Duration::from_secs(20), 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("cardhook.db");
+    // One slot: the first job runs (past the 1 s drain), the second waits claimed ahead.
+    let extra = "[worker]\nconcurrency = 1\napi_timeout_ms = 30000\nlease_secs = 200\ndrain_timeout_secs = 1\n[[cards]]\ncard_id = \"pHELD\"\n";
+    let db_url = crate::support::process::sqlite_url(&db_path);
+    let config = crate::support::process::write_config(dir.path(), &db_url, &fake.uri(), extra);
+    let serve = ServeProcess::start(&config, "info").await;
+    push_get_card(&serve, "oHeld1", "pHELD", "1").await;
+    push_get_card(&serve, "oHeld2", "pHELD", "2").await;
+    let db = Database::connect(&db_url).await.unwrap();
+    let running = || {
+        job::Entity::find()
+            .filter(job::Column::State.eq("running"))
+            .count(&db)
+    };
+    while fake.activate_requests().await.is_empty() || running().await.unwrap() < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    serve.terminate().await;
+    let (status, log) = serve.wait().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(
+        log.matches("released an unfinished job").count(),
+        2,
+        "{log}"
+    );
+    let states: Vec<String> = job::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.state)
+        .collect();
+    assert_eq!(states, ["pending", "pending"]);
+    assert_eq!(
+        fake.activate_requests().await.len(),
+        1,
+        "the second never started"
+    );
 }
