@@ -280,7 +280,7 @@ impl Settings {
         if w.lease_secs.saturating_mul(1000) <= w.api_timeout_ms.saturating_mul(6) {
             return Err(invalid(
                 "worker.lease_secs",
-                "must be longer than six worker.api_timeout_ms (a round in progress, then token, activate, retry)",
+                "must be longer than six worker.api_timeout_ms (a job claimed ahead waits for a slot, then token, activate, retry)",
             ));
         }
         if !(0.0..1.0).contains(&w.retry_jitter) {

@@ -46,7 +46,8 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Sign (and encrypt) XML files exactly as WeChat would and POST them to a running cardhook.
     Replay(replay::Args),
-    /// Per-channel statistics: got, from_friend, restored, deleted, consumed, activated, users.
+    /// Per-channel statistics: got, from_friend, restored, deleted, consumed, activated, users, and the
+    /// name each registered channel was given.
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
