@@ -843,3 +843,39 @@ async fn the_registry_keys_channels_on_postgres_too() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_a_database_fetch_each_ticket_once() {
+    use cardhook::credentials::TokenProvider;
+    use cardhook::metrics::Metrics;
+    use cardhook::wechat_api::ticket::TicketKind;
+    let app = spawn_app().await;
+    app.fake_wechat.token_ok("TOKEN", 7200, None).await;
+    app.fake_wechat.tickets_ok(None).await;
+    // Three "instances": their own providers (own caches, own lease owners) on one database.
+    let providers: Vec<TokenProvider> = (0..3)
+        .map(|_| {
+            TokenProvider::from_settings(&app.settings, app.db.clone(), Metrics::new().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let now = chrono::Utc::now().timestamp();
+    let asks = providers.iter().flat_map(|p| {
+        [TicketKind::Card, TicketKind::JsApi, TicketKind::Card]
+            .map(|kind| async move { p.ticket(safe_appid(), kind, now).await.unwrap() })
+    });
+    let tickets = futures_util::future::join_all(asks).await;
+    assert_eq!(tickets.iter().filter(|t| *t == "wx_card-ticket").count(), 6);
+    assert_eq!(tickets.iter().filter(|t| *t == "jsapi-ticket").count(), 3);
+    let fetched = app
+        .fake_wechat
+        .requests_to("/cgi-bin/ticket/getticket")
+        .await;
+    assert_eq!(
+        fetched.len(),
+        2,
+        "one fetch per ticket across the instances"
+    );
+    assert_eq!(app.fake_wechat.token_requests().await.len(), 1);
+    app.shutdown().await;
+}
