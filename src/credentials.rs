@@ -217,9 +217,9 @@ impl TokenProvider {
         if let Some(value) = self.cached(&key, now) {
             return Ok(value);
         }
-        let (value, expires_at) = self.shared(credential, &key, now, fetch).await?;
+        let (value, expires_at) = self.shared(credential, now, fetch).await?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key.to_owned(), (value.clone(), expires_at));
+            cache.insert(key, (value.clone(), expires_at));
         }
         Ok(value)
     }
@@ -230,10 +230,10 @@ impl TokenProvider {
         (*expires_at > now + self.margin).then(|| value.clone())
     }
 
+    /// The shared value if it is valid; else wait for the lease, and fetch it as the one refresher.
     async fn shared<F, Fut>(
         &self,
         credential: &Credential<'_>,
-        key: &str,
         now: i64,
         fetch: F,
     ) -> Result<(String, i64), TokenError>
@@ -241,44 +241,45 @@ impl TokenProvider {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<FetchedToken, TokenError>>,
     {
-        let mut fetch = Some(fetch);
-        for _ in 0..WAIT_STEPS {
+        let key = credential.stored_key();
+        let key = key.as_str();
+        let mut waited = 0;
+        loop {
             if let Some(valid) = store::tokens::valid(&self.db, key, now + self.margin).await? {
                 return Ok(valid);
             }
             if store::tokens::try_lease(&self.db, key, &self.owner, now, self.lease).await? {
-                // Someone may have refreshed between our read and our lease: read again first.
-                if let Some(valid) = store::tokens::valid(&self.db, key, now + self.margin).await? {
-                    store::tokens::release(&self.db, key, &self.owner).await?;
-                    return Ok(valid);
-                }
-                let fetched = match fetch.take() {
-                    Some(fetch) => fetch().await,
-                    None => Err(TokenError::Busy),
-                };
-                let fetched = match fetched {
-                    Ok(fetched) => fetched,
-                    Err(e) => {
-                        store::tokens::release(&self.db, key, &self.owner).await?;
-                        return Err(e);
-                    }
-                };
-                self.metrics
-                    .observe_token_refresh(credential.appid, credential.kind());
-                let expires_at = now + fetched.expires_in;
-                store::tokens::store(&self.db, key, &self.owner, &fetched.value, expires_at, now)
-                    .await?;
-                tracing::info!(
-                    appid = credential.appid,
-                    credential = credential.kind(),
-                    expires_in = fetched.expires_in,
-                    "credential refreshed"
-                );
-                return Ok((fetched.value, expires_at));
+                break;
+            }
+            waited += 1;
+            if waited == WAIT_STEPS {
+                return Err(TokenError::Busy);
             }
             tokio::time::sleep(WAIT_STEP).await;
         }
-        Err(TokenError::Busy)
+        // Someone may have refreshed between our read and our lease: read again first.
+        if let Some(valid) = store::tokens::valid(&self.db, key, now + self.margin).await? {
+            store::tokens::release(&self.db, key, &self.owner).await?;
+            return Ok(valid);
+        }
+        let fetched = match fetch().await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                store::tokens::release(&self.db, key, &self.owner).await?;
+                return Err(e);
+            }
+        };
+        self.metrics
+            .observe_token_refresh(credential.appid, credential.kind());
+        let expires_at = now + fetched.expires_in;
+        store::tokens::store(&self.db, key, &self.owner, &fetched.value, expires_at, now).await?;
+        tracing::info!(
+            appid = credential.appid,
+            credential = credential.kind(),
+            expires_in = fetched.expires_in,
+            "credential refreshed"
+        );
+        Ok((fetched.value, expires_at))
     }
 
     /// The API refused `used`: forget it here and in the database (only if it is still the one

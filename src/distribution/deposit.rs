@@ -82,15 +82,11 @@ impl Distribution {
         let appid = self.appid(appid)?;
         deposits::stage(&self.db, &appid, card_id, codes, self.now()).await?;
         let states = deposits::states(&self.db, &appid, card_id, codes).await?;
-        let already_deposited = codes
+        let (done, todo): (Vec<&String>, Vec<&String>) = codes
             .iter()
-            .filter(|c| states.get(*c).is_some_and(|s| s.is_done()))
-            .count();
-        let todo: Vec<String> = codes
-            .iter()
-            .filter(|c| !states.get(*c).is_some_and(|s| s.is_done()))
-            .cloned()
-            .collect();
+            .partition(|c| states.get(*c).is_some_and(|s| s.is_done()));
+        let already_deposited = done.len();
+        let todo: Vec<String> = todo.into_iter().cloned().collect();
         let mut report = DepositReport {
             card_id: card_id.to_owned(),
             codes: codes.len(),

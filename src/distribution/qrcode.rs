@@ -8,6 +8,9 @@ use crate::store::registry::{self, ChannelKind, NewChannel};
 use crate::wechat_api::distribution::{QrCard, QrCards};
 use entity::channel;
 
+/// card_id ("" = every card), outer_id, outer_str.
+type ChannelKey = (String, i64, String);
+
 /// A QR code to create for a channel.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QrCodeOrder {
@@ -41,8 +44,9 @@ pub struct CreatedQrCode {
 }
 
 impl QrCodeOrder {
-    /// The cards of the request, checked; and the card_id the channel is registered for.
-    fn cards(&self) -> Result<(QrCards, String), DistributionError> {
+    /// The cards of the request, checked; and the channel they are registered as: its card_id
+    /// ("" for several cards), outer_id and outer_str.
+    fn cards(&self) -> Result<(QrCards, ChannelKey), DistributionError> {
         let (outer_id, outer_str) = channel_key(self.outer_id, self.outer_str.as_deref())?;
         if let Some(seconds) = self.expire_seconds {
             if !(60..=1800).contains(&seconds) {
@@ -66,14 +70,18 @@ impl QrCodeOrder {
                     openid: self.openid.clone(),
                     ..card(card_id)
                 };
-                Ok((QrCards::Single(single), card_id.trim().to_owned()))
+                let key = (card_id.trim().to_owned(), outer_id, outer_str);
+                Ok((QrCards::Single(single), key))
             }
             (None, [_, _, ..]) if self.code.is_none() && self.openid.is_none() => {
                 for card_id in &self.multiple {
                     required("every card_id of multiple", card_id)?;
                 }
                 let cards = self.multiple.iter().map(|c| card(c)).collect();
-                Ok((QrCards::Multiple(cards), String::new()))
+                Ok((
+                    QrCards::Multiple(cards),
+                    (String::new(), outer_id, outer_str),
+                ))
             }
             (None, [_, _, ..]) => Err(DistributionError::Invalid(
                 "code and openid are for a single card, not for multiple".to_owned(),
@@ -92,7 +100,7 @@ impl Distribution {
         order: QrCodeOrder,
     ) -> Result<CreatedQrCode, DistributionError> {
         required("name", &order.name)?;
-        let (cards, card_id) = order.cards()?;
+        let (cards, (card_id, outer_id, outer_str)) = order.cards()?;
         let appid = self.appid(order.appid.as_deref())?;
         let api = self.tokens.api();
         let cards_ref = &cards;
@@ -103,7 +111,6 @@ impl Distribution {
                     .await
             })
             .await?;
-        let (outer_id, outer_str) = channel_key(order.outer_id, order.outer_str.as_deref())?;
         let kind = match cards {
             QrCards::Single(_) => ChannelKind::QrCode,
             QrCards::Multiple(_) => ChannelKind::QrCodeMultiple,
@@ -183,8 +190,8 @@ mod tests {
 
     #[test]
     fn orders_are_checked_before_any_call() {
-        let (cards, card_id) = order().cards().unwrap();
-        assert_eq!(card_id, "pCard");
+        let (cards, key) = order().cards().unwrap();
+        assert_eq!(key, ("pCard".to_owned(), 0, "t12".to_owned()));
         assert!(matches!(cards, QrCards::Single(c) if c.outer_str.as_deref() == Some("t12")));
         let bad = [
             QrCodeOrder {
@@ -224,7 +231,7 @@ mod tests {
             ..order()
         };
         assert!(
-            matches!(multiple.cards().unwrap(), (QrCards::Multiple(c), id) if c.len() == 2 && id.is_empty())
+            matches!(multiple.cards().unwrap(), (QrCards::Multiple(c), (id, 0, _)) if c.len() == 2 && id.is_empty())
         );
     }
 }

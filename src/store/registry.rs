@@ -48,11 +48,10 @@ pub struct NewChannel {
     pub page_id: Option<i64>,
 }
 
-impl NewChannel {
-    /// Whether events can name this channel (a non-zero outer_id or a non-empty outer_str).
-    pub fn has_key(&self) -> bool {
-        self.outer_id != 0 || !self.outer_str.is_empty()
-    }
+/// Whether events can name a channel: a non-zero outer_id or a non-empty outer_str (the same
+/// condition as the partial unique index `idx_channel_key`).
+fn has_key(outer_id: i64, outer_str: &str) -> bool {
+    outer_id != 0 || !outer_str.is_empty()
 }
 
 /// Register a channel. A channel with a key that is already registered is updated (new name, the
@@ -63,7 +62,7 @@ pub async fn register(
     new: NewChannel,
     now: i64,
 ) -> Result<channel::Model, StoreError> {
-    let existing = if new.has_key() {
+    let existing = if has_key(new.outer_id, &new.outer_str) {
         channel::Entity::find()
             .filter(Column::Appid.eq(new.appid.as_str()))
             .filter(Column::CardId.eq(new.card_id.as_str()))
@@ -128,7 +127,7 @@ impl ChannelNames {
         let by_key = list(db, appid)
             .await?
             .into_iter()
-            .filter(|c| c.outer_id != 0 || !c.outer_str.is_empty())
+            .filter(|c| has_key(c.outer_id, &c.outer_str))
             .map(|c| ((c.appid, c.card_id, c.outer_id, c.outer_str), c.name))
             .collect();
         Ok(Self { by_key })

@@ -128,7 +128,7 @@ impl Worker {
         request: &ActivateRequest,
         now: i64,
     ) -> Result<(), TokenError> {
-        let api = &self.api;
+        let api = self.tokens.api();
         self.tokens
             .with_token(appid, now, |token| async move {
                 api.activate(&token, request).await
@@ -141,7 +141,8 @@ impl Worker {
             return false;
         };
         matches!(
-            self.api
+            self.tokens
+                .api()
                 .is_active(&token, &request.card_id, &request.code)
                 .await,
             Ok(true)

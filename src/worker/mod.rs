@@ -23,7 +23,6 @@ use crate::credentials::TokenProvider;
 use crate::metrics::Metrics;
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
-use crate::wechat_api::WechatApi;
 use activate::{JobOutcome, Step};
 
 /// A finished activation on its way to the recorder, holding its place among the unrecorded.
@@ -42,7 +41,7 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct Worker {
     db: DatabaseConnection,
-    api: WechatApi,
+    /// The shared credentials, and the API client they are fetched with.
     tokens: TokenProvider,
     settings: WorkerSettings,
     offset: FixedOffset,
@@ -62,10 +61,8 @@ impl Worker {
         wake: Arc<Notify>,
         metrics: Metrics,
     ) -> Result<Self, ConfigError> {
-        let api = tokens.api().clone();
         Ok(Self {
             db,
-            api,
             tokens,
             settings: settings.worker.clone(),
             offset: settings.stats_offset()?,
@@ -256,7 +253,8 @@ impl Worker {
                 continue;
             }
             for job in claimed {
-                // The room was reserved above: this does not wait. A closed runner releases it.
+                // Only this task sends, and it claimed no more than the free room: this does not
+                // wait. A closed runner leaves the job in flight, released at shutdown.
                 if ready.send(job).await.is_err() {
                     return;
                 }
