@@ -19,7 +19,7 @@ use crate::distribution::Distribution;
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
-use crate::store::ingest::{Ingest, IngestConfig, WriterHealth};
+use crate::store::ingest::{Ingest, IngestConfig, WriterDb, WriterHealth};
 use crate::store::sqlite_file::SqliteFile;
 use crate::worker::Worker;
 
@@ -31,17 +31,8 @@ pub enum AppError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The SQLite file of `database.url`, if the database is one.
-fn sqlite_file(settings: &Settings) -> Option<SqliteFile> {
-    use secrecy::ExposeSecret;
-    let url = settings.database.url.expose_secret();
-    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
-    if path.is_empty() || path.starts_with(':') {
-        return None;
-    }
-    SqliteFile::at(std::path::Path::new(path)).ok()
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the
@@ -81,7 +72,7 @@ impl App {
             metrics.clone(),
         )?;
         let writer_health = WriterHealth::default();
-        let sqlite_file = sqlite_file(settings);
+        let sqlite_file = SqliteFile::of_database(&settings.database);
         let admin_state = AdminState {
             db: db.clone(),
             metrics: metrics.clone(),
@@ -97,8 +88,9 @@ impl App {
                 "admin.token is not set: the admin API answers 401 to everything but /healthz"
             );
         }
+        let writer_db = WriterDb::for_settings(db, &settings.database, sqlite_file.as_ref())?;
         let (ingest, writer) = Ingest::spawn(
-            db,
+            writer_db,
             IngestConfig {
                 batch_max: settings.database.batch_max,
                 queue_capacity: settings.database.queue_capacity,

@@ -65,6 +65,17 @@ pub struct DatabaseSettings {
     /// Group-commit writers (1 on SQLite; several on PostgreSQL).
     pub writers: usize,
     pub queue_capacity: usize,
+    pub sqlite_writer: SqliteWriter,
+}
+
+/// How the SQLite group-commit writer reaches the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteWriter {
+    /// A connection of the writer's own, on a thread of its own (`store::sqlite_direct`).
+    Thread,
+    /// The shared sqlx pool, like PostgreSQL.
+    Pool,
 }
 
 /// SQLite's `synchronous` pragma, as far as cardhook allows it.

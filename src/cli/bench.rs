@@ -201,12 +201,17 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
 }
 
 /// The same `user_get_card` rows (with the same share of redeliveries), opened and parsed up front,
-/// then stored `--batch` per transaction by `store::events::record_batch`: no HTTP, no crypto.
+/// then stored `--batch` per transaction the way the ingest writer stores them (`WriterDb::store`,
+/// on the writer's own SQLite connection unless `database.sqlite_writer = "pool"`): no HTTP, no
+/// crypto.
 async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
-    use crate::store::events::{record_batch, Incoming, RecordRules};
-    use sea_orm::TransactionTrait;
+    use crate::store::events::{Incoming, RecordRules};
+    use crate::store::ingest::WriterDb;
+    use crate::store::sqlite_file::SqliteFile;
     let db = store::connect(&settings.database).await?;
     store::migrate(&db).await?;
+    let file = SqliteFile::of_database(&settings.database);
+    let writer = WriterDb::for_settings(db, &settings.database, file.as_ref())?;
     let run_id = format!("{:x}", rand::thread_rng().gen::<u32>());
     let card_id = format!("pBENCH{run_id}");
     let now = chrono::Utc::now().timestamp();
@@ -227,10 +232,8 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     for chunk in pushes.chunks(args.batch.max(1)) {
-        let txn = db.begin().await?;
         let refs: Vec<&Incoming> = chunk.iter().collect();
-        record_batch(&txn, &refs, &rules).await?;
-        txn.commit().await?;
+        writer.store(&refs, &rules).await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let per_sec = pushes.len() as f64 / elapsed;

@@ -18,15 +18,18 @@ pub enum StoreError {
     Race,
 }
 
+fn locked(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("busy")
+}
+
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
         let busy = match &e {
             DbErr::ConnectionAcquire(_) => true,
             DbErr::Conn(RuntimeErr::SqlxError(inner))
-            | DbErr::Exec(RuntimeErr::SqlxError(inner)) => {
-                let text = inner.to_string();
-                text.contains("database is locked") || text.contains("busy")
-            }
+            | DbErr::Exec(RuntimeErr::SqlxError(inner)) => locked(&inner.to_string()),
+            // The writer's own SQLite connection (`sqlite_direct`) reports SQLite's message.
+            DbErr::Exec(RuntimeErr::Internal(text)) => locked(text),
             _ => false,
         };
         if busy {

@@ -13,8 +13,10 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
+use super::sqlite_direct::DirectSqlite;
 use super::sqlite_file::SqliteFile;
 use super::StoreError;
+use crate::config::{DatabaseSettings, SqliteWriter};
 use crate::metrics::Metrics;
 
 /// Why a push could not be stored in time.
@@ -74,20 +76,83 @@ pub struct IngestConfig {
     pub health: WriterHealth,
 }
 
+/// What the writer commits through.
+#[derive(Clone)]
+pub enum WriterDb {
+    /// The pool: PostgreSQL, where several writers may share it, or SQLite with
+    /// `database.sqlite_writer = "pool"`.
+    Pool(DatabaseConnection),
+    /// A SQLite connection of the writer's own (the default on SQLite).
+    Direct(Arc<DirectSqlite>),
+}
+
+impl WriterDb {
+    /// The writer's connection for `settings`: its own SQLite connection to `file` when the
+    /// database is a SQLite file and `database.sqlite_writer = "thread"`, else `pool`.
+    pub fn for_settings(
+        pool: DatabaseConnection,
+        settings: &DatabaseSettings,
+        file: Option<&SqliteFile>,
+    ) -> Result<Self, StoreError> {
+        match file {
+            Some(file) if settings.sqlite_writer == SqliteWriter::Thread => Ok(Self::Direct(
+                Arc::new(DirectSqlite::open(file.path(), settings)?),
+            )),
+            _ => Ok(Self::Pool(pool)),
+        }
+    }
+
+    /// Store `pushes` in one transaction (see `events::record_batch`).
+    pub async fn store(
+        &self,
+        pushes: &[&Incoming],
+        rules: &RecordRules,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        match self {
+            Self::Pool(db) => {
+                // IMMEDIATE: the batch reads (known dedupe keys, bindings) before it writes, and a
+                // SQLite read transaction that another connection wrote behind cannot become a
+                // write one.
+                let txn = db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await?;
+                let outcomes = events::record_batch(&txn, pushes, rules).await?;
+                txn.commit().await?;
+                Ok(outcomes)
+            }
+            Self::Direct(conn) => {
+                conn.begin_immediate()?;
+                let outcomes = events::record_batch(conn.as_ref(), pushes, rules).await;
+                conn.finish(outcomes.is_ok())?;
+                outcomes
+            }
+        }
+    }
+}
+
 impl Ingest {
-    /// Start `writers` writers on `db`; the handle finishes when all have stopped.
-    pub fn spawn(
-        db: DatabaseConnection,
-        config: IngestConfig,
-        writers: usize,
-    ) -> (Self, JoinHandle<()>) {
+    /// Start `writers` writers on `db` (one on a SQLite connection of its own, on a thread of its
+    /// own: its statements block); the handle finishes when all have stopped.
+    pub fn spawn(db: WriterDb, config: IngestConfig, writers: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let timeout = config.timeout;
         // The writers take turns at the queue: one gathers a batch while the others commit theirs.
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let handles: Vec<JoinHandle<()>> = (0..writers.max(1))
-            .map(|_| tokio::spawn(run_writer(db.clone(), rx.clone(), config.clone())))
-            .collect();
+        let handles: Vec<JoinHandle<()>> = match db {
+            WriterDb::Direct(_) => {
+                let runtime = tokio::runtime::Handle::current();
+                let writer = run_writer(db, rx, config);
+                vec![tokio::task::spawn_blocking(move || {
+                    runtime.block_on(writer)
+                })]
+            }
+            WriterDb::Pool(_) => (0..writers.max(1))
+                .map(|_| tokio::spawn(run_writer(db.clone(), rx.clone(), config.clone())))
+                .collect(),
+        };
         let all = tokio::spawn(async move {
             futures_util::future::join_all(handles).await;
         });
@@ -114,7 +179,7 @@ impl Ingest {
 }
 
 async fn run_writer(
-    db: DatabaseConnection,
+    db: WriterDb,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     config: IngestConfig,
 ) {
@@ -158,7 +223,7 @@ async fn run_writer(
 
 /// Commit a batch and answer its pushes; true when something new was stored.
 async fn commit_batch(
-    db: &DatabaseConnection,
+    db: &WriterDb,
     batch: &mut Vec<Job>,
     rules: &RecordRules,
     health: &WriterHealth,
@@ -196,20 +261,10 @@ async fn commit_batch(
 }
 
 async fn store_all(
-    db: &DatabaseConnection,
+    db: &WriterDb,
     jobs: &[Job],
     rules: &RecordRules,
 ) -> Result<Vec<Recorded>, StoreError> {
-    // IMMEDIATE: the batch reads (known dedupe keys, bindings) before it writes, and a SQLite
-    // read transaction that another connection wrote behind cannot become a write one.
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
     let pushes: Vec<&Incoming> = jobs.iter().map(|job| &job.push).collect();
-    let outcomes = events::record_batch(&txn, &pushes, rules).await?;
-    txn.commit().await?;
-    Ok(outcomes)
+    db.store(&pushes, rules).await
 }

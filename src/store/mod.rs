@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod registry;
 pub mod sequences;
+pub mod sqlite_direct;
 pub mod sqlite_file;
 pub mod tokens;
 

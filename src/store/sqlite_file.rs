@@ -6,6 +6,8 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::config::DatabaseSettings;
+
 #[derive(Debug, Clone)]
 pub struct SqliteFile {
     path: PathBuf,
@@ -19,6 +21,22 @@ impl SqliteFile {
             path: path.to_owned(),
             inode: std::fs::metadata(path)?.ino(),
         })
+    }
+
+    /// The SQLite file of `database.url`, if the database is one (not PostgreSQL, not in memory).
+    pub fn of_database(settings: &DatabaseSettings) -> Option<Self> {
+        use secrecy::ExposeSecret;
+        let url = settings.url.expose_secret();
+        let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+        if path.is_empty() || path.starts_with(':') {
+            return None;
+        }
+        Self::at(Path::new(path)).ok()
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Why commits cannot be trusted to reach the file, if they cannot.

@@ -1,28 +1,39 @@
 //! Group commit stores a batch exactly as one-push-per-transaction would: the same events,
-//! bindings, counters and jobs, whatever the mix and order of events in the batch.
+//! bindings, counters and jobs, whatever the mix and order of events in the batch — through the
+//! writer's own SQLite connection (`sqlite_direct`) as through the pool.
 
 use cardhook::activation::CardRules;
-use cardhook::config::{Activation, Settings};
+use cardhook::config::{Activation, DatabaseSettings, Settings, SqliteWriter};
 use cardhook::store::events::{self, Incoming, RecordRules, Recorded};
+use cardhook::store::ingest::WriterDb;
+use cardhook::store::sqlite_file::SqliteFile;
 use cardhook::store::{self, channels};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
-use entity::{card_binding, job};
+use entity::{card_binding, card_event, job};
 use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
 use secrecy::SecretString;
 
-use crate::support::backend::{Backend, TestDatabase, BOTH};
+use crate::support::backend::{Backend, TestDatabase};
 use crate::support::fixtures::{code_event_xml, get_card_xml};
 use crate::support::member_card;
 
 async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> (DatabaseConnection, TestDatabase) {
+    let (db, test_db, _) = fresh_db_with_settings(backend, dir).await;
+    (db, test_db)
+}
+
+async fn fresh_db_with_settings(
+    backend: Backend,
+    dir: &tempfile::TempDir,
+) -> (DatabaseConnection, TestDatabase, DatabaseSettings) {
     let test_db = TestDatabase::create(backend, dir.path()).await;
     let mut settings = Settings::defaults().unwrap();
     settings.database.url = SecretString::from(test_db.url.clone());
     let db = store::connect(&settings.database).await.unwrap();
     store::migrate(&db).await.unwrap();
-    (db, test_db)
+    (db, test_db, settings.database)
 }
 
 /// A random but plausible stream: gets (some redelivered, some gifts, some restores), deletes,
@@ -77,7 +88,17 @@ async fn snapshot(
     Vec<card_binding::Model>,
     Vec<channels::StatsRow>,
     Vec<String>,
+    Vec<card_event::Model>,
 ) {
+    // Batches insert events in key order, so ids differ; everything else must not.
+    let events = card_event::Entity::find()
+        .order_by_asc(card_event::Column::DedupeKey)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| card_event::Model { id: 0, ..e })
+        .collect();
     let bindings = card_binding::Entity::find()
         .order_by_asc(card_binding::Column::Code)
         .all(db)
@@ -97,6 +118,7 @@ async fn snapshot(
         bindings,
         stats,
         jobs.into_iter().map(|j| j.payload).collect(),
+        events,
     )
 }
 
@@ -107,7 +129,12 @@ async fn a_batch_equals_one_push_at_a_time() {
         offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         cards: CardRules::from_settings(&[member_card("pMIX", Activation::OnGet, "M{seq:4}")]),
     };
-    for (seed, backend) in (0..8).zip(BOTH.iter().cycle()) {
+    let writers = [
+        (Backend::Sqlite, SqliteWriter::Thread),
+        (Backend::Postgres, SqliteWriter::Pool),
+        (Backend::Sqlite, SqliteWriter::Pool),
+    ];
+    for (seed, (backend, writer)) in (0..9).zip(writers.iter().cycle()) {
         let pushes = stream(seed);
         let (one_by_one, single_db) = fresh_db(*backend, &dir).await;
         let mut single_outcomes = Vec::new();
@@ -116,13 +143,18 @@ async fn a_batch_equals_one_push_at_a_time() {
             single_outcomes.push(events::record(&txn, push, &rules).await.unwrap());
             txn.commit().await.unwrap();
         }
-        let (batched, batch_db) = fresh_db(*backend, &dir).await;
+        let (batched, batch_db, mut settings) = fresh_db_with_settings(*backend, &dir).await;
+        settings.sqlite_writer = *writer;
+        let file = SqliteFile::of_database(&settings);
+        let through = WriterDb::for_settings(batched.clone(), &settings, file.as_ref()).unwrap();
+        assert_eq!(
+            matches!(through, WriterDb::Direct(_)),
+            *backend == Backend::Sqlite && *writer == SqliteWriter::Thread
+        );
         let mut batch_outcomes = Vec::new();
         for chunk in pushes.chunks(37) {
-            let txn = batched.begin().await.unwrap();
             let refs: Vec<&Incoming> = chunk.iter().collect();
-            batch_outcomes.extend(events::record_batch(&txn, &refs, &rules).await.unwrap());
-            txn.commit().await.unwrap();
+            batch_outcomes.extend(through.store(&refs, &rules).await.unwrap());
         }
         assert_eq!(batch_outcomes, single_outcomes, "seed {seed}");
         assert!(
@@ -133,6 +165,9 @@ async fn a_batch_equals_one_push_at_a_time() {
         assert_eq!(batch.0, single.0, "bindings differ, seed {seed}");
         assert_eq!(batch.1, single.1, "counters differ, seed {seed}");
         assert_eq!(batch.2, single.2, "jobs differ, seed {seed}");
+        assert_eq!(batch.3, single.3, "events differ, seed {seed}");
+        assert!(!single.3.is_empty() && !single.2.is_empty(), "seed {seed}");
+        drop(through);
         one_by_one.close().await.unwrap();
         batched.close().await.unwrap();
         single_db.drop_database().await;

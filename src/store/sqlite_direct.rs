@@ -1,0 +1,420 @@
+//! The ingest writer's own SQLite connection (rusqlite), used through sea-orm's `ConnectionTrait`
+//! so the writer runs the very same store code as on PostgreSQL (`events::record_batch`).
+//!
+//! Why: sqlx runs every SQLite statement on a worker thread of its own and hands each statement
+//! and its answer across threads; a batch of the group-commit writer costs about ten such round
+//! trips, each a thread wake-up, and that — not SQLite — was most of the writer's time
+//! (docs/PERFORMANCE.md, "Where the time goes"). Here the writer's thread owns the connection: a
+//! statement is a call, its prepared form stays cached, and nothing else ever waits on it.
+//!
+//! The methods are `async` only because the trait is; each one finishes without yielding, so the
+//! writer must run on a thread of its own (see `ingest::Ingest::spawn`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, ExecResult, ProxyExecResult, ProxyRow, QueryResult,
+    RuntimeErr, Statement, Value,
+};
+
+use super::StoreError;
+use crate::config::{DatabaseSettings, SqliteSynchronous};
+
+/// One SQLite connection, opened with the pragmas of the pool (`store::connect`).
+pub struct DirectSqlite {
+    // The trait wants `Sync`; only the writer's thread ever takes the lock, so it never waits.
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for DirectSqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirectSqlite")
+    }
+}
+
+impl DirectSqlite {
+    /// Open the (already migrated) database file at `path`.
+    pub fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(Duration::from_millis(settings.busy_timeout_ms))?;
+            let synchronous = match settings.synchronous {
+                SqliteSynchronous::Full => "FULL",
+                SqliteSynchronous::Normal => "NORMAL",
+            };
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+            ))?;
+            // Room for every multi-row statement shape (see `statement_chunks`).
+            conn.set_prepared_statement_cache_capacity(512);
+            Ok(conn)
+        };
+        open()
+            .map(|conn| Self {
+                conn: Mutex::new(conn),
+            })
+            .map_err(|e| StoreError::Db(exec_err(e)))
+    }
+
+    /// Begin the writer's transaction: IMMEDIATE, because a batch reads before it writes.
+    pub fn begin_immediate(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            if !conn.is_autocommit() {
+                // A transaction a failed COMMIT or ROLLBACK left open: nothing of it was answered.
+                conn.execute_batch("ROLLBACK")?;
+            }
+            conn.execute_batch("BEGIN IMMEDIATE")
+        })
+        .map_err(StoreError::from)
+    }
+
+    /// Commit the transaction, or roll it back when `commit` is false or the commit fails.
+    pub fn finish(&self, commit: bool) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let committed = if commit {
+                conn.execute_batch("COMMIT")
+            } else {
+                Ok(())
+            };
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?;
+            }
+            committed
+        })
+        .map_err(StoreError::from)
+    }
+
+    fn with_conn<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbErr> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| DbErr::Conn(RuntimeErr::Internal("SQLite connection poisoned".into())))?;
+        work(&conn).map_err(exec_err)
+    }
+
+    fn rows(&self, statement: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.with_conn(|conn| {
+            let mut prepared = conn.prepare_cached(&statement.sql)?;
+            let columns: Vec<(String, Affinity)> = prepared
+                .columns()
+                .iter()
+                .map(|c| (c.name().to_owned(), Affinity::of(c.decl_type())))
+                .collect();
+            let mut rows = prepared.query(rusqlite::params_from_iter(bound(statement)))?;
+            let mut results = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut values = BTreeMap::new();
+                for (index, (name, affinity)) in columns.iter().enumerate() {
+                    values.insert(name.clone(), affinity.value(name, row.get_ref(index)?)?);
+                }
+                results.push(QueryResult::from(ProxyRow::new(values)));
+            }
+            Ok(results)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for DirectSqlite {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Sqlite
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        self.with_conn(|conn| {
+            let mut prepared = conn.prepare_cached(&statement.sql)?;
+            let affected = prepared.execute(rusqlite::params_from_iter(bound(&statement)))?;
+            Ok(exec_result(conn, affected))
+        })
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.with_conn(|conn| {
+            conn.execute_batch(sql)?;
+            Ok(exec_result(conn, conn.changes()))
+        })
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        Ok(self.rows(&statement)?.into_iter().next())
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.rows(&statement)
+    }
+}
+
+fn exec_result(conn: &Connection, affected: impl TryInto<u64>) -> ExecResult {
+    ExecResult::from(ProxyExecResult::new(
+        u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
+        affected.try_into().unwrap_or(u64::MAX),
+    ))
+}
+
+/// SQLite's message ("database is locked", "database or disk is full") is kept: `StoreError`
+/// and readiness read it.
+fn exec_err(e: rusqlite::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::Internal(e.to_string()))
+}
+
+/// A statement's values as rusqlite parameters.
+fn bound(statement: &Statement) -> impl Iterator<Item = Bound<'_>> {
+    statement
+        .values
+        .iter()
+        .flat_map(|values| values.0.iter())
+        .map(Bound)
+}
+
+struct Bound<'a>(&'a Value);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        let integer = |i: Option<i64>| ToSqlOutput::Owned(i.map_or(Owned::Null, Owned::Integer));
+        Ok(match self.0 {
+            Value::Bool(b) => integer(b.map(i64::from)),
+            Value::TinyInt(i) => integer(i.map(i64::from)),
+            Value::SmallInt(i) => integer(i.map(i64::from)),
+            Value::Int(i) => integer(i.map(i64::from)),
+            Value::BigInt(i) => integer(*i),
+            Value::TinyUnsigned(i) => integer(i.map(i64::from)),
+            Value::SmallUnsigned(i) => integer(i.map(i64::from)),
+            Value::Unsigned(i) => integer(i.map(i64::from)),
+            Value::BigUnsigned(Some(i)) => {
+                integer(Some(i64::try_from(*i).map_err(|e| {
+                    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+                })?))
+            }
+            Value::Double(f) => ToSqlOutput::Owned(f.map_or(Owned::Null, Owned::Real)),
+            Value::Float(f) => ToSqlOutput::Owned(f.map_or(Owned::Null, |f| Owned::Real(f.into()))),
+            Value::String(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bytes(Some(b)) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::BigUnsigned(None) | Value::String(None) | Value::Bytes(None) => {
+                ToSqlOutput::Owned(Owned::Null)
+            }
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("a {other:?} value is not stored by cardhook").into(),
+                ))
+            }
+        })
+    }
+}
+
+/// How a column's value reads back, from its declared type (SQLite's affinity rules, §3.1 of
+/// "Datatypes In SQLite"): sea-orm reads proxy rows by exact `Value` variant, so an `i64` field
+/// needs `BigInt`, a `bool` field `Bool`. Every integer column the writer reads is an `i64`.
+#[derive(Debug, Clone, Copy)]
+enum Affinity {
+    Bool,
+    Integer,
+    Real,
+    Text,
+    Blob,
+    /// An expression: the value's own storage class decides.
+    Undeclared,
+}
+
+impl Affinity {
+    fn of(declared: Option<&str>) -> Self {
+        let Some(declared) = declared.map(str::to_ascii_lowercase) else {
+            return Self::Undeclared;
+        };
+        if declared.contains("bool") {
+            Self::Bool
+        } else if declared.contains("int") {
+            Self::Integer
+        } else if ["char", "clob", "text"]
+            .iter()
+            .any(|t| declared.contains(t))
+        {
+            Self::Text
+        } else if declared.contains("blob") {
+            Self::Blob
+        } else {
+            Self::Real
+        }
+    }
+
+    fn value(self, column: &str, raw: ValueRef<'_>) -> rusqlite::Result<Value> {
+        let text = |bytes: &[u8]| {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|e| rusqlite::Error::Utf8Error(0, e.utf8_error()))
+        };
+        Ok(match (self, raw) {
+            (Self::Bool, ValueRef::Null) => Value::Bool(None),
+            (Self::Bool, ValueRef::Integer(i)) => Value::Bool(Some(i != 0)),
+            (Self::Integer, ValueRef::Null) => Value::BigInt(None),
+            (Self::Integer | Self::Undeclared, ValueRef::Integer(i)) => Value::BigInt(Some(i)),
+            (Self::Real, ValueRef::Null) => Value::Double(None),
+            (Self::Real | Self::Undeclared, ValueRef::Real(f)) => Value::Double(Some(f)),
+            (Self::Text | Self::Undeclared, ValueRef::Null) => Value::String(None),
+            (Self::Text | Self::Undeclared, ValueRef::Text(t)) => Value::String(Some(text(t)?)),
+            (Self::Blob, ValueRef::Null) => Value::Bytes(None),
+            (Self::Blob | Self::Undeclared, ValueRef::Blob(b)) => Value::Bytes(Some(b.to_vec())),
+            (affinity, raw) => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    0,
+                    format!("{column} ({affinity:?} column)"),
+                    raw.data_type(),
+                ))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn opened(dir: &tempfile::TempDir) -> DirectSqlite {
+        let path = dir.path().join("direct.db");
+        Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE TABLE t (b boolean, i bigint, s varchar, r real, x blob, n integer)",
+                )
+            })
+            .unwrap();
+        DirectSqlite::open(&path, &Settings::defaults().unwrap().database).unwrap()
+    }
+
+    fn statement(sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+    }
+
+    #[tokio::test]
+    async fn the_writer_connection_has_the_pools_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = opened(&dir);
+        let journal = db
+            .query_one_raw(statement("PRAGMA journal_mode", vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(journal.try_get_by_index::<String>(0).unwrap(), "wal");
+        // 2 = FULL (the default): an acknowledged push survives power loss.
+        assert_eq!(pragma(&db, "synchronous").await, 2);
+        assert_eq!(pragma(&db, "foreign_keys").await, 1);
+        // 2 = MEMORY: a multi-row statement's journal does not spill to a file.
+        assert_eq!(pragma(&db, "temp_store").await, 2);
+        assert_eq!(pragma(&db, "busy_timeout").await, 5000);
+        let mut settings = Settings::defaults().unwrap().database;
+        settings.synchronous = SqliteSynchronous::Normal;
+        let normal = DirectSqlite::open(&dir.path().join("direct.db"), &settings).unwrap();
+        assert_eq!(pragma(&normal, "synchronous").await, 1);
+    }
+
+    async fn pragma(db: &DirectSqlite, name: &str) -> i64 {
+        let row = db
+            .query_one_raw(statement(&format!("PRAGMA {name}"), vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn values_read_back_as_the_variants_sea_orm_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = opened(&dir);
+        let insert = "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)";
+        let full = vec![
+            true.into(),
+            7i64.into(),
+            "é".into(),
+            1.5f64.into(),
+            vec![1u8, 2].into(),
+            3i32.into(),
+        ];
+        let nulls = vec![
+            Value::Bool(None),
+            Value::BigInt(None),
+            Value::String(None),
+            Value::Double(None),
+            Value::Bytes(None),
+            Value::Int(None),
+        ];
+        for values in [full, nulls] {
+            let done = db.execute_raw(statement(insert, values)).await.unwrap();
+            assert_eq!(done.rows_affected(), 1);
+        }
+        let rows = db
+            .query_all_raw(statement("SELECT *, count(*) OVER () AS c FROM t", vec![]))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].try_get::<bool>("", "b").unwrap());
+        assert_eq!(rows[0].try_get::<i64>("", "i").unwrap(), 7);
+        assert_eq!(rows[0].try_get::<String>("", "s").unwrap(), "é");
+        assert_eq!(rows[0].try_get::<f64>("", "r").unwrap(), 1.5);
+        assert_eq!(rows[0].try_get::<Vec<u8>>("", "x").unwrap(), vec![1, 2]);
+        assert_eq!(rows[0].try_get::<i64>("", "n").unwrap(), 3);
+        assert_eq!(rows[0].try_get::<i64>("", "c").unwrap(), 2);
+        assert_eq!(rows[1].try_get::<Option<bool>>("", "b").unwrap(), None);
+        assert_eq!(rows[1].try_get::<Option<String>>("", "s").unwrap(), None);
+        assert_eq!(rows[1].try_get::<Option<i64>>("", "n").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_rolls_back_and_the_next_one_begins_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = opened(&dir);
+        let count = || async {
+            let rows = db
+                .query_one_raw(statement("SELECT count(*) AS c FROM t", vec![]))
+                .await
+                .unwrap()
+                .unwrap();
+            rows.try_get::<i64>("", "c").unwrap()
+        };
+        db.begin_immediate().unwrap();
+        db.execute_unprepared("INSERT INTO t (i) VALUES (1)")
+            .await
+            .unwrap();
+        db.finish(false).unwrap();
+        assert_eq!(count().await, 0);
+        // A transaction left open (as a failed COMMIT may leave it) is rolled back at the next begin.
+        db.begin_immediate().unwrap();
+        db.execute_unprepared("INSERT INTO t (i) VALUES (2)")
+            .await
+            .unwrap();
+        db.begin_immediate().unwrap();
+        db.execute_unprepared("INSERT INTO t (i) VALUES (3)")
+            .await
+            .unwrap();
+        db.finish(true).unwrap();
+        assert_eq!(count().await, 1);
+    }
+
+    #[tokio::test]
+    async fn unsupported_values_and_bad_sql_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = opened(&dir);
+        let json = Value::Json(Some(Box::new(serde_json::json!({"a": 1}))));
+        let e = db
+            .execute_raw(statement("INSERT INTO t (s) VALUES (?)", vec![json]))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not stored by cardhook"), "{e}");
+        let e = db
+            .execute_unprepared("INSERT INTO missing VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no such table: missing"), "{e}");
+    }
+}
