@@ -231,9 +231,24 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         cards: crate::activation::CardRules::from_settings(&settings.cards),
     };
     let started = std::time::Instant::now();
+    // Like the ingest writer, the next batch is stored while the last one is being made durable.
+    let (durable, mut made_durable) = tokio::sync::mpsc::unbounded_channel();
+    let mut batches = 0;
     for chunk in pushes.chunks(args.batch.max(1)) {
         let refs: Vec<&Incoming> = chunk.iter().collect();
         writer.store(&refs, &rules).await?;
+        let durable = durable.clone();
+        writer.after_durable(Box::new(move |synced| {
+            let _ = durable.send(synced);
+        }));
+        batches += 1;
+    }
+    for _ in 0..batches {
+        made_durable
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the WAL sync thread stopped"))?
+            .map_err(anyhow::Error::msg)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let per_sec = pushes.len() as f64 / elapsed;

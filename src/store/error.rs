@@ -11,6 +11,9 @@ pub enum StoreError {
     Busy(String),
     #[error("database error: {0}")]
     Db(DbErr),
+    /// Opening, or starting the threads of, the writer's own SQLite connection.
+    #[error("database file: {0}")]
+    Io(#[from] std::io::Error),
     #[error("could not encode a row: {0}")]
     Encode(String),
     /// Another instance stored one of a batch's events at the same moment: store them one by one.

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
-use super::sqlite_direct::DirectSqlite;
+use super::sqlite_direct::{AfterSync, DirectSqlite};
 use super::sqlite_file::SqliteFile;
 use super::StoreError;
 use crate::config::{DatabaseSettings, SqliteWriter};
@@ -53,9 +53,9 @@ impl WriterHealth {
         self.0.lock().ok().and_then(|last| last.clone())
     }
 
-    fn record(&self, outcome: Result<(), &StoreError>) {
+    fn record(&self, failure: Option<String>) {
         if let Ok(mut last) = self.0.lock() {
-            *last = outcome.err().map(ToString::to_string);
+            *last = failure;
         }
     }
 }
@@ -129,6 +129,15 @@ impl WriterDb {
                 conn.finish(outcomes.is_ok())?;
                 outcomes
             }
+        }
+    }
+
+    /// Call `then` once everything stored so far is durable: at once on the pool (its commits
+    /// sync), after the syncer's next fsync on the writer's own SQLite connection.
+    pub fn after_durable(&self, then: AfterSync) {
+        match self {
+            Self::Pool(_) => then(Ok(())),
+            Self::Direct(conn) => conn.after_durable(then),
         }
     }
 }
@@ -211,53 +220,83 @@ async fn run_writer(
             }
             continue;
         }
-        let stored_new = commit_batch(&db, &mut batch, &config.rules, &config.health).await;
+        let (answers, failure) = commit_batch(&db, &mut batch, &config.rules).await;
         config
             .metrics
             .observe_commit(size, started.elapsed().as_secs_f64());
-        if stored_new {
-            config.wake_worker.notify_one();
-        }
+        db.after_durable(answer_when_durable(answers, failure, &config));
     }
 }
 
-/// Commit a batch and answer its pushes; true when something new was stored.
+/// A push's reply channel and what storing it did.
+type Answer = (
+    oneshot::Sender<Result<Recorded, StoreError>>,
+    Result<Recorded, StoreError>,
+);
+
+/// Store a batch: each push's answer, and why the last commit failed if it did (for readiness).
 async fn commit_batch(
     db: &WriterDb,
     batch: &mut Vec<Job>,
     rules: &RecordRules,
-    health: &WriterHealth,
-) -> bool {
-    let mut stored_new = false;
+) -> (Vec<Answer>, Option<String>) {
     match store_all(db, batch, rules).await {
         Ok(outcomes) => {
-            health.record(Ok(()));
-            for (job, outcome) in batch.drain(..).zip(outcomes) {
-                stored_new |= outcome == Recorded::New;
-                // The push's handler may have given up (timeout); its row is stored all the same.
-                let _ = job.reply.send(Ok(outcome));
-            }
+            let answers = batch
+                .drain(..)
+                .zip(outcomes)
+                .map(|(job, outcome)| (job.reply, Ok(outcome)))
+                .collect();
+            (answers, None)
         }
         Err(e) if batch.len() > 1 => {
             // One bad push must not fail its neighbours: store each on its own.
             tracing::warn!(error.message = %e, batch = batch.len(), "batch commit failed; retrying its pushes one by one");
+            let mut answers = Vec::with_capacity(batch.len());
+            let mut failure = None;
             for job in batch.drain(..) {
                 let outcome = store_all(db, std::slice::from_ref(&job), rules).await;
-                health.record(outcome.as_ref().map(|_| ()));
-                let outcome = outcome.map(|mut o| o.remove(0));
-                stored_new |= matches!(outcome, Ok(Recorded::New));
-                let _ = job.reply.send(outcome);
+                failure = outcome.as_ref().err().map(ToString::to_string);
+                answers.push((job.reply, outcome.map(|mut o| o.remove(0))));
             }
+            (answers, failure)
         }
         Err(e) => {
             tracing::error!(error.message = %e, "commit failed; the push is answered 503 and WeChat retries");
-            health.record(Err(&e));
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(StoreError::Busy(e.to_string())));
-            }
+            let answers = batch
+                .drain(..)
+                .map(|job| (job.reply, Err(StoreError::Busy(e.to_string()))))
+                .collect();
+            (answers, Some(e.to_string()))
         }
     }
-    stored_new
+}
+
+/// Answer a batch's pushes once its commit is durable; a commit that cannot be made durable is
+/// answered 503 (WeChat retries; the retry finds it stored and gets `success` once it is durable).
+fn answer_when_durable(
+    answers: Vec<Answer>,
+    failure: Option<String>,
+    config: &IngestConfig,
+) -> AfterSync {
+    let (health, wake_worker) = (config.health.clone(), config.wake_worker.clone());
+    Box::new(move |durable: Result<(), String>| {
+        health.record(durable.clone().err().or(failure));
+        let mut stored_new = false;
+        for (reply, outcome) in answers {
+            let outcome = match (&durable, outcome) {
+                (Err(why), Ok(_)) => Err(StoreError::Busy(why.clone())),
+                (_, outcome) => outcome,
+            };
+            stored_new |= matches!(outcome, Ok(Recorded::New));
+            // The push's handler may have given up (timeout); its row is stored all the same.
+            let _ = reply.send(outcome);
+        }
+        if stored_new {
+            // New events may have enqueued activations.
+            wake_worker.notify_one();
+        }
+    })
 }
 
 async fn store_all(

@@ -7,15 +7,21 @@
 //! (docs/PERFORMANCE.md, "Where the time goes"). Here the writer's thread owns the connection: a
 //! statement is a call, its prepared form stays cached, and nothing else ever waits on it.
 //!
-//! A second connection, on a thread of its own too, checkpoints the WAL after commits (PASSIVE: it
-//! never blocks the writer), so the copying back into the database file is off the writer's path.
+//! Two threads take the rest off the writer's path:
+//! - the syncer makes commits durable. The connection runs `synchronous = NORMAL`, whose commits
+//!   write the WAL but do not fsync it; with `database.synchronous = "full"` a batch is answered
+//!   only after an fsync of the WAL that began after its commit, and every batch committed since
+//!   the last fsync shares the next one — FULL's guarantee, without the writer waiting on the disk;
+//! - the checkpointer copies the WAL back into the database file after commits (PASSIVE: it never
+//!   blocks the writer).
 //!
 //! The methods are `async` only because the trait is; each one finishes without yielding, so the
 //! writer must run on a thread of its own (see `ingest::Ingest::spawn`).
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::Path;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Sender, SyncSender};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,7 +41,12 @@ pub struct DirectSqlite {
     conn: Mutex<Connection>,
     /// Wakes the checkpointer after a commit; it stops when this is dropped.
     checkpoint: SyncSender<()>,
+    /// The syncer (`database.synchronous = "full"`); it stops when this is dropped.
+    syncer: Option<Sender<AfterSync>>,
 }
+
+/// What to do once a commit is durable (or is known never to be).
+pub type AfterSync = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 impl std::fmt::Debug for DirectSqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,21 +55,40 @@ impl std::fmt::Debug for DirectSqlite {
 }
 
 impl DirectSqlite {
-    /// Open the (already migrated) database file at `path`, and start its checkpointer.
+    /// Open the (already migrated) database file at `path`, and start its syncer and checkpointer.
     pub fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        let open = || -> rusqlite::Result<Self> {
-            let conn = connect(path, settings)?;
-            // The checkpointer copies the WAL back into the database between the writer's
-            // commits; the writer checkpoints only what is left when the WAL passes this size.
-            conn.execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
-            ))?;
-            Ok(Self {
-                conn: Mutex::new(conn),
-                checkpoint: spawn_checkpointer(connect(path, settings)?),
-            })
+        let db_err = |e| StoreError::Db(exec_err(e));
+        let conn = connect(path, settings).map_err(db_err)?;
+        // The checkpointer copies the WAL back into the database between the writer's commits;
+        // the writer checkpoints only what is left when the WAL passes this size.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+        ))
+        .map_err(db_err)?;
+        let syncer = match settings.synchronous {
+            SqliteSynchronous::Full => Some(spawn_syncer(wal_file(path)?)?),
+            SqliteSynchronous::Normal => None,
         };
-        open().map_err(|e| StoreError::Db(exec_err(e)))
+        Ok(Self {
+            conn: Mutex::new(conn),
+            checkpoint: spawn_checkpointer(connect(path, settings).map_err(db_err)?),
+            syncer,
+        })
+    }
+
+    /// Call `then` once everything committed so far is durable: at once with
+    /// `database.synchronous = "normal"`, else after the syncer's next fsync of the WAL.
+    pub fn after_durable(&self, then: AfterSync) {
+        match &self.syncer {
+            None => then(Ok(())),
+            Some(syncer) => {
+                if let Err(std::sync::mpsc::SendError(then)) = syncer.send(then) {
+                    then(Err(
+                        "the WAL sync thread has stopped; restart cardhook".into()
+                    ));
+                }
+            }
+        }
     }
 
     /// Begin the writer's transaction: IMMEDIATE, because a batch reads before it writes.
@@ -127,21 +157,18 @@ impl DirectSqlite {
     }
 }
 
-/// A connection with the pool's pragmas (`store::connect`).
+/// A connection with the pool's pragmas (`store::connect`), but `synchronous = NORMAL`: the
+/// syncer makes commits durable when the settings ask for FULL.
 fn connect(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_millis(settings.busy_timeout_ms))?;
-    let synchronous = match settings.synchronous {
-        SqliteSynchronous::Full => "FULL",
-        SqliteSynchronous::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-    ))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )?;
     // Room for every multi-row statement shape (see `statement_chunks`).
     conn.set_prepared_statement_cache_capacity(512);
     Ok(conn)
@@ -152,6 +179,52 @@ fn connect(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<Connect
 /// short, and the WAL restarts from its beginning after it. Measured: 1 000 → 4 000 → 16 000
 /// pages took the full path from 12.5k to 14.4k to 15.5k pushes/s (docs/PERFORMANCE.md).
 const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
+
+/// The database's WAL file, to fsync. SQLite keeps it (the same inode) while any connection is
+/// open; it may not exist before the first transaction, and SQLite opens an empty one as empty.
+fn wal_file(path: &Path) -> std::io::Result<File> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(wal)
+}
+
+/// The syncer thread: one fsync of the WAL for every commit handed over since the last one, then
+/// each commit's `AfterSync`. After a failed fsync the kernel may have dropped the pages it could
+/// not write, so no later fsync proves anything: from then on every commit is answered as failed
+/// (503, WeChat retries) until a restart recovers from the WAL on disk.
+fn spawn_syncer(wal: File) -> std::io::Result<Sender<AfterSync>> {
+    let (hand_over, handed) = std::sync::mpsc::channel::<AfterSync>();
+    std::thread::Builder::new()
+        .name("cardhook-wal-sync".into())
+        .spawn(move || sync_loop(&handed, || wal.sync_data()))?;
+    Ok(hand_over)
+}
+
+fn sync_loop(
+    handed: &std::sync::mpsc::Receiver<AfterSync>,
+    sync: impl Fn() -> std::io::Result<()>,
+) {
+    let mut broken: Option<String> = None;
+    while let Ok(first) = handed.recv() {
+        let waiting: Vec<AfterSync> = std::iter::once(first).chain(handed.try_iter()).collect();
+        if broken.is_none() {
+            if let Err(e) = sync() {
+                tracing::error!(error.message = %e, "fsync of the SQLite WAL failed; refusing pushes until a restart");
+                broken = Some(format!(
+                    "an fsync of the SQLite WAL failed ({e}); restart cardhook"
+                ));
+            }
+        }
+        for then in waiting {
+            then(broken.clone().map_or(Ok(()), Err));
+        }
+    }
+}
 
 /// At most one checkpoint per this interval: each one syncs the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
@@ -360,7 +433,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_writer_connection_has_the_pools_pragmas() {
+    async fn pragmas_and_the_syncer_follow_the_settings() {
         let dir = tempfile::tempdir().unwrap();
         let db = opened(&dir);
         let journal = db
@@ -369,8 +442,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(journal.try_get_by_index::<String>(0).unwrap(), "wal");
-        // 2 = FULL (the default): an acknowledged push survives power loss.
-        assert_eq!(pragma(&db, "synchronous").await, 2);
+        // 1 = NORMAL: commits do not fsync; with the default `synchronous = "full"` the syncer
+        // does before any push is answered.
+        assert_eq!(pragma(&db, "synchronous").await, 1);
+        assert!(db.syncer.is_some());
         assert_eq!(pragma(&db, "foreign_keys").await, 1);
         // 2 = MEMORY: a multi-row statement's journal does not spill to a file.
         assert_eq!(pragma(&db, "temp_store").await, 2);
@@ -383,6 +458,7 @@ mod tests {
         settings.synchronous = SqliteSynchronous::Normal;
         let normal = DirectSqlite::open(&dir.path().join("direct.db"), &settings).unwrap();
         assert_eq!(pragma(&normal, "synchronous").await, 1);
+        assert!(normal.syncer.is_none());
     }
 
     async fn pragma(db: &DirectSqlite, name: &str) -> i64 {
@@ -415,6 +491,66 @@ mod tests {
             std::fs::metadata(&file).unwrap().len() > before + 400_000
         });
         assert!(grown, "the database file stayed at {before} bytes");
+    }
+
+    /// Run `sync_loop` over `commits` handed over before it starts; returns what each was told
+    /// and how many fsyncs it made.
+    fn sync_outcomes(commits: usize) -> (Vec<Result<(), String>>, usize) {
+        let (hand_over, handed) = std::sync::mpsc::channel::<AfterSync>();
+        let (told, outcomes) = std::sync::mpsc::channel();
+        for _ in 0..commits {
+            let told = told.clone();
+            hand_over
+                .send(Box::new(move |outcome| told.send(outcome).unwrap()))
+                .unwrap();
+        }
+        drop(hand_over);
+        let syncs = std::cell::Cell::new(0);
+        sync_loop(&handed, || {
+            syncs.set(syncs.get() + 1);
+            Ok(())
+        });
+        drop(told);
+        (outcomes.iter().collect(), syncs.get())
+    }
+
+    #[test]
+    fn commits_waiting_together_share_one_fsync() {
+        let (outcomes, syncs) = sync_outcomes(3);
+        assert_eq!(outcomes, vec![Ok(()), Ok(()), Ok(())]);
+        assert_eq!(syncs, 1);
+    }
+
+    #[test]
+    fn after_a_failed_fsync_nothing_is_answered_as_durable() {
+        let (hand_over, handed) = std::sync::mpsc::channel::<AfterSync>();
+        let (told, outcomes) = std::sync::mpsc::channel();
+        let syncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = syncs.clone();
+        let syncer = std::thread::spawn(move || {
+            sync_loop(&handed, || {
+                // The first fsync fails; a later one would "succeed" and prove nothing.
+                match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => Err(std::io::Error::other("EIO")),
+                    _ => Ok(()),
+                }
+            })
+        });
+        for _ in 0..2 {
+            let told = told.clone();
+            hand_over
+                .send(Box::new(move |outcome| told.send(outcome).unwrap()))
+                .unwrap();
+            let outcome: Result<(), String> = outcomes.recv().unwrap();
+            let why = outcome.unwrap_err();
+            assert!(
+                why.contains("fsync of the SQLite WAL failed (EIO)"),
+                "{why}"
+            );
+        }
+        drop(hand_over);
+        syncer.join().unwrap();
+        assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
