@@ -7,6 +7,9 @@ use cardhook::cli::{self, Cli, Command};
 use cardhook::config::Settings;
 use cardhook::telemetry;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

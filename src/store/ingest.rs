@@ -132,6 +132,13 @@ impl WriterDb {
         }
     }
 
+    /// Between batches: restart the SQLite WAL once it is long (`DirectSqlite::restart_wal_if_due`).
+    pub fn restart_wal_if_due(&self) {
+        if let Self::Direct(conn) = self {
+            conn.restart_wal_if_due();
+        }
+    }
+
     /// Call `then` once everything stored so far is durable: at once on the pool (its commits
     /// sync), after the syncer's next fsync on the writer's own SQLite connection.
     pub fn after_durable(&self, then: AfterSync) {
@@ -225,6 +232,7 @@ async fn run_writer(
             .metrics
             .observe_commit(size, started.elapsed().as_secs_f64());
         db.after_durable(answer_when_durable(answers, failure, &config));
+        db.restart_wal_if_due();
     }
 }
 

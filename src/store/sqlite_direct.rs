@@ -21,8 +21,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -41,6 +42,8 @@ pub struct DirectSqlite {
     conn: Mutex<Connection>,
     /// Wakes the checkpointer after a commit; it stops when this is dropped.
     checkpoint: SyncSender<()>,
+    /// Pages in the WAL at the checkpointer's last checkpoint.
+    wal_pages: Arc<AtomicI64>,
     /// The syncer (`database.synchronous = "full"`); it stops when this is dropped.
     syncer: Option<Sender<AfterSync>>,
 }
@@ -65,13 +68,18 @@ impl DirectSqlite {
             "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))
         .map_err(db_err)?;
+        let wal_pages = Arc::new(AtomicI64::new(0));
         let syncer = match settings.synchronous {
             SqliteSynchronous::Full => Some(spawn_syncer(wal_file(path)?)?),
             SqliteSynchronous::Normal => None,
         };
         Ok(Self {
             conn: Mutex::new(conn),
-            checkpoint: spawn_checkpointer(connect(path, settings).map_err(db_err)?),
+            checkpoint: spawn_checkpointer(
+                connect(path, settings).map_err(db_err)?,
+                wal_pages.clone(),
+            ),
+            wal_pages,
             syncer,
         })
     }
@@ -124,6 +132,39 @@ impl DirectSqlite {
         Ok(())
     }
 
+    /// Between batches, once the WAL has grown past `WAL_RESTART_PAGES`: checkpoint what the
+    /// checkpointer has not copied yet, so the next transaction starts the WAL over. Run after a
+    /// batch is handed to the syncer, this delays the next batch only, not the one just committed
+    /// (SQLite's own automatic checkpoint runs inside COMMIT: it delayed both). True when it ran
+    /// to the end: the next transaction starts the WAL over.
+    pub fn restart_wal_if_due(&self) -> bool {
+        if self.wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES {
+            return false;
+        }
+        let checkpoint = self.with_conn(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+        });
+        match checkpoint {
+            // Done: every page is back in the database. (Busy: the checkpointer is at it; the
+            // next batch tries again.)
+            Ok((0, pages, copied)) if pages == copied => {
+                self.wal_pages.store(0, Ordering::Relaxed);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "WAL checkpoint failed");
+                false
+            }
+        }
+    }
+
     fn with_conn<T>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -174,11 +215,14 @@ fn connect(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<Connect
     Ok(conn)
 }
 
-/// The writer checkpoints on its own only past this many WAL pages (64 MiB; SQLite's default is
-/// 1 000): by then the checkpointer has copied nearly all of them, so the writer's checkpoint is
-/// short, and the WAL restarts from its beginning after it. Measured: 1 000 → 4 000 → 16 000
-/// pages took the full path from 12.5k to 14.4k to 15.5k pushes/s (docs/PERFORMANCE.md).
-const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
+/// The WAL restarts from its beginning once it has this many pages (64 MiB; SQLite's default is
+/// 1 000), see `restart_wal_if_due`. Measured with SQLite's own checkpoint at this size: 1 000 →
+/// 4 000 → 16 000 pages took the full path from 12.5k to 14.4k to 15.5k pushes/s
+/// (docs/PERFORMANCE.md).
+const WAL_RESTART_PAGES: i64 = 16_000;
+
+/// SQLite's own checkpoint inside COMMIT, only should the checkpointer stop working.
+const WRITER_CHECKPOINT_PAGES: u32 = 64_000;
 
 /// The database's WAL file, to fsync. SQLite keeps it (the same inode) while any connection is
 /// open; it may not exist before the first transaction, and SQLite opens an empty one as empty.
@@ -233,12 +277,16 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
 /// never blocks the writer) when woken after a commit, so the writer's own checkpoints — which
 /// it runs after a commit, with the batch's pushes already answered but the next batch waiting —
 /// find little left to copy.
-fn spawn_checkpointer(conn: Connection) -> SyncSender<()> {
+fn spawn_checkpointer(conn: Connection, wal_pages: Arc<AtomicI64>) -> SyncSender<()> {
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let run = move || {
         let mut failing = false;
         while woken.recv().is_ok() {
-            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1));
+            if let Ok(pages) = checkpoint {
+                wal_pages.store(pages, Ordering::Relaxed);
+            }
+            match checkpoint.map(|_: i64| ()) {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("WAL checkpoints succeed again");
@@ -484,8 +532,9 @@ mod tests {
         .await
         .unwrap();
         db.finish(true).unwrap();
-        // The writer itself checkpoints only past WRITER_CHECKPOINT_PAGES; these ~130 pages reach
-        // the database file only through the checkpointer.
+        // The writer checkpoints only past WAL_RESTART_PAGES (and SQLite on its own past
+        // WRITER_CHECKPOINT_PAGES); these ~130 pages reach the database file only through the
+        // checkpointer.
         let grown = (0..500).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
             std::fs::metadata(&file).unwrap().len() > before + 400_000
@@ -551,6 +600,27 @@ mod tests {
         drop(hand_over);
         syncer.join().unwrap();
         assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_long_wal_restarts_between_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = opened(&dir);
+        db.begin_immediate().unwrap();
+        db.execute_unprepared("INSERT INTO t (x) VALUES (randomblob(3000))")
+            .await
+            .unwrap();
+        db.finish(true).unwrap();
+        assert!(!db.restart_wal_if_due(), "a short WAL is left alone");
+        // As if the checkpointer had last seen a long WAL; it may hold the checkpoint a moment.
+        let restarted = (0..200).any(|_| {
+            db.wal_pages.store(WAL_RESTART_PAGES, Ordering::Relaxed);
+            db.restart_wal_if_due() || {
+                std::thread::sleep(Duration::from_millis(10));
+                false
+            }
+        });
+        assert!(restarted);
     }
 
     #[tokio::test]
