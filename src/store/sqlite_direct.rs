@@ -215,14 +215,15 @@ fn connect(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<Connect
     Ok(conn)
 }
 
-/// The WAL restarts from its beginning once it has this many pages (64 MiB; SQLite's default is
-/// 1 000), see `restart_wal_if_due`. Measured with SQLite's own checkpoint at this size: 1 000 →
-/// 4 000 → 16 000 pages took the full path from 12.5k to 14.4k to 15.5k pushes/s
-/// (docs/PERFORMANCE.md).
-const WAL_RESTART_PAGES: i64 = 16_000;
+/// The WAL restarts from its beginning once it has this many pages (256 MiB on disk; SQLite's
+/// default is 1 000 pages), see `restart_wal_if_due`. A restart costs the next batch a few to
+/// ~30 ms (the copy of what the checkpointer has not copied yet, and the database file's fsync),
+/// so it should be rare: at 16 000 pages the full path's p99 was 19–22 ms, at 64 000 11–12 ms
+/// (docs/PERFORMANCE.md). The price is disk space and a longer recovery after a crash.
+const WAL_RESTART_PAGES: i64 = 64_000;
 
 /// SQLite's own checkpoint inside COMMIT, only should the checkpointer stop working.
-const WRITER_CHECKPOINT_PAGES: u32 = 64_000;
+const WRITER_CHECKPOINT_PAGES: u32 = 2 * WAL_RESTART_PAGES as u32;
 
 /// The database's WAL file, to fsync. SQLite keeps it (the same inode) while any connection is
 /// open; it may not exist before the first transaction, and SQLite opens an empty one as empty.
