@@ -63,6 +63,9 @@ impl App {
         let wake_worker = Arc::new(Notify::new());
         let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
         let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
+        let sqlite_file = SqliteFile::of_database(&settings.database);
+        let writer_db =
+            WriterDb::for_settings(db.clone(), &settings.database, sqlite_file.as_ref())?;
         let worker = Worker::new(
             settings,
             db.clone(),
@@ -70,9 +73,9 @@ impl App {
             clock.clone(),
             wake_worker.clone(),
             metrics.clone(),
+            writer_db.clone(),
         )?;
         let writer_health = WriterHealth::default();
-        let sqlite_file = SqliteFile::of_database(&settings.database);
         let admin_state = AdminState {
             db: db.clone(),
             metrics: metrics.clone(),
@@ -88,7 +91,6 @@ impl App {
                 "admin.token is not set: the admin API answers 401 to everything but /healthz"
             );
         }
-        let writer_db = WriterDb::for_settings(db, &settings.database, sqlite_file.as_ref())?;
         let (ingest, writer) = Ingest::spawn(
             writer_db,
             IngestConfig {

@@ -15,7 +15,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub payload: String,
     pub state: String,
-    pub attempts: i32,
+    pub attempts: i64,
     pub run_at: i64,
     pub lease_until: Option<i64>,
     pub claim_token: Option<String>,

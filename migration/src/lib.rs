@@ -6,6 +6,7 @@ mod m20261125_000001_create_tables;
 mod m20261125_000002_card_sequence;
 mod m20261125_000003_drop_event_code_index;
 mod m20261125_000004_channel_registry;
+mod m20261126_000005_job_attempts_bigint;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_card_sequence::Migration),
             Box::new(m20261125_000003_drop_event_code_index::Migration),
             Box::new(m20261125_000004_channel_registry::Migration),
+            Box::new(m20261126_000005_job_attempts_bigint::Migration),
         ]
     }
 }

@@ -241,7 +241,7 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         writer.after_durable(Box::new(move |synced| {
             let _ = durable.send(synced);
         }));
-        writer.restart_wal_if_due();
+        writer.restart_wal_if_due().await;
         batches += 1;
     }
     for _ in 0..batches {

@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
 use super::sqlite_direct::{AfterSync, DirectSqlite};
 use super::sqlite_file::SqliteFile;
+use super::write_gate::WriteGate;
 use super::StoreError;
 use crate::config::{DatabaseSettings, SqliteWriter};
 use crate::metrics::Metrics;
@@ -76,9 +80,41 @@ pub struct IngestConfig {
     pub health: WriterHealth,
 }
 
-/// What the writer commits through.
+/// Work done in one write transaction by `WriterDb::write`, on whichever connection it has.
+pub trait InTransaction: Send {
+    type Output: Send;
+    fn run<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> impl std::future::Future<Output = Result<Self::Output, StoreError>> + Send;
+}
+
+/// A group-commit batch.
+struct RecordBatch<'a> {
+    pushes: &'a [&'a Incoming],
+    rules: &'a RecordRules,
+}
+
+impl InTransaction for RecordBatch<'_> {
+    type Output = Vec<Recorded>;
+    fn run<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> impl std::future::Future<Output = Result<Vec<Recorded>, StoreError>> + Send {
+        events::record_batch(db, self.pushes, self.rules)
+    }
+}
+
+/// Where this process writes: the ingest writer's batches and the activation worker's claims
+/// and completions, each in its turn at SQLite's one write lock (`WriteGate`).
 #[derive(Clone)]
-pub enum WriterDb {
+pub struct WriterDb {
+    conn: WriterConn,
+    gate: WriteGate,
+}
+
+#[derive(Clone)]
+enum WriterConn {
     /// The pool: PostgreSQL, where several writers may share it, or SQLite with
     /// `database.sqlite_writer = "pool"`.
     Pool(DatabaseConnection),
@@ -94,12 +130,19 @@ impl WriterDb {
         settings: &DatabaseSettings,
         file: Option<&SqliteFile>,
     ) -> Result<Self, StoreError> {
-        match file {
-            Some(file) if settings.sqlite_writer == SqliteWriter::Thread => Ok(Self::Direct(
-                Arc::new(DirectSqlite::open(file.path(), settings)?),
-            )),
-            _ => Ok(Self::Pool(pool)),
-        }
+        let gate = WriteGate::new(pool.get_database_backend() == DbBackend::Sqlite);
+        let conn = match file {
+            Some(file) if settings.sqlite_writer == SqliteWriter::Thread => {
+                WriterConn::Direct(Arc::new(DirectSqlite::open(file.path(), settings)?))
+            }
+            _ => WriterConn::Pool(pool),
+        };
+        Ok(Self { conn, gate })
+    }
+
+    /// Whether this is the writer's own SQLite connection (its statements block the thread).
+    pub fn is_direct(&self) -> bool {
+        matches!(self.conn, WriterConn::Direct(_))
     }
 
     /// Store `pushes` in one transaction (see `events::record_batch`).
@@ -108,33 +151,53 @@ impl WriterDb {
         pushes: &[&Incoming],
         rules: &RecordRules,
     ) -> Result<Vec<Recorded>, StoreError> {
-        match self {
-            Self::Pool(db) => {
-                // IMMEDIATE: the batch reads (known dedupe keys, bindings) before it writes, and a
-                // SQLite read transaction that another connection wrote behind cannot become a
-                // write one.
+        self.write(RecordBatch { pushes, rules }).await
+    }
+
+    /// Run `work` in one write transaction, in this process's turn at SQLite's write lock;
+    /// committed, not yet durable (see `durable`).
+    pub async fn write<W: InTransaction>(&self, work: W) -> Result<W::Output, StoreError> {
+        let _turn = self.gate.turn().await;
+        match &self.conn {
+            WriterConn::Pool(db) => {
+                // IMMEDIATE: the work may read before it writes, and a SQLite read transaction
+                // that another connection wrote behind cannot become a write one.
                 let txn = db
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                         ..TransactionOptions::default()
                     })
                     .await?;
-                let outcomes = events::record_batch(&txn, pushes, rules).await?;
+                let output = work.run(&txn).await?;
                 txn.commit().await?;
-                Ok(outcomes)
+                Ok(output)
             }
-            Self::Direct(conn) => {
+            WriterConn::Direct(conn) => {
                 conn.begin_immediate()?;
-                let outcomes = events::record_batch(conn.as_ref(), pushes, rules).await;
-                conn.finish(outcomes.is_ok())?;
-                outcomes
+                let output = work.run(conn.as_ref()).await;
+                conn.finish(output.is_ok())?;
+                output
             }
         }
     }
 
-    /// Between batches: restart the SQLite WAL once it is long (`DirectSqlite::restart_wal_if_due`).
-    pub fn restart_wal_if_due(&self) {
-        if let Self::Direct(conn) = self {
+    /// Wait until everything committed so far is durable (see `after_durable`).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let (synced, durable) = oneshot::channel();
+        self.after_durable(Box::new(move |outcome| {
+            let _ = synced.send(outcome);
+        }));
+        durable
+            .await
+            .map_err(|_| StoreError::Busy("the WAL sync thread has stopped".into()))?
+            .map_err(StoreError::Busy)
+    }
+
+    /// Between batches: restart the SQLite WAL once it is long (`DirectSqlite::restart_wal_if_due`),
+    /// in a turn of its own (the worker writes on the same connection).
+    pub async fn restart_wal_if_due(&self) {
+        if let WriterConn::Direct(conn) = &self.conn {
+            let _turn = self.gate.turn().await;
             conn.restart_wal_if_due();
         }
     }
@@ -142,9 +205,9 @@ impl WriterDb {
     /// Call `then` once everything stored so far is durable: at once on the pool (its commits
     /// sync), after the syncer's next fsync on the writer's own SQLite connection.
     pub fn after_durable(&self, then: AfterSync) {
-        match self {
-            Self::Pool(_) => then(Ok(())),
-            Self::Direct(conn) => conn.after_durable(then),
+        match &self.conn {
+            WriterConn::Pool(_) => then(Ok(())),
+            WriterConn::Direct(conn) => conn.after_durable(then),
         }
     }
 }
@@ -157,17 +220,16 @@ impl Ingest {
         let timeout = config.timeout;
         // The writers take turns at the queue: one gathers a batch while the others commit theirs.
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let handles: Vec<JoinHandle<()>> = match db {
-            WriterDb::Direct(_) => {
-                let runtime = tokio::runtime::Handle::current();
-                let writer = run_writer(db, rx, config);
-                vec![tokio::task::spawn_blocking(move || {
-                    runtime.block_on(writer)
-                })]
-            }
-            WriterDb::Pool(_) => (0..writers.max(1))
+        let handles: Vec<JoinHandle<()>> = if db.is_direct() {
+            let runtime = tokio::runtime::Handle::current();
+            let writer = run_writer(db, rx, config);
+            vec![tokio::task::spawn_blocking(move || {
+                runtime.block_on(writer)
+            })]
+        } else {
+            (0..writers.max(1))
                 .map(|_| tokio::spawn(run_writer(db.clone(), rx.clone(), config.clone())))
-                .collect(),
+                .collect()
         };
         let all = tokio::spawn(async move {
             futures_util::future::join_all(handles).await;
@@ -232,7 +294,7 @@ async fn run_writer(
             .metrics
             .observe_commit(size, started.elapsed().as_secs_f64());
         db.after_durable(answer_when_durable(answers, failure, &config));
-        db.restart_wal_if_due();
+        db.restart_wal_if_due().await;
     }
 }
 

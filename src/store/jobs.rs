@@ -40,7 +40,7 @@ impl JobState {
 pub struct Claimed {
     pub id: i64,
     pub claim_token: String,
-    pub attempts: i32,
+    pub attempts: i64,
     pub payload: Result<JobPayload, String>,
 }
 

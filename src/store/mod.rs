@@ -15,6 +15,7 @@ pub mod sequences;
 pub mod sqlite_direct;
 pub mod sqlite_file;
 pub mod tokens;
+pub mod write_gate;
 
 use std::time::Duration;
 

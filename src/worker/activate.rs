@@ -1,13 +1,14 @@
 //! Running one activation job: token, `/card/membercard/activate`, and what each answer means.
 
 use rand::SeedableRng;
-use sea_orm::TransactionTrait;
+use sea_orm::ConnectionTrait;
 
 use super::retry::{next_day, next_run};
 use super::Worker;
 use crate::activation::JobPayload;
 use crate::credentials::TokenError;
 use crate::store::channels::{self, ChannelDelta, Counts};
+use crate::store::ingest::InTransaction;
 use crate::store::jobs::{self, Claimed};
 use crate::store::{bindings, events::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
@@ -180,7 +181,30 @@ impl Worker {
         done: &[Activated],
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
-        let txn = self.db.begin().await?;
+        let outcomes = self
+            .writer
+            .write(RecordActivations {
+                worker: self,
+                done,
+                now,
+            })
+            .await?;
+        self.writer.durable().await?;
+        for (a, outcome) in done.iter().zip(&outcomes) {
+            if *outcome == JobOutcome::Done {
+                tracing::info!(job_id = a.id, appid = %a.appid, card_id = %a.request.card_id, "member card activated");
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Each job done, its binding activated and its channel's counter raised, in `txn`.
+    async fn record_in(
+        &self,
+        txn: &impl ConnectionTrait,
+        done: &[Activated],
+        now: i64,
+    ) -> Result<Vec<JobOutcome>, StoreError> {
         let mut outcomes = vec![JobOutcome::LostClaim; done.len()];
         let mut counters = channels::Batch::default();
         // Binding order, as the ingest writer's: concurrent transactions lock rows in one order.
@@ -194,13 +218,13 @@ impl Worker {
         });
         for i in order {
             let a = &done[i];
-            if !jobs::complete(&txn, a.id, &a.claim_token, now).await? {
+            if !jobs::complete(txn, a.id, &a.claim_token, now).await? {
                 continue;
             }
             let card_id = CardId(a.request.card_id.clone());
             let code = Code(a.request.code.clone());
             let binding = bindings::mark_activated(
-                &txn,
+                txn,
                 &a.appid,
                 &card_id,
                 &code,
@@ -221,13 +245,7 @@ impl Worker {
             ));
             outcomes[i] = JobOutcome::Done;
         }
-        counters.flush(&txn).await?;
-        txn.commit().await?;
-        for (a, outcome) in done.iter().zip(&outcomes) {
-            if *outcome == JobOutcome::Done {
-                tracing::info!(job_id = a.id, appid = %a.appid, card_id = %a.request.card_id, "member card activated");
-            }
-        }
+        counters.flush(txn).await?;
         Ok(outcomes)
     }
 
@@ -272,5 +290,19 @@ impl Worker {
         } else {
             JobOutcome::LostClaim
         })
+    }
+}
+
+/// A round's activations, recorded in one write transaction (`Worker::record_activations`).
+struct RecordActivations<'a> {
+    worker: &'a Worker,
+    done: &'a [Activated],
+    now: i64,
+}
+
+impl InTransaction for RecordActivations<'_> {
+    type Output = Vec<JobOutcome>;
+    async fn run<C: ConnectionTrait>(self, db: &C) -> Result<Vec<JobOutcome>, StoreError> {
+        self.worker.record_in(db, self.done, self.now).await
     }
 }

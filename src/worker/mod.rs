@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
 use crate::metrics::Metrics;
+use crate::store::ingest::{InTransaction, WriterDb};
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
 use activate::{JobOutcome, Step};
@@ -50,6 +51,8 @@ pub struct Worker {
     metrics: Metrics,
     /// Claims in flight, so a shutdown past the drain timeout can hand them back.
     in_flight: Arc<Mutex<HashMap<i64, String>>>,
+    /// Where claims and activations are written: the ingest writer's connection, in turns.
+    writer: WriterDb,
 }
 
 impl Worker {
@@ -60,6 +63,7 @@ impl Worker {
         clock: Clock,
         wake: Arc<Notify>,
         metrics: Metrics,
+        writer: WriterDb,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             db,
@@ -70,6 +74,7 @@ impl Worker {
             wake,
             metrics,
             in_flight: Arc::default(),
+            writer,
         })
     }
 
@@ -87,7 +92,8 @@ impl Worker {
     /// Claim up to `limit` due jobs; they count as in flight until they ran (or are released).
     async fn claim(&self, now: i64, limit: u64) -> Result<Vec<Claimed>, StoreError> {
         let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
-        let claimed = jobs::claim(&self.db, now, lease, limit).await?;
+        // A claim lost to a power cut leaves its jobs queued: it need not be durable.
+        let claimed = self.writer.write(ClaimJobs { now, lease, limit }).await?;
         for job in &claimed {
             self.track(job, true);
         }
@@ -298,5 +304,22 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Claim up to `limit` due jobs (`jobs::claim`) in one write transaction.
+struct ClaimJobs {
+    now: i64,
+    lease: i64,
+    limit: u64,
+}
+
+impl InTransaction for ClaimJobs {
+    type Output = Vec<Claimed>;
+    fn run<C: sea_orm::ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> impl std::future::Future<Output = Result<Vec<Claimed>, StoreError>> + Send {
+        jobs::claim(db, self.now, self.lease, self.limit)
     }
 }

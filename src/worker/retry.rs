@@ -6,7 +6,7 @@ use rand::Rng;
 /// exhausted (the job is then dead).
 pub fn next_run(
     now: i64,
-    attempts: i32,
+    attempts: i64,
     schedule: &[u64],
     jitter: f64,
     rng: &mut impl Rng,

@@ -148,7 +148,7 @@ async fn a_batch_equals_one_push_at_a_time() {
         let file = SqliteFile::of_database(&settings);
         let through = WriterDb::for_settings(batched.clone(), &settings, file.as_ref()).unwrap();
         assert_eq!(
-            matches!(through, WriterDb::Direct(_)),
+            through.is_direct(),
             *backend == Backend::Sqlite && *writer == SqliteWriter::Thread
         );
         let mut batch_outcomes = Vec::new();
