@@ -71,7 +71,7 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     pub timeout: Duration,
     pub rules: RecordRules,
-    /// Woken after every batch that stored something new (it may have enqueued activations).
+    /// Woken after a batch that stored a push calling for an activation.
     pub wake_worker: Arc<Notify>,
     pub metrics: Metrics,
     /// The SQLite file, if the database is one: a batch is never committed when it is gone or
@@ -289,11 +289,23 @@ async fn run_writer(
             }
             continue;
         }
+        // Only a push that calls for an activation can give the worker something to do (waking it
+        // for nothing costs a claim, a write transaction, per batch).
+        let activations = batch.iter().any(|job| {
+            let event = &job.push.message.event;
+            config.rules.cards.activation_for(event).is_some()
+        });
         let (answers, failure) = commit_batch(&db, &mut batch, &config.rules).await;
         config
             .metrics
             .observe_commit(size, started.elapsed().as_secs_f64());
-        db.after_durable(answer_when_durable(answers, failure, &config));
+        let wake_worker = activations.then(|| config.wake_worker.clone());
+        db.after_durable(answer_when_durable(
+            answers,
+            failure,
+            &config.health,
+            wake_worker,
+        ));
         db.restart_wal_if_due().await;
     }
 }
@@ -347,9 +359,10 @@ async fn commit_batch(
 fn answer_when_durable(
     answers: Vec<Answer>,
     failure: Option<String>,
-    config: &IngestConfig,
+    health: &WriterHealth,
+    wake_worker: Option<Arc<Notify>>,
 ) -> AfterSync {
-    let (health, wake_worker) = (config.health.clone(), config.wake_worker.clone());
+    let health = health.clone();
     Box::new(move |durable: Result<(), String>| {
         health.record(durable.clone().err().or(failure));
         let mut stored_new = false;
@@ -362,9 +375,9 @@ fn answer_when_durable(
             // The push's handler may have given up (timeout); its row is stored all the same.
             let _ = reply.send(outcome);
         }
-        if stored_new {
-            // New events may have enqueued activations.
-            wake_worker.notify_one();
+        if let Some(worker) = wake_worker.filter(|_| stored_new) {
+            // New events that call for activations have enqueued them.
+            worker.notify_one();
         }
     })
 }
