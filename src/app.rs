@@ -19,8 +19,9 @@ use crate::distribution::Distribution;
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::metrics::Metrics;
 use crate::store::events::RecordRules;
-use crate::store::ingest::{Ingest, IngestConfig, WriterDb, WriterHealth};
+use crate::store::ingest::{Ingest, IngestConfig, WriterHealth};
 use crate::store::sqlite_file::SqliteFile;
+use crate::store::writer_db::WriterDb;
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]

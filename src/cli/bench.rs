@@ -206,8 +206,8 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
 /// crypto.
 async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     use crate::store::events::{Incoming, RecordRules};
-    use crate::store::ingest::WriterDb;
     use crate::store::sqlite_file::SqliteFile;
+    use crate::store::writer_db::WriterDb;
     let db = store::connect(&settings.database).await?;
     store::migrate(&db).await?;
     let file = SqliteFile::of_database(&settings.database);

@@ -16,6 +16,7 @@ pub mod sqlite_direct;
 pub mod sqlite_file;
 pub mod tokens;
 pub mod write_gate;
+pub mod writer_db;
 
 use std::time::Duration;
 

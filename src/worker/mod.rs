@@ -21,8 +21,8 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
 use crate::metrics::Metrics;
-use crate::store::ingest::{InTransaction, WriterDb};
 use crate::store::jobs::{self, Claimed};
+use crate::store::writer_db::{InTransaction, WriterDb};
 use crate::store::StoreError;
 use activate::{JobOutcome, Step};
 

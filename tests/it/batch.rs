@@ -5,8 +5,8 @@
 use cardhook::activation::CardRules;
 use cardhook::config::{Activation, DatabaseSettings, Settings, SqliteWriter};
 use cardhook::store::events::{self, Incoming, RecordRules, Recorded};
-use cardhook::store::ingest::WriterDb;
 use cardhook::store::sqlite_file::SqliteFile;
+use cardhook::store::writer_db::WriterDb;
 use cardhook::store::{self, channels};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
