@@ -62,8 +62,8 @@ impl DirectSqlite {
     pub fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let db_err = |e| StoreError::Db(exec_err(e));
         let conn = connect(path, settings).map_err(db_err)?;
-        // The checkpointer copies the WAL back into the database between the writer's commits;
-        // the writer checkpoints only what is left when the WAL passes this size.
+        // SQLite's own checkpoint inside COMMIT only as a backstop: the checkpointer copies the WAL
+        // back, and the WAL restarts between batches (`restart_wal_if_due`).
         conn.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))
@@ -99,7 +99,7 @@ impl DirectSqlite {
         }
     }
 
-    /// Begin the writer's transaction: IMMEDIATE, because a batch reads before it writes.
+    /// Begin a write transaction: IMMEDIATE, because a batch (or a claim) reads before it writes.
     pub fn begin_immediate(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             if !conn.is_autocommit() {
@@ -136,7 +136,7 @@ impl DirectSqlite {
     /// checkpointer has not copied yet, so the next transaction starts the WAL over. Run after a
     /// batch is handed to the syncer, this delays the next batch only, not the one just committed
     /// (SQLite's own automatic checkpoint runs inside COMMIT: it delayed both). True when it ran
-    /// to the end: the next transaction starts the WAL over.
+    /// to the end.
     pub fn restart_wal_if_due(&self) -> bool {
         if self.wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES {
             return false;
