@@ -275,9 +275,8 @@ fn sync_loop(
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
 
 /// A thread that copies committed WAL frames back into the database (a PASSIVE checkpoint: it
-/// never blocks the writer) when woken after a commit, so the writer's own checkpoints — which
-/// it runs after a commit, with the batch's pushes already answered but the next batch waiting —
-/// find little left to copy.
+/// never blocks the writer) when woken after a commit, so the writer's checkpoint at a WAL
+/// restart (`restart_wal_if_due`) finds little left to copy. It publishes the WAL's length for it.
 fn spawn_checkpointer(conn: Connection, wal_pages: Arc<AtomicI64>) -> SyncSender<()> {
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let run = move || {
@@ -493,26 +492,27 @@ mod tests {
         assert_eq!(journal.try_get_by_index::<String>(0).unwrap(), "wal");
         // 1 = NORMAL: commits do not fsync; with the default `synchronous = "full"` the syncer
         // does before any push is answered.
-        assert_eq!(pragma(&db, "synchronous").await, 1);
+        assert_eq!(scalar(&db, "PRAGMA synchronous").await, 1);
         assert!(db.syncer.is_some());
-        assert_eq!(pragma(&db, "foreign_keys").await, 1);
+        assert_eq!(scalar(&db, "PRAGMA foreign_keys").await, 1);
         // 2 = MEMORY: a multi-row statement's journal does not spill to a file.
-        assert_eq!(pragma(&db, "temp_store").await, 2);
-        assert_eq!(pragma(&db, "busy_timeout").await, 5000);
+        assert_eq!(scalar(&db, "PRAGMA temp_store").await, 2);
+        assert_eq!(scalar(&db, "PRAGMA busy_timeout").await, 5000);
         assert_eq!(
-            pragma(&db, "wal_autocheckpoint").await,
+            scalar(&db, "PRAGMA wal_autocheckpoint").await,
             i64::from(WRITER_CHECKPOINT_PAGES)
         );
         let mut settings = Settings::defaults().unwrap().database;
         settings.synchronous = SqliteSynchronous::Normal;
         let normal = DirectSqlite::open(&dir.path().join("direct.db"), &settings).unwrap();
-        assert_eq!(pragma(&normal, "synchronous").await, 1);
+        assert_eq!(scalar(&normal, "PRAGMA synchronous").await, 1);
         assert!(normal.syncer.is_none());
     }
 
-    async fn pragma(db: &DirectSqlite, name: &str) -> i64 {
+    /// The first column of the one row `sql` answers.
+    async fn scalar(db: &DirectSqlite, sql: &str) -> i64 {
         let row = db
-            .query_one_raw(statement(&format!("PRAGMA {name}"), vec![]))
+            .query_one_raw(statement(sql, vec![]))
             .await
             .unwrap()
             .unwrap();
@@ -670,14 +670,7 @@ mod tests {
     async fn a_failed_batch_rolls_back_and_the_next_one_begins_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let db = opened(&dir);
-        let count = || async {
-            let rows = db
-                .query_one_raw(statement("SELECT count(*) AS c FROM t", vec![]))
-                .await
-                .unwrap()
-                .unwrap();
-            rows.try_get::<i64>("", "c").unwrap()
-        };
+        let count = || scalar(&db, "SELECT count(*) FROM t");
         db.begin_immediate().unwrap();
         db.execute_unprepared("INSERT INTO t (i) VALUES (1)")
             .await
