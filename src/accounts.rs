@@ -74,6 +74,10 @@ impl Accounts {
         }
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Account>> {
+        self.by_appid.values()
+    }
+
     pub fn appids(&self) -> impl Iterator<Item = &str> {
         self.by_appid.keys().map(String::as_str)
     }

@@ -96,6 +96,7 @@ impl App {
             writer_db,
             IngestConfig {
                 batch_max: settings.database.batch_max,
+                batch_wait: Duration::from_micros(settings.database.batch_wait_us),
                 queue_capacity: settings.database.queue_capacity,
                 timeout: Duration::from_millis(settings.server.storage_timeout_ms),
                 rules: RecordRules {
@@ -122,7 +123,7 @@ impl App {
         let mut server = HttpServer::new(move || {
             ActixApp::new()
                 .app_data(web::Data::new(state.clone()))
-                .configure(callback_routes)
+                .configure(callback_routes(&state.accounts))
         })
         .disable_signals()
         .shutdown_timeout(10);

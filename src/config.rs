@@ -62,6 +62,8 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     pub synchronous: SqliteSynchronous,
     pub batch_max: usize,
+    /// How long a batch stays open for more pushes after its first, in microseconds.
+    pub batch_wait_us: u64,
     /// Group-commit writers (1 on SQLite; several on PostgreSQL).
     pub writers: usize,
     pub queue_capacity: usize,

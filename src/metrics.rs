@@ -157,6 +157,14 @@ impl Metrics {
             .get()
     }
 
+    /// Group commits so far, and the pushes they held (tests read it).
+    pub fn commits(&self) -> (u64, u64) {
+        (
+            self.batch_size.get_sample_count(),
+            self.batch_size.get_sample_sum() as u64,
+        )
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -20,7 +20,27 @@ use crate::wechat::events;
 use crate::wechat::query::{self, CallbackQuery};
 use crate::wechat::{crypto, signature, xml, Mode, ProtocolError};
 
-/// GET /wechat/{appid}
+/// GET /wechat/{appid} of a configured account, and GET /wechat when it is the only one (the
+/// account is the route's own data: see `callback_routes`).
+pub async fn verify_routed(
+    req: HttpRequest,
+    account: web::Data<Account>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    verify(&req, Ok(&account.into_inner()), &state)
+}
+
+/// POST /wechat/{appid} of a configured account, and POST /wechat when it is the only one.
+pub async fn receive_routed(
+    req: HttpRequest,
+    account: web::Data<Account>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    receive(req, Ok(account.into_inner()), payload, state).await
+}
+
+/// GET /wechat/{appid} of any other AppID
 pub async fn verify_for(
     req: HttpRequest,
     appid: web::Path<String>,
@@ -33,7 +53,7 @@ pub async fn verify_for(
     )
 }
 
-/// GET /wechat (exactly one account configured)
+/// GET /wechat when not exactly one account is configured
 pub async fn verify_single(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -45,7 +65,7 @@ pub async fn verify_single(
     )
 }
 
-/// POST /wechat/{appid}
+/// POST /wechat/{appid} of any other AppID
 pub async fn receive_for(
     req: HttpRequest,
     appid: web::Path<String>,
@@ -60,7 +80,7 @@ pub async fn receive_for(
     receive(req, account, payload, state).await
 }
 
-/// POST /wechat (exactly one account configured)
+/// POST /wechat when not exactly one account is configured
 pub async fn receive_single(
     req: HttpRequest,
     payload: web::Payload,
@@ -82,12 +102,12 @@ fn verify(
     state: &AppState,
 ) -> Result<HttpResponse, HttpError> {
     let started = Instant::now();
+    let label = state.appid_label(account.as_ref().ok().map(|a| a.appid.as_str()));
     let result = account.and_then(|account| {
         let q = authenticate(req.query_string(), account, state)?;
         let echostr = q.echostr.ok_or(ProtocolError::MissingParam("echostr"))?;
         Ok(echostr)
     });
-    let label = state.appid_label(account_appid(req, state));
     match result {
         Ok(echostr) => {
             state.metrics.observe_push(
@@ -111,7 +131,7 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
     let started = Instant::now();
-    let label = state.appid_label(account_appid(&req, &state));
+    let label = state.appid_label(account.as_ref().ok().map(|a| a.appid.as_str()));
     let account = match account {
         Ok(account) => account,
         Err(e) => return Err(state.reject(&req, label, "none", e, started)),
@@ -220,11 +240,4 @@ fn open<'b>(
         &encrypt,
     )?;
     crypto::decrypt(key, &encrypt, account.appid.as_str()).map(Cow::Owned)
-}
-
-fn account_appid<'r>(req: &'r HttpRequest, state: &'r AppState) -> Option<&'r str> {
-    match req.match_info().get("appid") {
-        Some(appid) => Some(appid),
-        None => state.accounts.single().map(|a| a.appid.as_str()),
-    }
 }

@@ -62,6 +62,8 @@ impl WriterHealth {
 #[derive(Clone)]
 pub struct IngestConfig {
     pub batch_max: usize,
+    /// How long a batch stays open for more pushes after its first (zero: only those queued).
+    pub batch_wait: Duration,
     pub queue_capacity: usize,
     pub timeout: Duration,
     pub rules: RecordRules,
@@ -131,13 +133,23 @@ async fn run_writer(
                 return;
             };
             batch.push(first);
-            // Whatever queued up while the previous batch committed joins this one: a lone push
-            // is never delayed, a burst shares one commit.
+            // Whatever queued up while the previous batch committed joins this one, and whatever
+            // arrives within `batch_wait` of its first push (none by default: a lone push is never
+            // delayed, a burst shares one commit).
+            let closes = tokio::time::Instant::now() + config.batch_wait;
             while batch.len() < config.batch_max {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+                let next = match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(mpsc::error::TryRecvError::Empty) if !config.batch_wait.is_zero() => {
+                        tokio::time::timeout_at(closes, rx.recv())
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    Err(_) => None,
+                };
+                let Some(job) = next else { break };
+                batch.push(job);
             }
         }
         let started = std::time::Instant::now();

@@ -2,6 +2,8 @@
 //! bindings, counters and jobs, whatever the mix and order of events in the batch — through the
 //! writer's own SQLite connection (`sqlite_direct`) as through the pool.
 
+use std::time::Duration;
+
 use cardhook::activation::CardRules;
 use cardhook::config::{Activation, DatabaseSettings, Settings, SqliteWriter};
 use cardhook::store::events::{self, Incoming, RecordRules, Recorded};
@@ -10,14 +12,15 @@ use cardhook::store::writer_db::WriterDb;
 use cardhook::store::{self, channels};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
+use cardhook::wechat::Mode;
 use entity::{card_binding, card_event, job};
 use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
 use secrecy::SecretString;
 
 use crate::support::backend::{Backend, TestDatabase};
-use crate::support::fixtures::{code_event_xml, get_card_xml};
-use crate::support::member_card;
+use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
+use crate::support::{member_card, spawn_app, spawn_app_with};
 
 async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> (DatabaseConnection, TestDatabase) {
     let (db, test_db, _) = fresh_db_with_settings(backend, dir).await;
@@ -250,4 +253,44 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
     );
     db.close().await.unwrap();
     test_db.drop_database().await;
+}
+
+/// `database.batch_wait_us`: a batch stays open for the pushes arriving within the wait of its
+/// first; without it (the default) a push commits as soon as the writer is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stays_open_for_the_configured_wait() {
+    let xml = |i: usize| {
+        get_card_xml(
+            &format!("oWait{i}"),
+            1_700_000_000,
+            "pWAIT",
+            &i.to_string(),
+            0,
+            "w",
+        )
+    };
+
+    let app = spawn_app_with(|s| s.database.batch_wait_us = 2_000_000).await;
+    let (one, two) = (xml(1), xml(2));
+    let second_a_moment_later = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.push_xml(&two, Mode::Safe).await
+    };
+    let (first, second) = tokio::join!(app.push_xml(&one, Mode::Safe), second_a_moment_later);
+    assert_success(first).await;
+    assert_success(second).await;
+    assert_eq!(app.metrics.commits(), (1, 2), "one commit held both pushes");
+    app.shutdown().await;
+
+    let app = spawn_app().await;
+    for i in 1..=2 {
+        assert_success(app.push_xml(&xml(i), Mode::Safe).await).await;
+    }
+    assert_eq!(
+        app.metrics.commits(),
+        (2, 2),
+        "each push committed on its own"
+    );
+    assert_eq!(app.event_count().await, 2);
+    app.shutdown().await;
 }

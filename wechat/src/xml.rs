@@ -4,6 +4,7 @@
 //! CDATA (`<ToUserName> <![CDATA[gh_…]]> </ToUserName>`) and send the same field with or without
 //! CDATA (reference §2.6): every value is trimmed, and an empty value counts as absent.
 
+use memchr::memmem::find;
 use serde::Deserialize;
 
 use super::ProtocolError;
@@ -28,10 +29,6 @@ pub fn reject_declarations(xml: &str) -> Result<(), ProtocolError> {
         }
     }
     Ok(())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The outer body of a push. In safe mode it holds only `ToUserName` and `Encrypt`; in compatible
