@@ -285,8 +285,11 @@ fn yield_to_the_request_path() {
     }
 }
 
-/// At most one checkpoint per this interval: each one syncs the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
+/// At most one checkpoint per this interval: each one syncs the database file, and a page
+/// dirtied again within it is copied once. At normal priority a longer interval meant longer
+/// bursts of copying on the request path's CPU (10 ms was kept for the p99); at `CHECKPOINTER_NICE`
+/// 50 ms took 7% more pushes/s than 10 ms with a lower p99 (docs/PERFORMANCE.md).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A thread that copies committed WAL frames back into the database (a PASSIVE checkpoint: it
 /// never blocks the writer) when woken after a commit, so the writer's checkpoint at a WAL
