@@ -561,8 +561,6 @@ mod tests {
         assert!(grown, "the database file stayed at {before} bytes");
     }
 
-    /// Run `sync_loop` over `commits` handed over before it starts; returns what each was told
-    /// and how many fsyncs it made.
     #[tokio::test]
     async fn the_checkpointer_runs_at_the_lowest_priority() {
         let dir = tempfile::tempdir().unwrap();
@@ -591,6 +589,8 @@ mod tests {
             .collect()
     }
 
+    /// Run `sync_loop` over `commits` handed over before it starts; returns what each was told
+    /// and how many fsyncs it made.
     fn sync_outcomes(commits: usize) -> (Vec<Result<(), String>>, usize) {
         let (hand_over, handed) = std::sync::mpsc::channel::<AfterSync>();
         let (told, outcomes) = std::sync::mpsc::channel();

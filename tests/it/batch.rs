@@ -1,6 +1,7 @@
 //! Group commit stores a batch exactly as one-push-per-transaction would: the same events,
 //! bindings, counters and jobs, whatever the mix and order of events in the batch — through the
-//! writer's own SQLite connection (`sqlite_direct`) as through the pool.
+//! writer's own SQLite connection (`sqlite_direct`) as through the pool; and a batch stays open
+//! as long as `database.batch_wait_us` says.
 
 use std::time::Duration;
 
