@@ -277,13 +277,18 @@ fn sync_loop(
 /// under sustained load, the writer copies at the next WAL restart (`restart_wal_if_due`).
 const CHECKPOINTER_NICE: i32 = 19;
 
-/// Lower the calling thread's priority to `CHECKPOINTER_NICE` (Linux: a nice value is per thread).
+/// Lower the calling thread's priority to `CHECKPOINTER_NICE`. Linux only: on Linux a nice value
+/// belongs to a thread, elsewhere to the whole process.
+#[cfg(target_os = "linux")]
 fn yield_to_the_request_path() {
     let thread = rustix::thread::gettid();
     if let Err(e) = rustix::process::setpriority_process(Some(thread), CHECKPOINTER_NICE) {
         tracing::info!(error.message = %e, "the checkpoint thread keeps the normal priority");
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn yield_to_the_request_path() {}
 
 /// At most one checkpoint per this interval: each one syncs the database file, and a page
 /// dirtied again within it is copied once. At normal priority a longer interval meant longer
@@ -561,6 +566,7 @@ mod tests {
         assert!(grown, "the database file stayed at {before} bytes");
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_checkpointer_runs_at_the_lowest_priority() {
         let dir = tempfile::tempdir().unwrap();
@@ -575,6 +581,7 @@ mod tests {
     }
 
     /// The nice value of each thread of this process named like the checkpointer.
+    #[cfg(target_os = "linux")]
     fn checkpointer_nice_values() -> Vec<i32> {
         let tasks = std::fs::read_dir("/proc/self/task").unwrap();
         tasks
