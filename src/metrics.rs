@@ -4,8 +4,8 @@
 //! `unknown`, event is a known event name or `other`, errcode is WeChat's number.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -18,6 +18,8 @@ pub struct Metrics {
     jobs: IntGaugeVec,
     activations: IntCounterVec,
     token_refreshes: IntCounterVec,
+    wal_pages: IntGauge,
+    wal_restart_seconds: Histogram,
 }
 
 const LATENCY_BUCKETS: [f64; 13] = [
@@ -79,6 +81,17 @@ impl Metrics {
             ),
             &["appid", "credential"],
         )?;
+        let wal_pages = IntGauge::new(
+            "cardhook_sqlite_wal_pages",
+            "Frames in the SQLite WAL at the checkpointer's last look; the writer restarts it past 64 000",
+        )?;
+        let wal_restart_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "cardhook_sqlite_wal_restart_seconds",
+                "Time the SQLite writer spent between batches restarting the WAL (copying what the checkpointer had not)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -94,6 +107,8 @@ impl Metrics {
         registry.register(Box::new(jobs.clone()))?;
         registry.register(Box::new(activations.clone()))?;
         registry.register(Box::new(token_refreshes.clone()))?;
+        registry.register(Box::new(wal_pages.clone()))?;
+        registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(build))?;
         Ok(Self {
             registry,
@@ -104,6 +119,8 @@ impl Metrics {
             jobs,
             activations,
             token_refreshes,
+            wal_pages,
+            wal_restart_seconds,
         })
     }
 
@@ -124,6 +141,14 @@ impl Metrics {
     pub fn observe_commit(&self, batch: usize, seconds: f64) {
         self.commit_seconds.observe(seconds);
         self.batch_size.observe(batch as f64);
+    }
+
+    /// The SQLite WAL's length, and the time of a restart if the writer just made one.
+    pub fn observe_wal(&self, pages: i64, restart_seconds: Option<f64>) {
+        self.wal_pages.set(pages);
+        if let Some(seconds) = restart_seconds {
+            self.wal_restart_seconds.observe(seconds);
+        }
     }
 
     pub fn observe_activation(&self, outcome: &str, errcode: &str) {

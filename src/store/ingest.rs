@@ -180,7 +180,11 @@ async fn run_writer(
             &config.health,
             wake_worker,
         ));
-        db.restart_wal_if_due().await;
+        let restart_began = std::time::Instant::now();
+        if let Some(wal) = db.restart_wal_if_due().await {
+            let restart = wal.restarted.then(|| restart_began.elapsed().as_secs_f64());
+            config.metrics.observe_wal(wal.pages, restart);
+        }
     }
 }
 

@@ -165,6 +165,11 @@ impl DirectSqlite {
         }
     }
 
+    /// The WAL's length in frames, as the checkpointer last saw it (0 right after a restart).
+    pub fn wal_pages(&self) -> i64 {
+        self.wal_pages.load(Ordering::Relaxed)
+    }
+
     fn with_conn<T>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,

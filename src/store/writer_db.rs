@@ -17,6 +17,15 @@ use super::write_gate::WriteGate;
 use super::StoreError;
 use crate::config::{DatabaseSettings, SqliteWriter};
 
+/// The SQLite WAL after the writer's look between batches.
+#[derive(Debug, Clone, Copy)]
+pub struct WalState {
+    /// Frames in the WAL (0 right after a restart).
+    pub pages: i64,
+    /// Whether the writer just restarted it.
+    pub restarted: bool,
+}
+
 /// Work done in one write transaction by `WriterDb::write`, on whichever connection it has.
 pub trait InTransaction: Send {
     type Output: Send;
@@ -131,12 +140,18 @@ impl WriterDb {
     }
 
     /// Between batches: restart the SQLite WAL once it is long (`DirectSqlite::restart_wal_if_due`),
-    /// in a turn of its own (the worker writes on the same connection).
-    pub async fn restart_wal_if_due(&self) {
-        if let WriterConn::Direct(conn) = &self.conn {
-            let _turn = self.gate.turn().await;
-            conn.restart_wal_if_due();
-        }
+    /// in a turn of its own (the worker writes on the same connection). What the WAL looks like
+    /// afterwards; nothing on the pool.
+    pub async fn restart_wal_if_due(&self) -> Option<WalState> {
+        let WriterConn::Direct(conn) = &self.conn else {
+            return None;
+        };
+        let _turn = self.gate.turn().await;
+        let restarted = conn.restart_wal_if_due();
+        Some(WalState {
+            pages: conn.wal_pages(),
+            restarted,
+        })
     }
 
     /// Call `then` once everything stored so far is durable: at once on the pool (its commits

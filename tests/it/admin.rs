@@ -322,11 +322,16 @@ async fn jobs_over_the_api_mirror_the_cli() {
         "cardhook_activations_total{errcode=\"40056\",outcome=\"error\"} 1".to_owned(),
         format!("cardhook_token_refreshes_total{{appid=\"{appid}\",credential=\"access_token\"}} 1"),
         "cardhook_commit_duration_seconds_count 4".to_owned(),
+        // Four pushes are far from a WAL restart.
+        "cardhook_sqlite_wal_restart_seconds_count 0".to_owned(),
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing `{line}` in\n{metrics}");
     }
     assert!(metrics.contains("cardhook_build_info{version="));
     assert!(metrics.contains("cardhook_push_duration_seconds_bucket"));
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("cardhook_sqlite_wal_pages ")));
     for private in ["1001", "oA", "oB", "pCARD", "secret-of"] {
         assert!(!metrics.contains(private), "{private} in metrics");
     }
