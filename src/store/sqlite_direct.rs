@@ -138,7 +138,7 @@ impl DirectSqlite {
     /// (SQLite's own automatic checkpoint runs inside COMMIT: it delayed both). True when it ran
     /// to the end.
     pub fn restart_wal_if_due(&self) -> bool {
-        if self.wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES {
+        if !self.wal_restart_due() {
             return false;
         }
         let checkpoint = self.with_conn(|conn| {
@@ -163,6 +163,11 @@ impl DirectSqlite {
                 false
             }
         }
+    }
+
+    /// Whether the WAL has grown past `WAL_RESTART_PAGES` (see `restart_wal_if_due`).
+    pub fn wal_restart_due(&self) -> bool {
+        self.wal_pages() >= WAL_RESTART_PAGES
     }
 
     /// The WAL's length in frames, as the checkpointer last saw it (0 right after a restart).

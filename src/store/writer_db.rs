@@ -140,14 +140,16 @@ impl WriterDb {
     }
 
     /// Between batches: restart the SQLite WAL once it is long (`DirectSqlite::restart_wal_if_due`),
-    /// in a turn of its own (the worker writes on the same connection). What the WAL looks like
-    /// afterwards; nothing on the pool.
+    /// in a turn of its own (the worker writes on the same connection); a turn is taken only then,
+    /// not after every batch. What the WAL looks like afterwards; nothing on the pool.
     pub async fn restart_wal_if_due(&self) -> Option<WalState> {
         let WriterConn::Direct(conn) = &self.conn else {
             return None;
         };
-        let _turn = self.gate.turn().await;
-        let restarted = conn.restart_wal_if_due();
+        let restarted = conn.wal_restart_due() && {
+            let _turn = self.gate.turn().await;
+            conn.restart_wal_if_due()
+        };
         Some(WalState {
             pages: conn.wal_pages(),
             restarted,
