@@ -13,6 +13,10 @@ use crate::wechat::Mode;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// The largest `database.batch_max`: the SQLite writer keeps a transaction's pages in memory until
+/// it commits (it never spills them to the WAL early, see `wal-coalesce`), ~15 KB a push.
+const MAX_BATCH: usize = 1024;
+
 /// A configuration problem, naming the key and where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -225,8 +229,16 @@ impl Settings {
     /// Check what serde cannot: keys, offsets, and every account's secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.stats_offset()?;
-        if self.database.batch_max == 0 || self.database.queue_capacity == 0 {
-            return Err(invalid("database.batch_max", "must be at least 1"));
+        if !(1..=MAX_BATCH).contains(&self.database.batch_max) {
+            return Err(invalid(
+                "database.batch_max",
+                &format!(
+                    "must be between 1 and {MAX_BATCH} (a batch's pages stay in memory until it commits)"
+                ),
+            ));
+        }
+        if self.database.queue_capacity == 0 {
+            return Err(invalid("database.queue_capacity", "must be at least 1"));
         }
         let postgres = self.database.url.expose_secret().starts_with("postgres");
         if postgres && self.database.max_connections < 2 {
@@ -459,6 +471,18 @@ mod tests {
         assert!(check(&format!("{pg}writers = 4\n")).is_ok());
         let e = check(&format!("{pg}writers = 8\n")).unwrap_err();
         assert!(e.to_string().contains("max_connections"), "{e}");
+    }
+
+    #[test]
+    fn batches_and_the_queue_are_bounded() {
+        let check = |toml: &str| with(toml).unwrap().validate();
+        for batch in [0, MAX_BATCH + 1] {
+            let e = check(&format!("[database]\nbatch_max = {batch}\n")).unwrap_err();
+            assert!(e.to_string().contains("database.batch_max"), "{e}");
+        }
+        assert!(check(&format!("[database]\nbatch_max = {MAX_BATCH}\n")).is_ok());
+        let e = check("[database]\nqueue_capacity = 0\n").unwrap_err();
+        assert!(e.to_string().contains("database.queue_capacity"), "{e}");
     }
 
     #[test]

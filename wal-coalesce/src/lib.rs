@@ -19,7 +19,8 @@
 //!   real: the WAL must be on disk before its pages are copied into the database file.
 //! - `cache_spill = OFF`: WAL frames are then written only by commits. A frame spilled in the middle
 //!   of a transaction that is then rolled back could otherwise stay in memory and later overwrite
-//!   a frame another connection committed at the same place.
+//!   a frame another connection committed at the same place. The price: a transaction's dirty
+//!   pages stay in SQLite's cache until it commits, so transactions must be of bounded size.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicU64, Ordering};
