@@ -188,34 +188,29 @@ pub fn row_for_get(
     }
 }
 
-/// New bindings written together in one multi-row upsert.
+/// New bindings written together in one multi-row upsert, by key: (appid, card_id, code).
 #[derive(Default)]
 pub struct Batch {
-    rows: Vec<card_binding::ActiveModel>,
+    rows: std::collections::BTreeMap<[Option<String>; 3], card_binding::ActiveModel>,
 }
 
 impl Batch {
+    /// Add a row; a later row for the same code replaces the earlier one. One statement may not
+    /// touch a row twice (PostgreSQL), and key order is the order of every multi-row write:
+    /// concurrent transactions lock rows in one order and cannot deadlock.
     pub fn push(&mut self, row: card_binding::ActiveModel) {
-        self.rows.push(row);
+        let key = [&row.appid, &row.card_id, &row.code].map(|v| v.try_as_ref().cloned());
+        self.rows.insert(key, row);
     }
 
-    /// Upsert every pending row (a later row for the same code wins) and empty the batch.
+    /// Upsert every pending row and empty the batch.
     pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        // One statement may not touch a row twice (PostgreSQL): keep the last row of each code.
-        // Then key order, as every multi-row write: concurrent transactions lock rows in one
-        // order and cannot deadlock.
-        let mut rows = std::collections::BTreeMap::new();
-        for row in std::mem::take(&mut self.rows) {
-            let key = [&row.appid, &row.card_id, &row.code]
-                .map(|v| v.clone().into_value().map(|v| v.to_string()));
-            rows.insert(key, row);
-        }
-        let rows: Vec<card_binding::ActiveModel> = rows.into_values().collect();
-        for chunk in super::statement_chunks(&rows) {
-            card_binding::Entity::insert_many(chunk.to_vec())
+        let mut rows = std::mem::take(&mut self.rows).into_values();
+        for size in super::chunk_sizes(rows.len()) {
+            card_binding::Entity::insert_many(rows.by_ref().take(size))
                 .on_conflict(
                     OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
                         .update_columns([

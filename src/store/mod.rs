@@ -35,18 +35,25 @@ pub use error::StoreError;
 /// SQLite thread; power-of-two chunks cost up to eight).
 pub fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
+    chunk_sizes(items.len()).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        chunk
+    })
+}
+
+/// The sizes of the chunks [`statement_chunks`] splits `len` items into.
+pub fn chunk_sizes(len: usize) -> impl Iterator<Item = usize> {
+    let mut rest = len;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let size = match rest.len() {
+        let size = match rest {
+            0 => return None,
             n if n >= 256 => 256,
             n if n >= 16 => n / 16 * 16,
             n => n,
         };
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        Some(chunk)
+        rest -= size;
+        Some(size)
     })
 }
 
