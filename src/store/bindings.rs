@@ -5,10 +5,8 @@
 //! `gifted_away`.
 
 use entity::card_binding::{self, Column};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder};
 
 use super::channels::{ChannelDelta, Counts};
 use super::events::Incoming;
@@ -159,48 +157,99 @@ pub fn is_plain_get(e: &UserGetCard) -> bool {
     !(e.is_restore_member_card || (e.is_give_by_friend && e.old_user_card_code.is_some()))
 }
 
-/// The binding a `user_get_card` creates.
-pub fn row_for_get(
-    push: &Incoming,
-    e: &UserGetCard,
-    day: &str,
-    restored: bool,
-) -> card_binding::ActiveModel {
-    card_binding::ActiveModel {
-        appid: Set(push.appid.0.clone()),
-        card_id: Set(e.card_id.0.clone()),
-        code: Set(e.code.0.clone()),
-        openid: Set(push.message.from_user_name.0.clone()),
-        unionid: Set(e.union_id.clone()),
-        outer_id: Set(e.outer_id),
-        outer_str: Set(e.outer_str.clone().unwrap_or_default()),
-        source_scene: Set(e.source_scene.clone()),
-        got_at: Set(push.message.create_time),
-        got_day: Set(day.to_owned()),
-        from_friend: Set(e.is_give_by_friend),
-        friend_openid: Set(e.friend_user_name.as_ref().map(|o| o.0.clone())),
-        old_code: Set(e.old_user_card_code.as_ref().map(|c| c.0.clone())),
-        restored: Set(restored),
-        status: Set(Status::Got.as_str().to_owned()),
-        membership_number: Set(None),
-        activated_at: Set(None),
-        updated_at: Set(push.received_at),
-    }
+/// The binding a `user_get_card` creates, in the order of [`BINDING_COLUMNS`].
+pub fn row_for_get(push: &Incoming, e: &UserGetCard, day: &str, restored: bool) -> Row {
+    let key = Key {
+        appid: push.appid.0.clone(),
+        card_id: e.card_id.0.clone(),
+        code: e.code.0.clone(),
+    };
+    let values = [
+        key.appid.clone().into(),
+        key.card_id.clone().into(),
+        key.code.clone().into(),
+        push.message.from_user_name.0.clone().into(),
+        e.union_id.clone().into(),
+        e.outer_id.into(),
+        e.outer_str.clone().unwrap_or_default().into(),
+        e.source_scene.clone().into(),
+        push.message.create_time.into(),
+        day.to_owned().into(),
+        e.is_give_by_friend.into(),
+        e.friend_user_name.as_ref().map(|o| o.0.clone()).into(),
+        e.old_user_card_code.as_ref().map(|c| c.0.clone()).into(),
+        restored.into(),
+        Status::Got.as_str().to_owned().into(),
+        Option::<String>::None.into(),
+        Option::<i64>::None.into(),
+        push.received_at.into(),
+    ];
+    Row { key, values }
 }
 
-/// New bindings written together in one multi-row upsert, by key: (appid, card_id, code).
+/// The columns of a binding [`Row`]: all of `card_binding`'s.
+const BINDING_COLUMNS: [Column; 18] = [
+    Column::Appid,
+    Column::CardId,
+    Column::Code,
+    Column::Openid,
+    Column::Unionid,
+    Column::OuterId,
+    Column::OuterStr,
+    Column::SourceScene,
+    Column::GotAt,
+    Column::GotDay,
+    Column::FromFriend,
+    Column::FriendOpenid,
+    Column::OldCode,
+    Column::Restored,
+    Column::Status,
+    Column::MembershipNumber,
+    Column::ActivatedAt,
+    Column::UpdatedAt,
+];
+
+/// What a code got again keeps: its key, whether it was restored, its membership and activation.
+const KEPT_ON_CONFLICT: [Column; 6] = [
+    Column::Appid,
+    Column::CardId,
+    Column::Code,
+    Column::Restored,
+    Column::MembershipNumber,
+    Column::ActivatedAt,
+];
+
+/// A binding's key: (appid, card_id, code).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    appid: String,
+    card_id: String,
+    code: String,
+}
+
+/// A new binding: its key, and its values in the order of [`BINDING_COLUMNS`].
+#[derive(Debug, Clone)]
+pub struct Row {
+    key: Key,
+    values: [sea_orm::Value; 18],
+}
+
+/// The binding upsert's SQL per row count (see `insert_shapes`).
+static BINDING_UPSERTS: super::insert_shapes::InsertShapes =
+    super::insert_shapes::InsertShapes::new();
+
+/// New bindings written together in one multi-row upsert, by key.
 #[derive(Default)]
 pub struct Batch {
-    rows: std::collections::BTreeMap<[Option<String>; 3], card_binding::ActiveModel>,
+    rows: std::collections::BTreeMap<Key, [sea_orm::Value; 18]>,
 }
 
 impl Batch {
     /// Add a row; a later row for the same code replaces the earlier one. One statement may not
     /// touch a row twice (PostgreSQL), and key order is the order of every multi-row write:
     /// concurrent transactions lock rows in one order and cannot deadlock.
-    pub fn push(&mut self, row: card_binding::ActiveModel) {
-        let key = [&row.appid, &row.card_id, &row.code].map(|v| v.try_as_ref().cloned());
-        self.rows.insert(key, row);
+    pub fn push(&mut self, row: Row) {
+        self.rows.insert(row.key, row.values);
     }
 
     /// Upsert every pending row and empty the batch.
@@ -210,27 +259,21 @@ impl Batch {
         }
         let mut rows = std::mem::take(&mut self.rows).into_values();
         for size in super::chunk_sizes(rows.len()) {
-            card_binding::Entity::insert_many(rows.by_ref().take(size))
-                .on_conflict(
-                    OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
-                        .update_columns([
-                            Column::Openid,
-                            Column::Unionid,
-                            Column::OuterId,
-                            Column::OuterStr,
-                            Column::SourceScene,
-                            Column::GotAt,
-                            Column::GotDay,
-                            Column::FromFriend,
-                            Column::FriendOpenid,
-                            Column::OldCode,
-                            Column::Status,
-                            Column::UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+            let chunk = rows.by_ref().take(size).collect();
+            let statement = BINDING_UPSERTS.statement(db.get_database_backend(), chunk, || {
+                Query::insert()
+                    .into_table(card_binding::Entity)
+                    .columns(BINDING_COLUMNS)
+                    .on_conflict(
+                        OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
+                            .update_columns(BINDING_COLUMNS.into_iter().filter(|c| {
+                                !KEPT_ON_CONFLICT.map(|k| k.as_str()).contains(&c.as_str())
+                            }))
+                            .to_owned(),
+                    )
+                    .to_owned()
+            })?;
+            db.execute_raw(statement).await?;
         }
         Ok(())
     }

@@ -150,9 +150,8 @@ pub async fn record_batch(
     Ok(outcomes)
 }
 
-/// The `card_event` row of a push.
-fn event_row(push: &Incoming, key: &str) -> [sea_orm::sea_query::SimpleExpr; 18] {
-    use sea_orm::sea_query::SimpleExpr;
+/// The `card_event` row of a push, in the order of [`EVENT_COLUMNS`].
+fn event_row(push: &Incoming, key: &str) -> [sea_orm::Value; 18] {
     let message = &push.message;
     let (mut outer_id, mut outer_str, mut source_scene) = (0, None, None);
     let (mut gift, mut friend, mut old_code, mut restore, mut unionid) =
@@ -173,28 +172,56 @@ fn event_row(push: &Incoming, key: &str) -> [sea_orm::sea_query::SimpleExpr; 18]
         Event::UserGiftingCard(e) => friend = e.friend_user_name.as_ref().map(|o| o.0.clone()),
         _ => {}
     }
-    let v = |x: sea_orm::Value| SimpleExpr::Value(x);
     [
-        v(push.appid.0.clone().into()),
-        v(key.to_owned().into()),
-        v(message.msg_type.clone().into()),
-        v(message.event.name().map(str::to_owned).into()),
-        v(message.from_user_name.0.clone().into()),
-        v(message.event.card_id().map(|c| c.0.clone()).into()),
-        v(message.event.code().map(|c| c.0.clone()).into()),
-        v(message.create_time.into()),
-        v(push.received_at.into()),
-        v(outer_id.into()),
-        v(outer_str.into()),
-        v(source_scene.into()),
-        v(gift.into()),
-        v(friend.into()),
-        v(old_code.into()),
-        v(restore.into()),
-        v(unionid.into()),
-        v(push.raw_xml.clone().into()),
+        push.appid.0.clone().into(),
+        key.to_owned().into(),
+        message.msg_type.clone().into(),
+        message.event.name().map(str::to_owned).into(),
+        message.from_user_name.0.clone().into(),
+        message.event.card_id().map(|c| c.0.clone()).into(),
+        message.event.code().map(|c| c.0.clone()).into(),
+        message.create_time.into(),
+        push.received_at.into(),
+        outer_id.into(),
+        outer_str.into(),
+        source_scene.into(),
+        gift.into(),
+        friend.into(),
+        old_code.into(),
+        restore.into(),
+        unionid.into(),
+        push.raw_xml.clone().into(),
     ]
 }
+
+/// The columns of [`event_row`].
+const EVENT_COLUMNS: [card_event::Column; 18] = {
+    use card_event::Column as C;
+    [
+        C::Appid,
+        C::DedupeKey,
+        C::MsgType,
+        C::Event,
+        C::Openid,
+        C::CardId,
+        C::Code,
+        C::CreateTime,
+        C::ReceivedAt,
+        C::OuterId,
+        C::OuterStr,
+        C::SourceScene,
+        C::IsGiveByFriend,
+        C::FriendOpenid,
+        C::OldCode,
+        C::IsRestoreMemberCard,
+        C::Unionid,
+        C::RawXml,
+    ]
+};
+
+/// The event insert's SQL per row count (see `insert_shapes`).
+static EVENT_INSERTS: super::insert_shapes::InsertShapes =
+    super::insert_shapes::InsertShapes::new();
 
 /// Insert the events whose dedupe keys are not stored yet; returns the keys inserted.
 ///
@@ -223,34 +250,17 @@ async fn insert_events(
     // Key order: two instances storing the same redeliveries lock their keys in one order.
     fresh.sort_by(|a, b| a.1.cmp(b.1));
     for chunk in super::statement_chunks(&fresh) {
-        let mut insert = Query::insert();
-        insert.into_table(card_event::Entity).columns([
-            C::Appid,
-            C::DedupeKey,
-            C::MsgType,
-            C::Event,
-            C::Openid,
-            C::CardId,
-            C::Code,
-            C::CreateTime,
-            C::ReceivedAt,
-            C::OuterId,
-            C::OuterStr,
-            C::SourceScene,
-            C::IsGiveByFriend,
-            C::FriendOpenid,
-            C::OldCode,
-            C::IsRestoreMemberCard,
-            C::Unionid,
-            C::RawXml,
-        ]);
-        for (push, key) in chunk {
-            insert
-                .values(event_row(push, key))
-                .map_err(|e| StoreError::Encode(e.to_string()))?;
-        }
-        insert.on_conflict(OnConflict::column(C::DedupeKey).do_nothing().to_owned());
-        let statement = db.get_database_backend().build(&insert);
+        let rows = chunk
+            .iter()
+            .map(|(push, key)| event_row(push, key))
+            .collect();
+        let statement = EVENT_INSERTS.statement(db.get_database_backend(), rows, || {
+            Query::insert()
+                .into_table(card_event::Entity)
+                .columns(EVENT_COLUMNS)
+                .on_conflict(OnConflict::column(C::DedupeKey).do_nothing().to_owned())
+                .to_owned()
+        })?;
         let affected = db.execute_raw(statement).await?.rows_affected();
         match (affected == chunk.len() as u64, chunk.len()) {
             (true, _) => inserted.extend(chunk.iter().map(|(_, key)| (*key).clone())),

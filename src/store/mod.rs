@@ -9,6 +9,7 @@ pub mod deposits;
 pub mod error;
 pub mod events;
 pub mod ingest;
+mod insert_shapes;
 pub mod jobs;
 pub mod registry;
 pub mod sequences;
