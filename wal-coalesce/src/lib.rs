@@ -235,6 +235,8 @@ unsafe extern "C" fn wal_write(
     };
     // SAFETY: as above.
     let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    // Read before any flush below, which forgets the header it wrote out.
+    let completes_commit = buffer.commit_header && len != FRAME_HEADER;
     let appends = buffer.bytes.is_empty() || offset == buffer.end();
     // Not the next bytes of the run (a frame header rewritten in place), or more than a run holds:
     // this write goes straight through.
@@ -259,10 +261,9 @@ unsafe extern "C" fn wal_write(
         buffer.start = offset;
     }
     buffer.bytes.extend_from_slice(bytes);
-    let commit_done = buffer.commit_header && len != FRAME_HEADER;
     buffer.commit_header =
         len == FRAME_HEADER && bytes.get(4..8).is_some_and(|size| size != [0; 4]);
-    if commit_done {
+    if completes_commit {
         // SAFETY: `real` is open.
         return unsafe { flush(buffer, real, methods) };
     }

@@ -118,10 +118,28 @@ fn a_commit_reaches_the_file_even_without_its_sync() {
     let dir = tempfile::tempdir().unwrap();
     let (path, writer) = new_database(&dir, "c.db");
     writer.execute_batch("PRAGMA synchronous = NORMAL").unwrap();
+    writer.execute_batch("CREATE TABLE pages (v BLOB)").unwrap();
     let reader = plain(&path);
+    let mut expected = 0;
+    // A 3 000-byte row fills a page of its own, so a commit of n rows writes about n + 2 frames:
+    // every frame count up to ~100 comes by, among them the commits whose last page is the write
+    // that overflows a run (the 31st frame; the run goes out, then that page starts the next).
+    for rows in 1..=100 {
+        writer
+            .execute_batch(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+                 INSERT INTO pages SELECT randomblob(3000) FROM n"
+            ))
+            .unwrap();
+        expected += rows;
+        let stored: i64 = reader
+            .query_row("SELECT count(*) FROM pages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, expected);
+    }
     for round in 1..=50 {
         insert(&writer, 50, 500);
-        assert_eq!(count(&reader), i64::from(round) * 50);
+        assert_eq!(count(&reader), round * 50);
     }
     assert_eq!(integrity(&reader), "ok");
 }
