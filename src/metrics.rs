@@ -26,6 +26,11 @@ const LATENCY_BUCKETS: [f64; 13] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// A histogram of durations in seconds, with the latency buckets.
+fn latency_histogram(name: &str, help: &str) -> Result<Histogram, prometheus::Error> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+}
+
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
@@ -44,12 +49,9 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["outcome"],
         )?;
-        let commit_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "cardhook_commit_duration_seconds",
-                "Time to store one group-commit batch, commit included",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        let commit_seconds = latency_histogram(
+            "cardhook_commit_duration_seconds",
+            "Time to store one group-commit batch, commit included",
         )?;
         let batch_size = Histogram::with_opts(
             HistogramOpts::new(
@@ -85,12 +87,9 @@ impl Metrics {
             "cardhook_sqlite_wal_pages",
             "Frames in the SQLite WAL at the checkpointer's last look; the writer restarts it past 64 000",
         )?;
-        let wal_restart_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "cardhook_sqlite_wal_restart_seconds",
-                "Time the SQLite writer spent between batches restarting the WAL (copying what the checkpointer had not)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        let wal_restart_seconds = latency_histogram(
+            "cardhook_sqlite_wal_restart_seconds",
+            "Time the SQLite writer spent between batches restarting the WAL (copying what the checkpointer had not)",
         )?;
         let build = IntGaugeVec::new(
             Opts::new(

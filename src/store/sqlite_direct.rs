@@ -227,12 +227,14 @@ fn connect_writer(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<
     Ok(conn)
 }
 
-/// A connection with the pool's pragmas (`store::connect`), but `synchronous = NORMAL`: the
-/// syncer makes commits durable when the settings ask for FULL.
+/// The checkpointer's connection: the pool's pragmas (`store::connect`), at `synchronous =
+/// NORMAL` (it commits nothing; in WAL mode its checkpoints still sync the WAL before copying and
+/// the database file after).
 fn connect(path: &Path, settings: &DatabaseSettings) -> rusqlite::Result<Connection> {
     open_with(path, settings, None)
 }
 
+/// Open `path` (over `vfs`, or the default VFS) with the pool's pragmas and room for every statement shape.
 fn open_with(
     path: &Path,
     settings: &DatabaseSettings,
@@ -568,6 +570,9 @@ mod tests {
         let mut settings = Settings::defaults().unwrap().database;
         settings.synchronous = SqliteSynchronous::Normal;
         let normal = DirectSqlite::open(&dir.path().join("direct.db"), &settings).unwrap();
+        // The VFS's pragmas whatever the setting: only the syncer follows it.
+        assert_eq!(scalar(&normal, "PRAGMA synchronous").await, 2);
+        assert_eq!(scalar(&normal, "PRAGMA cache_spill").await, 0);
         assert!(normal.syncer.is_none());
     }
 
