@@ -55,7 +55,7 @@ pub fn dedupe_key(appid: &AppId, message: &Message) -> String {
         event.code().map_or("", |c| c.as_str()),
     ];
     // Built by hand: `format!` with five `Display` arguments cost ~3 700 instructions a push on
-    // the writer's thread, this ~900 (callgrind; docs/PERFORMANCE.md).
+    // the writer's thread (callgrind; docs/PERFORMANCE.md).
     let mut key =
         String::with_capacity(12 + parts.iter().map(|part| part.len() + 1).sum::<usize>());
     let _ = write!(key, "{:012}", message.create_time);
