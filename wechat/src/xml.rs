@@ -44,22 +44,40 @@ pub fn reject_declarations(xml: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// The outer body of a push. In safe mode it holds only `ToUserName` and `Encrypt`; in compatible
-/// mode the plaintext fields as well, which are ignored: only the decrypted message counts.
-#[derive(Debug, Default)]
-pub struct Envelope {
-    pub encrypt: Option<String>,
+/// Declares a struct of text fields read from a flat document, and its [`Fields`] impl: each
+/// field's Rust name, then its XML element name.
+macro_rules! flat_message {
+    ($(#[$meta:meta])* pub struct $name:ident { $($field:ident: $xml:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, PartialEq)]
+        // The tests compare the reader with quick-xml's serde deserializer.
+        #[cfg_attr(test, derive(serde::Deserialize), serde(default))]
+        pub struct $name {
+            $(#[cfg_attr(test, serde(rename = $xml))] pub $field: Option<String>,)*
+        }
+
+        impl Fields for $name {
+            fn slot(&mut self, name: &str) -> Option<(&'static str, &mut Option<String>)> {
+                match name {
+                    $($xml => Some(($xml, &mut self.$field)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl Fields for Envelope {
-    fn slot(&mut self, name: &str) -> Option<(&'static str, &mut Option<String>)> {
-        (name == "Encrypt").then_some(("Encrypt", &mut self.encrypt))
+flat_message! {
+    /// The outer body of a push. In safe mode it holds only `ToUserName` and `Encrypt`; in
+    /// compatible mode the plaintext fields as well, which are ignored: only the decrypted message
+    /// counts.
+    pub struct Envelope {
+        encrypt: "Encrypt",
     }
 }
 
 /// Parse the outer body; `Encrypt` is trimmed of the whitespace around its CDATA.
 pub fn parse_envelope(body: &str) -> Result<Envelope, ProtocolError> {
-    reject_declarations(body)?;
     let mut envelope: Envelope = read_flat(body)?;
     envelope.encrypt = envelope.encrypt.and_then(non_empty);
     Ok(envelope)
@@ -82,7 +100,7 @@ trait Fields: Default {
     fn slot(&mut self, name: &str) -> Option<(&'static str, &mut Option<String>)>;
 }
 
-/// Read a flat document: the root element (whatever its name) holds leaf elements, each of which
+/// Read a flat document, after refusing its declarations (`reject_declarations`): the root element (whatever its name) holds leaf elements, each of which
 /// fills the field of its name with its text (text, CDATA sections and character or predefined
 /// entity references, joined). Elements no field names are skipped whole, however deep (without
 /// recursion); a named one must hold text only, and only once.
@@ -90,6 +108,7 @@ trait Fields: Default {
 /// quick-xml's pull reader, not its serde deserializer: the deserializer cost ~80 000
 /// instructions per `user_get_card` push, 29% of the HTTP workers' time (docs/PERFORMANCE.md).
 fn read_flat<T: Fields>(xml: &str) -> Result<T, ProtocolError> {
+    reject_declarations(xml)?;
     let mut reader = Reader::from_str(xml);
     let mut fields = T::default();
     // Find the root: declarations, comments and whitespace may come first.
@@ -186,29 +205,6 @@ fn bad_xml(e: impl std::fmt::Display) -> ProtocolError {
     ProtocolError::BadXml(e.to_string().chars().take(120).collect())
 }
 
-/// Declares the struct of every field pushes carry and its [`Fields`] impl: the Rust name, then
-/// the XML element name.
-macro_rules! flat_message {
-    ($(#[$meta:meta])* pub struct $name:ident { $($field:ident: $xml:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Default, PartialEq)]
-        // The tests compare the reader with quick-xml's serde deserializer.
-        #[cfg_attr(test, derive(serde::Deserialize), serde(default))]
-        pub struct $name {
-            $(#[cfg_attr(test, serde(rename = $xml))] pub $field: Option<String>,)*
-        }
-
-        impl Fields for $name {
-            fn slot(&mut self, name: &str) -> Option<(&'static str, &mut Option<String>)> {
-                match name {
-                    $($xml => Some(($xml, &mut self.$field)),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
 flat_message! {
     /// Every field any card event (reference §3) or ordinary message carries, as text, untrimmed.
     /// Unknown elements are skipped; the raw XML is what gets stored, so nothing is lost.
@@ -262,7 +258,6 @@ flat_message! {
 
 /// Parse a decrypted (or plaintext) message into its raw fields.
 pub fn parse_message(xml: &str) -> Result<RawMessage, ProtocolError> {
-    reject_declarations(xml)?;
     read_flat(xml)
 }
 
