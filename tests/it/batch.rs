@@ -86,6 +86,17 @@ fn stream(seed: u64) -> Vec<Incoming> {
     out
 }
 
+/// A `user_get_card` push of `code` to `openid`, through channel 7.
+fn get_push(openid: &str, code: &str) -> Incoming {
+    let xml = get_card_xml(openid, 1_700_000_000, "pBATCH", code, 7, "batch");
+    Incoming {
+        appid: AppId::from("wxbatch"),
+        message: parse::parse(&xml).unwrap(),
+        raw_xml: xml,
+        received_at: 1_700_000_001,
+    }
+}
+
 async fn snapshot(
     db: &DatabaseConnection,
 ) -> (
@@ -192,16 +203,7 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
         offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         cards: CardRules::default(),
     };
-    let push = |code: &str| {
-        let xml = get_card_xml("oRace", 1_700_000_000, "pRACE", code, 7, "race");
-        Incoming {
-            appid: AppId::from("wxbatch"),
-            message: parse::parse(&xml).unwrap(),
-            raw_xml: xml,
-            received_at: 1_700_000_001,
-        }
-    };
-    let (k, l) = (push("1001"), push("1002"));
+    let (k, l) = (get_push("oRace", "1001"), get_push("oRace", "1002"));
     // Instance A stores K and has not committed yet.
     let a = db.begin().await.unwrap();
     assert_eq!(
@@ -254,6 +256,65 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
     );
     db.close().await.unwrap();
     test_db.drop_database().await;
+}
+
+/// The writer's multi-row inserts are `INSERT OR FAIL` on SQLite (no statement journal): a statement
+/// that fails keeps the rows it wrote before the failure. The writer's transaction must then be
+/// rolled back whole, never committed, on either SQLite writer; and the writer goes on storing.
+#[tokio::test]
+async fn a_statement_failing_midway_commits_none_of_its_rows() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RecordRules {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        cards: CardRules::default(),
+    };
+    for writer in [SqliteWriter::Thread, SqliteWriter::Pool] {
+        let (db, test_db, mut settings) = fresh_db_with_settings(Backend::Sqlite, &dir).await;
+        // FAIL, not ABORT: the rows inserted before this one stay in the statement, as under OR FAIL.
+        db.execute_unprepared(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON card_event WHEN NEW.code = 'boom' \
+             BEGIN SELECT RAISE(FAIL, 'boom refused'); END",
+        )
+        .await
+        .unwrap();
+        settings.sqlite_writer = writer;
+        let file = SqliteFile::of_database(&settings);
+        let through = WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap();
+        // Rows are inserted in key order: the refused one is third of four, in one statement.
+        let pushes = [
+            get_push("oA", "1"),
+            get_push("oB", "2"),
+            get_push("oC", "boom"),
+            get_push("oD", "4"),
+        ];
+        let refs: Vec<&Incoming> = pushes.iter().collect();
+        let failed = through.store(&refs, &rules).await;
+        assert!(
+            failed
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("boom refused")),
+            "{writer:?}: {failed:?}"
+        );
+        through.durable().await.unwrap();
+        assert_eq!(snapshot(&db).await, Default::default(), "{writer:?}");
+        // The writer's connection is usable again: the other pushes are stored, once.
+        let good: Vec<&Incoming> = refs
+            .iter()
+            .copied()
+            .filter(|p| p.message.event.code().is_some_and(|c| c.as_str() != "boom"))
+            .collect();
+        assert_eq!(
+            through.store(&good, &rules).await.unwrap(),
+            vec![Recorded::New; 3]
+        );
+        let (bindings, stats, _, events) = snapshot(&db).await;
+        assert_eq!((bindings.len(), events.len()), (3, 3), "{writer:?}");
+        assert_eq!(stats[0].counts.got, 3, "{writer:?}");
+        drop(through);
+        db.close().await.unwrap();
+        test_db.drop_database().await;
+    }
 }
 
 /// `database.batch_wait_us`: a batch stays open for the pushes arriving within the wait of its
