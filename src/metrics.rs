@@ -20,6 +20,7 @@ pub struct Metrics {
     token_refreshes: IntCounterVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
+    wal_sync_seconds: Histogram,
 }
 
 const LATENCY_BUCKETS: [f64; 13] = [
@@ -91,6 +92,16 @@ impl Metrics {
             "cardhook_sqlite_wal_restart_seconds",
             "Time the SQLite writer spent between batches restarting the WAL (copying what the checkpointer had not)",
         )?;
+        // A disk's sync takes from ~0.1 ms (a cache with power-loss protection) to tens of ms.
+        let wal_sync_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "cardhook_sqlite_wal_sync_seconds",
+                "Each fsync of the SQLite WAL (database.synchronous = \"full\"); the pushes committed before it began are answered after it",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+            ]),
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -108,6 +119,7 @@ impl Metrics {
         registry.register(Box::new(token_refreshes.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
+        registry.register(Box::new(wal_sync_seconds.clone()))?;
         registry.register(Box::new(build))?;
         Ok(Self {
             registry,
@@ -120,6 +132,7 @@ impl Metrics {
             token_refreshes,
             wal_pages,
             wal_restart_seconds,
+            wal_sync_seconds,
         })
     }
 
@@ -148,6 +161,10 @@ impl Metrics {
         if let Some(seconds) = restart_seconds {
             self.wal_restart_seconds.observe(seconds);
         }
+    }
+
+    pub fn observe_wal_sync(&self, seconds: f64) {
+        self.wal_sync_seconds.observe(seconds);
     }
 
     pub fn observe_activation(&self, outcome: &str, errcode: &str) {

@@ -82,6 +82,10 @@ impl Ingest {
     pub fn spawn(db: WriterDb, config: IngestConfig, writers: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let timeout = config.timeout;
+        let metrics = config.metrics.clone();
+        db.observe_syncs(Box::new(move |took| {
+            metrics.observe_wal_sync(took.as_secs_f64())
+        }));
         // The writers take turns at the queue: one gathers a batch while the others commit theirs.
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let handles: Vec<JoinHandle<()>> = if db.is_direct() {

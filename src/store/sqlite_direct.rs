@@ -26,7 +26,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -49,7 +49,12 @@ pub struct DirectSqlite {
     wal_pages: Arc<AtomicI64>,
     /// The syncer (`database.synchronous = "full"`); it stops when this is dropped.
     syncer: Option<Sender<AfterSync>>,
+    /// Told how long each of the syncer's fsyncs took, once set (`observe_syncs`).
+    sync_observer: Arc<OnceLock<SyncObserver>>,
 }
+
+/// Told the duration of each fsync of the WAL.
+pub type SyncObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
 /// What to do once a commit is durable (or is known never to be).
 pub type AfterSync = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -72,8 +77,9 @@ impl DirectSqlite {
         ))
         .map_err(db_err)?;
         let wal_pages = Arc::new(AtomicI64::new(0));
+        let sync_observer = Arc::new(OnceLock::new());
         let syncer = match settings.synchronous {
-            SqliteSynchronous::Full => Some(spawn_syncer(wal_file(path)?)?),
+            SqliteSynchronous::Full => Some(spawn_syncer(wal_file(path)?, sync_observer.clone())?),
             SqliteSynchronous::Normal => None,
         };
         Ok(Self {
@@ -84,7 +90,14 @@ impl DirectSqlite {
             ),
             wal_pages,
             syncer,
+            sync_observer,
         })
+    }
+
+    /// Tell `observe` how long each fsync of the WAL takes from now on (the first observer set
+    /// stays).
+    pub fn observe_syncs(&self, observe: SyncObserver) {
+        let _ = self.sync_observer.set(observe);
     }
 
     /// Call `then` once everything committed so far is durable: at once with
@@ -282,11 +295,22 @@ fn wal_file(path: &Path) -> std::io::Result<File> {
 /// each commit's `AfterSync`. After a failed fsync the kernel may have dropped the pages it could
 /// not write, so no later fsync proves anything: from then on every commit is answered as failed
 /// (503, WeChat retries) until a restart recovers from the WAL on disk.
-fn spawn_syncer(wal: File) -> std::io::Result<Sender<AfterSync>> {
+fn spawn_syncer(
+    wal: File,
+    observer: Arc<OnceLock<SyncObserver>>,
+) -> std::io::Result<Sender<AfterSync>> {
     let (hand_over, handed) = std::sync::mpsc::channel::<AfterSync>();
+    let timed_sync = move || {
+        let started = std::time::Instant::now();
+        let synced = wal.sync_data();
+        if let Some(observe) = observer.get() {
+            observe(started.elapsed());
+        }
+        synced
+    };
     std::thread::Builder::new()
         .name("cardhook-wal-sync".into())
-        .spawn(move || sync_loop(&handed, || wal.sync_data()))?;
+        .spawn(move || sync_loop(&handed, timed_sync))?;
     Ok(hand_over)
 }
 

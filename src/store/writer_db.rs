@@ -11,7 +11,7 @@ use sea_orm::{
 use tokio::sync::oneshot;
 
 use super::events::{self, Incoming, RecordRules, Recorded};
-use super::sqlite_direct::{AfterSync, DirectSqlite};
+use super::sqlite_direct::{AfterSync, DirectSqlite, SyncObserver};
 use super::sqlite_file::SqliteFile;
 use super::write_gate::WriteGate;
 use super::StoreError;
@@ -154,6 +154,14 @@ impl WriterDb {
             pages: conn.wal_pages(),
             restarted,
         })
+    }
+
+    /// Tell `observe` how long each fsync of the SQLite WAL takes (the writer's own connection at
+    /// `database.synchronous = "full"`; the pool's commits sync inside SQLite, unseen).
+    pub fn observe_syncs(&self, observe: SyncObserver) {
+        if let WriterConn::Direct(conn) = &self.conn {
+            conn.observe_syncs(observe);
+        }
     }
 
     /// Call `then` once everything stored so far is durable: at once on the pool (its commits

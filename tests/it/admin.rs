@@ -332,6 +332,12 @@ async fn jobs_over_the_api_mirror_the_cli() {
     assert!(metrics
         .lines()
         .any(|l| l.starts_with("cardhook_sqlite_wal_pages ")));
+    // Each push was answered after an fsync of the WAL, and the fsyncs were timed.
+    let syncs = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cardhook_sqlite_wal_sync_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(syncs.is_some_and(|n| n >= 1), "{syncs:?} in\n{metrics}");
     for private in ["1001", "oA", "oB", "pCARD", "secret-of"] {
         assert!(!metrics.contains(private), "{private} in metrics");
     }
