@@ -157,16 +157,7 @@ impl DirectSqlite {
         if !self.wal_restart_due() {
             return false;
         }
-        let checkpoint = self.with_conn(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })
-        });
-        match checkpoint {
+        match self.with_conn(passive_checkpoint) {
             // Done: every page is back in the database. (Busy: the checkpointer is at it; the
             // next batch tries again.)
             Ok((0, pages, copied)) if pages == copied => {
@@ -278,6 +269,22 @@ const WAL_RESTART_PAGES: i64 = 64_000;
 /// SQLite's own checkpoint inside COMMIT, only should the checkpointer stop working.
 const WRITER_CHECKPOINT_PAGES: u32 = 2 * WAL_RESTART_PAGES as u32;
 
+/// `PRAGMA wal_checkpoint(PASSIVE)`: whether it was blocked, the WAL's frames, the frames copied.
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })
+}
+
+/// The WAL's length in frames as a checkpoint found it; none when it was blocked (another
+/// connection's checkpoint was running: SQLite then reports -1 frames).
+fn wal_length(checkpoint: &rusqlite::Result<(i64, i64, i64)>) -> Option<i64> {
+    match checkpoint {
+        Ok((0, frames, _)) => Some(*frames),
+        _ => None,
+    }
+}
+
 /// The database's WAL file, to fsync. SQLite keeps it (the same inode) while any connection is
 /// open; it may not exist before the first transaction, and SQLite opens an empty one as empty.
 fn wal_file(path: &Path) -> std::io::Result<File> {
@@ -369,11 +376,11 @@ fn spawn_checkpointer(conn: Connection, wal_pages: Arc<AtomicI64>) -> SyncSender
         yield_to_the_request_path();
         let mut failing = false;
         while woken.recv().is_ok() {
-            let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1));
-            if let Ok(pages) = checkpoint {
+            let checkpoint = passive_checkpoint(&conn);
+            if let Some(pages) = wal_length(&checkpoint) {
                 wal_pages.store(pages, Ordering::Relaxed);
             }
-            match checkpoint.map(|_: i64| ()) {
+            match checkpoint.map(|_| ()) {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("WAL checkpoints succeed again");
@@ -743,6 +750,14 @@ mod tests {
             }
         });
         assert!(restarted);
+    }
+
+    #[test]
+    fn a_blocked_checkpoint_tells_nothing_of_the_wals_length() {
+        assert_eq!(wal_length(&Ok((0, 64_000, 60_000))), Some(64_000));
+        // SQLITE_BUSY: another connection's checkpoint is running.
+        assert_eq!(wal_length(&Ok((1, -1, -1))), None);
+        assert_eq!(wal_length(&Err(rusqlite::Error::InvalidQuery)), None);
     }
 
     #[tokio::test]
