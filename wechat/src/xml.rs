@@ -100,10 +100,11 @@ trait Fields: Default {
     fn slot(&mut self, name: &str) -> Option<(&'static str, &mut Option<String>)>;
 }
 
-/// Read a flat document, after refusing its declarations (`reject_declarations`): the root element (whatever its name) holds leaf elements, each of which
-/// fills the field of its name with its text (text, CDATA sections and character or predefined
-/// entity references, joined). Elements no field names are skipped whole, however deep (without
-/// recursion); a named one must hold text only, and only once.
+/// Read a flat document, after refusing its declarations (`reject_declarations`): the root
+/// element (whatever its name) holds leaf elements, each of which fills the field of its name
+/// with its text (text, CDATA sections and character or predefined entity references, joined).
+/// Elements no field names are skipped whole, however deep (without recursion); a named one must
+/// hold text only, and only once.
 ///
 /// quick-xml's pull reader, not its serde deserializer: the deserializer cost ~80 000
 /// instructions per `user_get_card` push, 29% of the HTTP workers' time (docs/PERFORMANCE.md).
