@@ -574,6 +574,22 @@ mod tests {
         Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite without memory statistics.
+    #[test]
+    fn sqlite_is_built_without_memory_statistics() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut options = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = options
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test]
     async fn pragmas_and_the_syncer_follow_the_settings() {
         let dir = tempfile::tempdir().unwrap();
