@@ -148,7 +148,7 @@ async fn insert_binding(
     restored: bool,
 ) -> Result<(), StoreError> {
     let mut batch = Batch::default();
-    batch.push(row_for_get(push, e, day, restored));
+    batch.push(Row::for_get(push, e, day.to_owned(), restored));
     batch.flush(db).await
 }
 
@@ -157,34 +157,56 @@ pub fn is_plain_get(e: &UserGetCard) -> bool {
     !(e.is_restore_member_card || (e.is_give_by_friend && e.old_user_card_code.is_some()))
 }
 
-/// The binding a `user_get_card` creates, in the order of [`BINDING_COLUMNS`].
-pub fn row_for_get(push: &Incoming, e: &UserGetCard, day: &str, restored: bool) -> Row {
-    let key = Key {
-        appid: push.appid.0.clone(),
-        card_id: e.card_id.0.clone(),
-        code: e.code.0.clone(),
-    };
-    let values = [
-        key.appid.clone().into(),
-        key.card_id.clone().into(),
-        key.code.clone().into(),
-        push.message.from_user_name.0.clone().into(),
-        e.union_id.clone().into(),
-        e.outer_id.into(),
-        e.outer_str.clone().unwrap_or_default().into(),
-        e.source_scene.clone().into(),
-        push.message.create_time.into(),
-        day.to_owned().into(),
-        e.is_give_by_friend.into(),
-        e.friend_user_name.as_ref().map(|o| o.0.clone()).into(),
-        e.old_user_card_code.as_ref().map(|c| c.0.clone()).into(),
-        restored.into(),
-        Status::Got.as_str().to_owned().into(),
-        Option::<String>::None.into(),
-        Option::<i64>::None.into(),
-        push.received_at.into(),
-    ];
-    Row { key, values }
+/// The binding a `user_get_card` creates. It borrows the push; its values are built when it is
+/// written.
+#[derive(Debug)]
+pub struct Row<'a> {
+    push: &'a Incoming,
+    get: &'a UserGetCard,
+    day: String,
+    restored: bool,
+}
+
+impl<'a> Row<'a> {
+    pub fn for_get(push: &'a Incoming, get: &'a UserGetCard, day: String, restored: bool) -> Self {
+        Self {
+            push,
+            get,
+            day,
+            restored,
+        }
+    }
+
+    /// (appid, card_id, code): the binding's unique key.
+    fn key(&self) -> (&'a str, &'a str, &'a str) {
+        (&self.push.appid.0, &self.get.card_id.0, &self.get.code.0)
+    }
+
+    /// The row's values, in the order of [`BINDING_COLUMNS`].
+    fn values(&self) -> [sea_orm::Value; 18] {
+        let (push, e) = (self.push, self.get);
+        let (appid, card_id, code) = self.key();
+        [
+            appid.to_owned().into(),
+            card_id.to_owned().into(),
+            code.to_owned().into(),
+            push.message.from_user_name.0.clone().into(),
+            e.union_id.clone().into(),
+            e.outer_id.into(),
+            e.outer_str.clone().unwrap_or_default().into(),
+            e.source_scene.clone().into(),
+            push.message.create_time.into(),
+            self.day.clone().into(),
+            e.is_give_by_friend.into(),
+            e.friend_user_name.as_ref().map(|o| o.0.clone()).into(),
+            e.old_user_card_code.as_ref().map(|c| c.0.clone()).into(),
+            self.restored.into(),
+            Status::Got.as_str().to_owned().into(),
+            Option::<String>::None.into(),
+            Option::<i64>::None.into(),
+            push.received_at.into(),
+        ]
+    }
 }
 
 /// The columns of a binding [`Row`]: all of `card_binding`'s.
@@ -219,64 +241,71 @@ const KEPT_ON_CONFLICT: [Column; 6] = [
     Column::ActivatedAt,
 ];
 
-/// A binding's key: (appid, card_id, code).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Key {
-    appid: String,
-    card_id: String,
-    code: String,
-}
-
-/// A new binding: its key, and its values in the order of [`BINDING_COLUMNS`].
-#[derive(Debug, Clone)]
-pub struct Row {
-    key: Key,
-    values: [sea_orm::Value; 18],
-}
-
-/// The binding upsert's SQL per row count (see `insert_shapes`).
+/// The SQL per row count (see `insert_shapes`) of the binding insert that leaves a bound code
+/// alone, and of the upsert that replaces it.
+static BINDING_INSERTS: super::insert_shapes::InsertShapes =
+    super::insert_shapes::InsertShapes::new();
 static BINDING_UPSERTS: super::insert_shapes::InsertShapes =
     super::insert_shapes::InsertShapes::new();
 
-/// New bindings written together in one multi-row upsert, by key.
+/// New bindings, by key, written together by multi-row statements.
 #[derive(Default)]
-pub struct Batch {
-    rows: std::collections::BTreeMap<Key, [sea_orm::Value; 18]>,
+pub struct Batch<'a> {
+    rows: std::collections::BTreeMap<(&'a str, &'a str, &'a str), Row<'a>>,
 }
 
-impl Batch {
+impl<'a> Batch<'a> {
     /// Add a row; a later row for the same code replaces the earlier one. One statement may not
     /// touch a row twice (PostgreSQL), and key order is the order of every multi-row write:
     /// concurrent transactions lock rows in one order and cannot deadlock.
-    pub fn push(&mut self, row: Row) {
-        self.rows.insert(row.key, row.values);
+    pub fn push(&mut self, row: Row<'a>) {
+        self.rows.insert(row.key(), row);
     }
 
     /// Upsert every pending row and empty the batch.
+    ///
+    /// Each chunk is first inserted with `ON CONFLICT DO NOTHING`; only when that left a row out
+    /// (a code got again) is the chunk upserted. On SQLite a `DO UPDATE` makes the statement
+    /// undoable on its own, so SQLite keeps a statement journal of every page it touches (~5% of
+    /// the writer's instructions, docs/PERFORMANCE.md); a code got again is rare. The upsert
+    /// rewrites the rows the insert just wrote with the values they hold, so the outcome is the
+    /// single upsert's.
     pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let mut rows = std::mem::take(&mut self.rows).into_values();
-        for size in super::chunk_sizes(rows.len()) {
-            let chunk = rows.by_ref().take(size).collect();
-            let statement = BINDING_UPSERTS.statement(db.get_database_backend(), chunk, || {
-                Query::insert()
-                    .into_table(card_binding::Entity)
-                    .columns(BINDING_COLUMNS)
-                    .on_conflict(
-                        OnConflict::columns([Column::Appid, Column::CardId, Column::Code])
-                            .update_columns(BINDING_COLUMNS.into_iter().filter(|c| {
-                                !KEPT_ON_CONFLICT.map(|k| k.as_str()).contains(&c.as_str())
-                            }))
-                            .to_owned(),
-                    )
-                    .to_owned()
+        let backend = db.get_database_backend();
+        let rows: Vec<Row<'_>> = std::mem::take(&mut self.rows).into_values().collect();
+        for chunk in super::statement_chunks(&rows) {
+            let values = || chunk.iter().map(Row::values).collect();
+            let insert = BINDING_INSERTS.statement(backend, values(), || {
+                binding_insert(OnConflict::columns(BINDING_KEY).do_nothing().to_owned())
             })?;
-            db.execute_raw(statement).await?;
+            if db.execute_raw(insert).await?.rows_affected() == chunk.len() as u64 {
+                continue;
+            }
+            let upsert = BINDING_UPSERTS.statement(backend, values(), || {
+                binding_insert(
+                    OnConflict::columns(BINDING_KEY)
+                        .update_columns(BINDING_COLUMNS.into_iter().filter(|c| {
+                            !KEPT_ON_CONFLICT.map(|k| k.as_str()).contains(&c.as_str())
+                        }))
+                        .to_owned(),
+                )
+            })?;
+            db.execute_raw(upsert).await?;
         }
         Ok(())
     }
+}
+
+/// A binding's unique key, the conflict target of its inserts.
+const BINDING_KEY: [Column; 3] = [Column::Appid, Column::CardId, Column::Code];
+
+/// The INSERT of [`BINDING_COLUMNS`] into `card_binding`, without values.
+fn binding_insert(on_conflict: OnConflict) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
+        .into_table(card_binding::Entity)
+        .columns(BINDING_COLUMNS)
+        .on_conflict(on_conflict)
+        .to_owned()
 }
 
 /// Delete or consume a code, and count it in the channel the code came through.

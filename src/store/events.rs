@@ -123,7 +123,6 @@ pub async fn record_batch(
         let day = day_of(push.message.create_time, rules.offset);
         match &push.message.event {
             Event::UserGetCard(e) if bindings::is_plain_get(e) => {
-                new_bindings.push(bindings::row_for_get(push, e, &day, false));
                 counters.add(channels::ChannelDelta::for_event(
                     push.appid.as_str(),
                     e,
@@ -134,6 +133,7 @@ pub async fn record_batch(
                         ..channels::Counts::default()
                     },
                 ));
+                new_bindings.push(bindings::Row::for_get(push, e, day, false));
             }
             _ => {
                 // A transition may touch a binding created earlier in this batch.

@@ -88,12 +88,17 @@ fn stream(seed: u64) -> Vec<Incoming> {
 
 /// A `user_get_card` push of `code` to `openid`, through channel 7.
 fn get_push(openid: &str, code: &str) -> Incoming {
-    let xml = get_card_xml(openid, 1_700_000_000, "pBATCH", code, 7, "batch");
+    get_push_at(openid, code, 1_700_000_000, "batch")
+}
+
+/// A `user_get_card` push of `code` to `openid` at `time`, through channel (7, `outer_str`).
+fn get_push_at(openid: &str, code: &str, time: i64, outer_str: &str) -> Incoming {
+    let xml = get_card_xml(openid, time, "pBATCH", code, 7, outer_str);
     Incoming {
         appid: AppId::from("wxbatch"),
         message: parse::parse(&xml).unwrap(),
         raw_xml: xml,
-        received_at: 1_700_000_001,
+        received_at: time + 1,
     }
 }
 
@@ -187,6 +192,93 @@ async fn a_batch_equals_one_push_at_a_time() {
         batched.close().await.unwrap();
         single_db.drop_database().await;
         batch_db.drop_database().await;
+    }
+}
+
+/// A code got again, in a batch with new codes, is re-pointed to its new holder and channel and
+/// keeps what a get keeps (restored, membership, activation); the new codes beside it are stored
+/// as they are.
+#[tokio::test]
+async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RecordRules {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        cards: CardRules::default(),
+    };
+    let writers = [
+        (Backend::Sqlite, SqliteWriter::Thread),
+        (Backend::Postgres, SqliteWriter::Pool),
+        (Backend::Sqlite, SqliteWriter::Pool),
+    ];
+    for (backend, writer) in writers {
+        let (db, test_db, mut settings) = fresh_db_with_settings(backend, &dir).await;
+        settings.sqlite_writer = writer;
+        let file = SqliteFile::of_database(&settings);
+        let through = WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap();
+        let first = [get_push("oA", "1"), get_push("oB", "2")];
+        let refs: Vec<&Incoming> = first.iter().collect();
+        through.store(&refs, &rules).await.unwrap();
+        db.execute_unprepared(
+            "UPDATE card_binding SET membership_number = 'M1', activated_at = 123, \
+             restored = TRUE WHERE code = '1'",
+        )
+        .await
+        .unwrap();
+        let again = [
+            get_push_at("oC", "1", 1_700_000_100, "again"),
+            get_push_at("oD", "3", 1_700_000_100, "new"),
+            get_push_at("oE", "4", 1_700_000_100, "new"),
+        ];
+        let refs: Vec<&Incoming> = again.iter().collect();
+        assert_eq!(
+            through.store(&refs, &rules).await.unwrap(),
+            vec![Recorded::New; 3],
+            "{backend:?} {writer:?}"
+        );
+        through.durable().await.unwrap();
+        let (bindings, stats, _, events) = snapshot(&db).await;
+        let holders: Vec<(&str, &str, &str, i64)> = bindings
+            .iter()
+            .map(|b| {
+                (
+                    b.code.as_str(),
+                    b.openid.as_str(),
+                    b.outer_str.as_str(),
+                    b.got_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            holders,
+            [
+                ("1", "oC", "again", 1_700_000_100),
+                ("2", "oB", "batch", 1_700_000_000),
+                ("3", "oD", "new", 1_700_000_100),
+                ("4", "oE", "new", 1_700_000_100),
+            ],
+            "{backend:?} {writer:?}"
+        );
+        let regot = &bindings[0];
+        assert_eq!(
+            (
+                regot.membership_number.as_deref(),
+                regot.activated_at,
+                regot.restored
+            ),
+            (Some("M1"), Some(123), true),
+            "{backend:?} {writer:?}"
+        );
+        assert!(!bindings[1].restored && bindings[2].membership_number.is_none());
+        assert_eq!(events.len(), 5, "{backend:?} {writer:?}");
+        assert_eq!(
+            stats.iter().map(|r| r.counts.got).sum::<i64>(),
+            5,
+            "{backend:?} {writer:?}"
+        );
+        drop(through);
+        db.close().await.unwrap();
+        test_db.drop_database().await;
     }
 }
 
