@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use entity::{card_binding, channel_day};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
 use serde::Serialize;
 
 use super::registry::ChannelNames;
@@ -118,51 +116,70 @@ impl Batch {
 
     /// Add every sum to its row (`counter = counter + excluded.counter`) and empty the batch.
     pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
-        use channel_day::Column as C;
-        if self.sums.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<channel_day::ActiveModel> = std::mem::take(&mut self.sums)
-            .into_iter()
-            .map(
-                |((appid, card_id, outer_id, outer_str, day), c)| channel_day::ActiveModel {
-                    appid: Set(appid),
-                    card_id: Set(card_id),
-                    outer_id: Set(outer_id),
-                    outer_str: Set(outer_str),
-                    day: Set(day),
-                    got: Set(c.got),
-                    from_friend: Set(c.from_friend),
-                    restored: Set(c.restored),
-                    deleted: Set(c.deleted),
-                    consumed: Set(c.consumed),
-                    activated: Set(c.activated),
-                },
-            )
-            .collect();
-        let mut on_conflict =
-            OnConflict::columns([C::Appid, C::CardId, C::OuterId, C::OuterStr, C::Day]);
-        for col in [
-            C::Got,
-            C::FromFriend,
-            C::Restored,
-            C::Deleted,
-            C::Consumed,
-            C::Activated,
-        ] {
-            on_conflict.value(
-                col,
-                Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
-            );
-        }
-        for chunk in super::statement_chunks(&rows) {
-            channel_day::Entity::insert_many(chunk.to_vec())
-                .on_conflict(on_conflict.clone())
-                .exec_without_returning(db)
-                .await?;
+        let backend = db.get_database_backend();
+        let mut rows = std::mem::take(&mut self.sums).into_iter().map(
+            |((appid, card_id, outer_id, outer_str, day), c)| -> [sea_orm::Value; 11] {
+                [
+                    appid.into(),
+                    card_id.into(),
+                    outer_id.into(),
+                    outer_str.into(),
+                    day.into(),
+                    c.got.into(),
+                    c.from_friend.into(),
+                    c.restored.into(),
+                    c.deleted.into(),
+                    c.consumed.into(),
+                    c.activated.into(),
+                ]
+            },
+        );
+        for size in super::chunk_sizes(rows.len()) {
+            let chunk = rows.by_ref().take(size).collect();
+            let statement = COUNTER_UPSERTS.statement(backend, chunk, counter_upsert)?;
+            db.execute_raw(statement).await?;
         }
         Ok(())
     }
+}
+
+/// The counter upsert's SQL per row count (see `insert_shapes`).
+static COUNTER_UPSERTS: super::insert_shapes::InsertShapes =
+    super::insert_shapes::InsertShapes::new();
+
+/// `channel_day`'s columns, in the order of a counter row: the key, then the counters.
+const COUNTER_COLUMNS: [channel_day::Column; 11] = {
+    use channel_day::Column as C;
+    [
+        C::Appid,
+        C::CardId,
+        C::OuterId,
+        C::OuterStr,
+        C::Day,
+        C::Got,
+        C::FromFriend,
+        C::Restored,
+        C::Deleted,
+        C::Consumed,
+        C::Activated,
+    ]
+};
+
+/// The INSERT of counter rows that adds each to the row already there, without values.
+fn counter_upsert() -> sea_orm::sea_query::InsertStatement {
+    let (key, counters) = COUNTER_COLUMNS.split_at(5);
+    let mut on_conflict = OnConflict::columns(key.iter().copied());
+    for &col in counters {
+        on_conflict.value(
+            col,
+            Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
+        );
+    }
+    sea_orm::sea_query::Query::insert()
+        .into_table(channel_day::Entity)
+        .columns(COUNTER_COLUMNS)
+        .on_conflict(on_conflict)
+        .to_owned()
 }
 
 /// How statistics rows are grouped.
