@@ -81,6 +81,30 @@ pub fn day_of(create_time: i64, offset: FixedOffset) -> String {
     format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day())
 }
 
+/// [`day_of`] for a batch's pushes, formatted again only when the CreateTime changes: pushes that
+/// arrive together mostly carry the same second (~1 700 instructions a push otherwise, callgrind).
+struct LocalDays {
+    offset: FixedOffset,
+    last: Option<(i64, String)>,
+}
+
+impl LocalDays {
+    fn new(offset: FixedOffset) -> Self {
+        Self { offset, last: None }
+    }
+
+    fn of(&mut self, create_time: i64) -> String {
+        match &self.last {
+            Some((last, day)) if *last == create_time => day.clone(),
+            _ => {
+                let day = day_of(create_time, self.offset);
+                self.last = Some((create_time, day.clone()));
+                day
+            }
+        }
+    }
+}
+
 /// Store one push (see [`record_batch`]).
 pub async fn record(
     db: &impl ConnectionTrait,
@@ -113,6 +137,7 @@ pub async fn record_batch(
     let mut counters = channels::Batch::default();
     let mut new_bindings = bindings::Batch::default();
     let mut new_jobs = Vec::new();
+    let mut days = LocalDays::new(rules.offset);
     for (push, key) in pushes.iter().zip(&keys) {
         // The first push of an inserted key is the new one; any other is a duplicate.
         if !inserted.remove(key) {
@@ -120,7 +145,7 @@ pub async fn record_batch(
             continue;
         }
         outcomes.push(Recorded::New);
-        let day = day_of(push.message.create_time, rules.offset);
+        let day = days.of(push.message.create_time);
         match &push.message.event {
             Event::UserGetCard(e) if bindings::is_plain_get(e) => {
                 counters.add(channels::ChannelDelta::for_event(
@@ -354,6 +379,26 @@ mod tests {
                     .format("%Y-%m-%d")
                     .to_string();
                 assert_eq!(day_of(time, offset), strftime, "{time}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_formats_each_local_day_as_day_of_does() {
+        let midnight_cst = 1_714_492_800 - 8 * 3600; // 2024-05-01T00:00:00+08:00
+        let mut times = vec![0, 1, -1, i64::MIN, i64::MAX, 253_402_300_799];
+        for around in [
+            midnight_cst,
+            midnight_cst + 86_400,
+            midnight_cst + 11 * 3600,
+        ] {
+            times.extend([around - 1, around, around + 1, around, around - 1]);
+        }
+        for offset in [8 * 3600, 0, -11 * 3600, 5 * 3600 + 45 * 60] {
+            let offset = FixedOffset::east_opt(offset).unwrap();
+            let mut days = LocalDays::new(offset);
+            for &time in &times {
+                assert_eq!(days.of(time), day_of(time, offset), "{time} at {offset}");
             }
         }
     }
