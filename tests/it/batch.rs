@@ -40,6 +40,33 @@ async fn fresh_db_with_settings(
     (db, test_db, settings.database)
 }
 
+/// The writers a batch is stored through: the writer's own SQLite connection, and the pool on
+/// PostgreSQL and on SQLite.
+const WRITERS: [(Backend, SqliteWriter); 3] = [
+    (Backend::Sqlite, SqliteWriter::Thread),
+    (Backend::Postgres, SqliteWriter::Pool),
+    (Backend::Sqlite, SqliteWriter::Pool),
+];
+
+/// The ingest writer over `db`, as `writer` says.
+fn writer_on(
+    db: &DatabaseConnection,
+    mut settings: DatabaseSettings,
+    writer: SqliteWriter,
+) -> WriterDb {
+    settings.sqlite_writer = writer;
+    let file = SqliteFile::of_database(&settings);
+    WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap()
+}
+
+/// China's offset, and no card that activates.
+fn rules_without_cards() -> RecordRules {
+    RecordRules {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        cards: CardRules::default(),
+    }
+}
+
 /// A random but plausible stream: gets (some redelivered, some gifts, some restores), deletes,
 /// consumes, gifts, over a handful of codes so events collide.
 fn stream(seed: u64) -> Vec<Incoming> {
@@ -149,12 +176,7 @@ async fn a_batch_equals_one_push_at_a_time() {
         offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         cards: CardRules::from_settings(&[member_card("pMIX", Activation::OnGet, "M{seq:4}")]),
     };
-    let writers = [
-        (Backend::Sqlite, SqliteWriter::Thread),
-        (Backend::Postgres, SqliteWriter::Pool),
-        (Backend::Sqlite, SqliteWriter::Pool),
-    ];
-    for (seed, (backend, writer)) in (0..9).zip(writers.iter().cycle()) {
+    for (seed, (backend, writer)) in (0..9).zip(WRITERS.iter().cycle()) {
         let pushes = stream(seed);
         let (one_by_one, single_db) = fresh_db(*backend, &dir).await;
         let mut single_outcomes = Vec::new();
@@ -163,10 +185,8 @@ async fn a_batch_equals_one_push_at_a_time() {
             single_outcomes.push(events::record(&txn, push, &rules).await.unwrap());
             txn.commit().await.unwrap();
         }
-        let (batched, batch_db, mut settings) = fresh_db_with_settings(*backend, &dir).await;
-        settings.sqlite_writer = *writer;
-        let file = SqliteFile::of_database(&settings);
-        let through = WriterDb::for_settings(batched.clone(), &settings, file.as_ref()).unwrap();
+        let (batched, batch_db, settings) = fresh_db_with_settings(*backend, &dir).await;
+        let through = writer_on(&batched, settings, *writer);
         assert_eq!(
             through.is_direct(),
             *backend == Backend::Sqlite && *writer == SqliteWriter::Thread
@@ -202,20 +222,10 @@ async fn a_batch_equals_one_push_at_a_time() {
 async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
     use sea_orm::ConnectionTrait;
     let dir = tempfile::tempdir().unwrap();
-    let rules = RecordRules {
-        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-        cards: CardRules::default(),
-    };
-    let writers = [
-        (Backend::Sqlite, SqliteWriter::Thread),
-        (Backend::Postgres, SqliteWriter::Pool),
-        (Backend::Sqlite, SqliteWriter::Pool),
-    ];
-    for (backend, writer) in writers {
-        let (db, test_db, mut settings) = fresh_db_with_settings(backend, &dir).await;
-        settings.sqlite_writer = writer;
-        let file = SqliteFile::of_database(&settings);
-        let through = WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap();
+    let rules = rules_without_cards();
+    for (backend, writer) in WRITERS {
+        let (db, test_db, settings) = fresh_db_with_settings(backend, &dir).await;
+        let through = writer_on(&db, settings, writer);
         let first = [get_push("oA", "1"), get_push("oB", "2")];
         let refs: Vec<&Incoming> = first.iter().collect();
         through.store(&refs, &rules).await.unwrap();
@@ -291,10 +301,7 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let dir = tempfile::tempdir().unwrap();
     let (db, test_db) = fresh_db(Backend::Postgres, &dir).await;
-    let rules = RecordRules {
-        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-        cards: CardRules::default(),
-    };
+    let rules = rules_without_cards();
     let (k, l) = (get_push("oRace", "1001"), get_push("oRace", "1002"));
     // Instance A stores K and has not committed yet.
     let a = db.begin().await.unwrap();
@@ -357,12 +364,9 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
 async fn a_statement_failing_midway_commits_none_of_its_rows() {
     use sea_orm::ConnectionTrait;
     let dir = tempfile::tempdir().unwrap();
-    let rules = RecordRules {
-        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-        cards: CardRules::default(),
-    };
+    let rules = rules_without_cards();
     for writer in [SqliteWriter::Thread, SqliteWriter::Pool] {
-        let (db, test_db, mut settings) = fresh_db_with_settings(Backend::Sqlite, &dir).await;
+        let (db, test_db, settings) = fresh_db_with_settings(Backend::Sqlite, &dir).await;
         // FAIL, not ABORT: the rows inserted before this one stay in the statement, as under OR FAIL.
         db.execute_unprepared(
             "CREATE TRIGGER refuse_boom BEFORE INSERT ON card_event WHEN NEW.code = 'boom' \
@@ -370,9 +374,7 @@ async fn a_statement_failing_midway_commits_none_of_its_rows() {
         )
         .await
         .unwrap();
-        settings.sqlite_writer = writer;
-        let file = SqliteFile::of_database(&settings);
-        let through = WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap();
+        let through = writer_on(&db, settings, writer);
         // Rows are inserted in key order: the refused one is third of four, in one statement.
         let pushes = [
             get_push("oA", "1"),
