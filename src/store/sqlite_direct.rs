@@ -262,8 +262,9 @@ fn open_with(
 /// The WAL restarts from its beginning once it has this many pages (256 MiB on disk; SQLite's
 /// default is 1 000 pages), see `restart_wal_if_due`. A restart costs the next batch a few to
 /// ~100 ms (the copy of what the checkpointer has not copied yet, and the database file's fsync,
-/// which commits ext4's journal: docs/PERFORMANCE.md), so it should be rare: at 16 000 pages the full path's p99 was 19–22 ms, at 64 000 11–12 ms
-/// (docs/PERFORMANCE.md). The price is disk space and a longer recovery after a crash.
+/// which commits ext4's journal), so it should be rare: at 16 000 pages the full path's p99 was
+/// 19–22 ms, at 64 000 11–12 ms (docs/PERFORMANCE.md). The price is disk space and a longer
+/// recovery after a crash.
 const WAL_RESTART_PAGES: i64 = 64_000;
 
 /// SQLite's own checkpoint inside COMMIT, only should the checkpointer stop working.
