@@ -11,7 +11,8 @@
 //! leaves those rows in place instead, and needs no journal. That is safe only because these
 //! statements run in the writer's transactions, which are rolled back whole when any statement
 //! fails (`WriterDb::write`; pinned by `tests/it/batch.rs`). `ON CONFLICT` clauses are not
-//! affected: they resolve their own conflicts.
+//! affected: they resolve their own conflicts. A `DO UPDATE` still makes SQLite keep the journal
+//! (its update runs under `OR ABORT`), hence `bindings::Batch::flush` inserts first.
 
 use std::sync::Mutex;
 
