@@ -69,8 +69,8 @@ pub enum Command {
     /// Load generator: sealed pushes with redeliveries at a fixed concurrency; throughput, latency,
     /// and (with --config) a check of the database.
     Bench(bench::Args),
-    /// A hello-world actix-web server: the baseline `bench` is compared with.
-    #[command(hide = true)]
+    /// A hello-world actix-web server, the baseline `bench` is compared with; with --durable FILE it
+    /// syncs each body to FILE before answering (the durable ceiling, no database).
     Hello(hello::Args),
 }
 
