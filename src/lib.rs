@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod distribution;
 pub mod http;
 pub mod loadgen;
+pub mod machine_cpu;
 pub mod metrics;
 pub mod report;
 pub mod shutdown;

@@ -8,9 +8,7 @@ cd "$(dirname "$0")/.."
 MINUTES=${1:-10}
 EVENTS=${2:-100000}
 source tools/bench-env.sh
-bench_config "$WORK/soak.toml" 18180 18181
-$BIN serve --config "$WORK/soak.toml" & SERVE=$!
-wait_port 18180
+serve_on "$WORK/soak.toml" 18180 18181
 ( while kill -0 $SERVE 2>/dev/null; do
     echo "$(date +%s) $(awk '/VmRSS/{print $2}' /proc/$SERVE/status)" >> "$WORK/rss"; sleep 10
   done ) &

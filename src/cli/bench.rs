@@ -14,6 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use crate::accounts::Accounts;
 use crate::config::Settings;
 use crate::loadgen;
+use crate::machine_cpu::{CpuSample, MachineCpu};
 use crate::store;
 use crate::wechat::Mode;
 
@@ -113,6 +114,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
     let (requests, redeliveries) = with_redeliveries(requests, &args, &mut rng);
     let total = requests.len();
 
+    let cpu_before = CpuSample::now();
     let report = loadgen::run(
         &host,
         Arc::new(requests),
@@ -122,6 +124,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
         args.duration.map(Duration::from_secs),
     )
     .await;
+    let machine = machine_cpu_since(cpu_before);
     let acknowledged: Vec<usize> = (0..args.events)
         .filter(|&i| report.acknowledged[i])
         .collect();
@@ -159,6 +162,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
                 "max_ms": ms(report.percentile(100.0)),
                 "ok": report.ok, "non_200": report.non_200, "errors": report.errors, "timeouts": report.timeouts,
                 "server_peak_rss_kib": memory,
+                "machine_cpu": machine_json(machine, report.elapsed.as_secs_f64(), report.sent),
                 "verified": verified.as_ref().map(|v| v.is_ok()),
             })
         );
@@ -188,6 +192,7 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
         if let Some(kib) = memory {
             println!("server      peak RSS {:.1} MiB", kib as f64 / 1024.0);
         }
+        print_machine(machine, report.elapsed.as_secs_f64(), report.sent);
         match &verified {
             Some(Ok(summary)) => println!("verify      OK: {summary}"),
             Some(Err(problem)) => println!("verify      FAILED: {problem}"),
@@ -230,6 +235,7 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         offset: settings.stats_offset()?,
         cards: crate::activation::CardRules::from_settings(&settings.cards),
     };
+    let cpu_before = CpuSample::now();
     let started = std::time::Instant::now();
     // Like the ingest writer, the next batch is stored while the last one is being made durable.
     let (durable, mut made_durable) = tokio::sync::mpsc::unbounded_channel();
@@ -252,16 +258,46 @@ async fn store_only(args: &Args, settings: &Settings) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let machine = machine_cpu_since(cpu_before);
     let per_sec = pushes.len() as f64 / elapsed;
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"store_only": true, "requests": pushes.len(), "batch": args.batch, "seconds": elapsed, "requests_per_sec": per_sec})
+            serde_json::json!({"store_only": true, "requests": pushes.len(), "batch": args.batch, "seconds": elapsed, "requests_per_sec": per_sec,
+                "machine_cpu": machine_json(machine, elapsed, pushes.len())})
         );
     } else {
         println!("store only: {} pushes ({redeliveries} redeliveries), {} per transaction: {per_sec:.0} pushes/s over {elapsed:.2} s", pushes.len(), args.batch);
+        print_machine(machine, elapsed, pushes.len());
     }
     Ok(())
+}
+
+/// What the whole machine spent while the run was timed (`None` without `/proc/stat`).
+fn machine_cpu_since(before: Option<CpuSample>) -> Option<MachineCpu> {
+    CpuSample::now()?.since(&before?)
+}
+
+fn machine_json(machine: Option<MachineCpu>, seconds: f64, requests: usize) -> serde_json::Value {
+    machine.map_or(serde_json::Value::Null, |m| {
+        serde_json::json!({
+            "cpus": m.cpus, "busy_cores": m.busy_cores, "iowait_cores": m.iowait_cores,
+            "steal_cores": m.steal_cores, "cpu_us_per_request": m.micros_per_request(seconds, requests),
+        })
+    })
+}
+
+fn print_machine(machine: Option<MachineCpu>, seconds: f64, requests: usize) {
+    if let Some(m) = machine {
+        println!(
+            "machine     {:.2} of {} cores busy (iowait {:.2}, steal {:.2}): {:.1} µs of CPU a request, server and generator together",
+            m.busy_cores,
+            m.cpus,
+            m.iowait_cores,
+            m.steal_cores,
+            m.micros_per_request(seconds, requests)
+        );
+    }
 }
 
 /// The distinct events of a run, numbered, spread over `--channels` OuterIds.
