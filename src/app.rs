@@ -34,6 +34,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("starting the ingest writer's thread: {0}")]
+    WriterThread(std::io::Error),
 }
 
 /// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the
@@ -109,7 +111,8 @@ impl App {
                 health: writer_health,
             },
             settings.database.writers,
-        );
+        )
+        .map_err(AppError::WriterThread)?;
         let state = AppState {
             accounts,
             ingest,

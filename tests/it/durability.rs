@@ -99,6 +99,25 @@ async fn shutdown_lets_the_writer_finish() {
 }
 
 #[tokio::test]
+async fn the_sqlite_writer_runs_on_a_thread_named_for_it() {
+    let app = spawn_app().await;
+    let xml = get_card_xml("oNamed", 1_700_000_000, "pNAMED", "1", 0, "");
+    assert_success(app.push_xml(&xml, Mode::Safe).await).await;
+    // The kernel keeps 15 bytes of a name; `top -H` and `tools/perf-threads.sh` show this one.
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|comm| comm.trim_end().to_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name == cardhook::store::ingest::WRITER_THREAD),
+        "threads: {names:?}"
+    );
+}
+
+#[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_full_synchronous() {
     use sea_orm::{DbBackend, Statement};
     let app = spawn_app().await;
