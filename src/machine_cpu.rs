@@ -60,17 +60,9 @@ fn parse_proc_stat(text: &str) -> Option<CpuSample> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let field = |i: usize| fields.get(i).copied().unwrap_or(0);
-    let (user, nice, system, idle, iowait, irq, softirq, steal) = (
-        field(0),
-        field(1),
-        field(2),
-        field(3),
-        field(4),
-        field(5),
-        field(6),
-        field(7),
-    );
+    // Older kernels print fewer columns; a missing one counts as 0.
+    let [user, nice, system, idle, iowait, irq, softirq, steal]: [u64; 8] =
+        std::array::from_fn(|i| fields.get(i).copied().unwrap_or(0));
     let cpus = text
         .lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))

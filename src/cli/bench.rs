@@ -290,7 +290,7 @@ fn machine_json(machine: Option<MachineCpu>, seconds: f64, requests: usize) -> s
 fn print_machine(machine: Option<MachineCpu>, seconds: f64, requests: usize) {
     if let Some(m) = machine {
         println!(
-            "machine     {:.2} of {} cores busy (iowait {:.2}, steal {:.2}): {:.1} µs of CPU a request, server and generator together",
+            "machine     {:.2} of {} cores busy (iowait {:.2}, steal {:.2}): {:.1} µs of CPU a request, everything on the machine together",
             m.busy_cores,
             m.cpus,
             m.iowait_cores,

@@ -56,13 +56,12 @@ fn routes(config: &mut web::ServiceConfig, log: Option<DurableLog>) {
 
 /// Reads the body, as any real handler does (an unread body makes actix close the connection).
 async fn answer(body: web::Bytes, log: Option<web::Data<DurableLog>>) -> HttpResponse {
-    match log {
-        None => HttpResponse::Ok().body("success"),
-        Some(log) => match log.append(body).await {
-            Ok(()) => HttpResponse::Ok().body("success"),
-            Err(stopped) => HttpResponse::ServiceUnavailable().body(stopped.to_string()),
-        },
+    if let Some(log) = log {
+        if let Err(stopped) = log.append(body).await {
+            return HttpResponse::ServiceUnavailable().body(stopped.to_string());
+        }
     }
+    HttpResponse::Ok().body("success")
 }
 
 #[cfg(test)]
