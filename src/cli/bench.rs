@@ -67,6 +67,10 @@ pub struct Args {
     /// Pushes per transaction with --store-only.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Write the sealed requests (each as its byte length on a line, then the raw HTTP/1.1 request)
+    /// to this file for another load generator (tools/wrk-pushes.lua), instead of sending them.
+    #[arg(long, conflicts_with = "store_only")]
+    pub save: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Result<()> {
@@ -113,6 +117,9 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
     }
     let (requests, redeliveries) = with_redeliveries(requests, &args, &mut rng);
     let total = requests.len();
+    if let Some(file) = &args.save {
+        return save_requests(file, &requests, &card_id);
+    }
 
     let cpu_before = CpuSample::now();
     let report = loadgen::run(
@@ -298,6 +305,26 @@ fn print_machine(machine: Option<MachineCpu>, seconds: f64, requests: usize) {
             m.micros_per_request(seconds, requests)
         );
     }
+}
+
+/// The format tools/wrk-pushes.lua reads: each request's byte length on a line, then its bytes.
+fn save_requests(
+    file: &std::path::Path,
+    requests: &[loadgen::Prepared],
+    card_id: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+        for request in requests {
+            writeln!(out, "{}", request.bytes.len())?;
+            out.write_all(&request.bytes)?;
+        }
+        out.flush()
+    };
+    write().with_context(|| format!("--save {}", file.display()))?;
+    println!("saved {} requests for card {card_id}", requests.len());
+    Ok(())
 }
 
 /// The distinct events of a run, numbered, spread over `--channels` OuterIds.

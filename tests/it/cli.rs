@@ -352,6 +352,69 @@ async fn bench_drives_a_server_and_checks_the_database() {
     );
 }
 
+/// `bench --save` writes the sealed pushes for another load generator (tools/wrk-pushes.lua reads
+/// them the same way) and sends nothing; each saved request, sent as it is, is a push the server
+/// accepts.
+#[tokio::test]
+async fn bench_saves_sealed_requests_that_the_server_accepts_as_they_are() {
+    let app = spawn_app().await;
+    let config = write_config(&app, "");
+    let (appid, _) = account_for(Mode::Safe);
+    let file = app.dir.path().join("pushes");
+    let out = run_ok(
+        "bench",
+        &config,
+        &[
+            "--url",
+            &app.url(""),
+            "--appid",
+            appid,
+            "--events",
+            "40",
+            "--save",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(
+        out.starts_with("saved 44 requests for card pBENCH"),
+        "{out}"
+    );
+    assert_eq!(app.event_count().await, 0, "--save sends nothing");
+
+    // The format wrk's script reads: the byte length on a line, then that many bytes.
+    let saved = std::fs::read(&file).unwrap();
+    let mut requests = Vec::new();
+    let mut rest = &saved[..];
+    while !rest.is_empty() {
+        let newline = rest.iter().position(|&b| b == b'\n').unwrap();
+        let length: usize = std::str::from_utf8(&rest[..newline])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let raw = &rest[newline + 1..newline + 1 + length];
+        assert!(raw.starts_with(b"POST /wechat/"), "{raw:?}");
+        requests.push(cardhook::loadgen::Prepared {
+            bytes: raw.to_vec(),
+            event: requests.len(),
+        });
+        rest = &rest[newline + 1 + length..];
+    }
+    assert_eq!(requests.len(), 44);
+
+    let report = cardhook::loadgen::run(
+        &app.addr.to_string(),
+        std::sync::Arc::new(requests),
+        44,
+        4,
+        std::time::Duration::from_secs(5),
+        None,
+    )
+    .await;
+    assert_eq!((report.ok, report.sent), (44, 44), "{report:?}");
+    assert_eq!(app.event_count().await, 40, "4 of the 44 are redeliveries");
+}
+
 #[tokio::test]
 async fn log_format_json_prints_json_lines() {
     let app = spawn_app().await;
