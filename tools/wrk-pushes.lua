@@ -10,7 +10,8 @@ end
 function init(args)
   local file = assert(io.open(os.getenv("PUSHES"), "rb"))
   local threads = tonumber(os.getenv("WRK_THREADS") or "1")
-  stripe, k = {}, 0
+  stripe = {}
+  local k = 0
   while true do
     local length = file:read("*l")
     if not length then break end
