@@ -10,25 +10,11 @@ EVENTS=${2:-100000}
 CONCURRENCY=${3:-64}
 source tools/bench-env.sh
 bench_config "$WORK/bench.toml" 18080 18081
-# hello_run LABEL RUN [HELLO ARGS…]: one bench run against `cardhook hello` started with those args.
-hello_run() {
-    local label=$1 run=$2; shift 2
-    $BIN hello --listen 127.0.0.1:18090 "$@" >/dev/null & HELLO=$!
-    wait_port 18090
-    $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18090/wechat/$APPID" --appid $APPID \
-        --events "$EVENTS" --concurrency "$CONCURRENCY" --no-verify --json | sed "s/^/$label $run /" | tee -a "$WORK/results"
-    kill $HELLO; wait $HELLO 2>/dev/null || true
-}
 for run in $(seq 1 "$RUNS"); do
     hello_run hello "$run"
     hello_run durable "$run" --durable "$WORK/durable.log"
-    rm -f "$WORK"/bench.db* "$WORK/durable.log"
-    $BIN serve --config "$WORK/bench.toml" & SERVE=$!
-    wait_port 18080
-    $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18080/wechat/$APPID" --appid $APPID \
-        --events "$EVENTS" --concurrency "$CONCURRENCY" --server-pid $SERVE --json | sed "s/^/serve $run /" | tee -a "$WORK/results"
-    kill -TERM $SERVE; wait $SERVE || true
-    rm -f "$WORK"/bench.db*
+    rm -f "$WORK/durable.log"
+    serve_run serve "$run"
     $BIN bench --config "$WORK/bench.toml" --url http://unused --appid $APPID --events "$EVENTS" \
         --store-only --batch 64 --json | sed "s/^/store $run /" | tee -a "$WORK/results"
     rm -f "$WORK"/bench.db*
