@@ -35,9 +35,10 @@ hello = med("hello", "requests_per_sec")
 names = {"hello": "hello-world", "durable": "durable hello-world", "this": sys.argv[2], "other": sys.argv[3]}
 for kind, name in names.items():
     runs = ", ".join(f"{r['requests_per_sec']:,.0f}" for r in rows[kind])
-    cpu = statistics.median([r["machine_cpu"]["cpu_us_per_request"] for r in rows[kind] if r.get("machine_cpu")] or [0])
+    cpus = [r["machine_cpu"]["cpu_us_per_request"] for r in rows[kind] if r.get("machine_cpu")]
+    cpu = f"{statistics.median(cpus):.1f} µs" if cpus else "n/a"
     rate = med(kind, "requests_per_sec")
     print(f"{name}: {rate:,.0f} req/s ({runs}) = {rate / hello:.1%} of hello-world | p99 {med(kind, 'p99_ms'):.2f} ms"
-          f" | {cpu:.1f} µs of machine CPU a request | non-200 {sum(r['non_200'] for r in rows[kind])}"
+          f" | {cpu} of machine CPU a request | non-200 {sum(r['non_200'] for r in rows[kind])}"
           f" | verified {[r['verified'] for r in rows[kind]]}")
 PY
