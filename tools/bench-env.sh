@@ -1,7 +1,8 @@
 # Sourced by the tools/ scripts: the release binary, a scratch directory removed on
 # exit, and a config for the demo account in safe mode on a SQLite file in it.
 # bench_config FILE CALLBACK_PORT ADMIN_PORT: write the config; wait_port PORT: wait for a listener;
-# serve_on FILE CALLBACK_PORT ADMIN_PORT: write the config, start cardhook serve on it (SERVE=its pid), wait.
+# start_serve FILE CALLBACK_PORT: start cardhook serve on FILE (SERVE=its pid), wait; the server is $SERVE_BIN
+# (default $BIN), run under `env $SERVE_ENV`. serve_on FILE CALLBACK_PORT ADMIN_PORT: write the config, then start_serve.
 # hello_run and serve_run (below) drive one timed run for the perf scripts; they read EVENTS and CONCURRENCY.
 BIN=${CARDHOOK_BIN:-./target/release/cardhook}
 [ -x "$BIN" ] || cargo build --release
@@ -26,10 +27,13 @@ mode = "safe"
 TOML
 }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+start_serve() {
+    env ${SERVE_ENV:-} "${SERVE_BIN:-$BIN}" serve --config "$1" & SERVE=$!
+    wait_port "$2"
+}
 serve_on() {
     bench_config "$1" "$2" "$3"
-    $BIN serve --config "$1" & SERVE=$!
-    wait_port "$2"
+    start_serve "$1" "$2"
 }
 # hello_run LABEL RUN [HELLO ARGS…]: one bench run against `cardhook hello` started with those args; its JSON
 # line, prefixed "LABEL RUN", is appended to $WORK/results.
@@ -43,12 +47,11 @@ hello_run() {
 }
 # serve_run LABEL RUN [BENCH ARGS…]: one bench run against a fresh `cardhook serve` on an empty database (the
 # config of bench_config FILE 18080 18081 at $WORK/bench.toml), checked afterwards unless the args say
-# --no-verify; the server is $SERVE_BIN (default $BIN), run under `env $SERVE_ENV`. Results as hello_run's.
+# --no-verify; the server is start_serve's. Results as hello_run's.
 serve_run() {
     local label=$1 run=$2; shift 2
     rm -f "$WORK"/bench.db*
-    env ${SERVE_ENV:-} "${SERVE_BIN:-$BIN}" serve --config "$WORK/bench.toml" & SERVE=$!
-    wait_port 18080
+    start_serve "$WORK/bench.toml" 18080
     $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18080/wechat/$APPID" --appid $APPID \
         --events "$EVENTS" --concurrency "$CONCURRENCY" --server-pid $SERVE --json "$@" \
         | sed "s/^/$label $run /" | tee -a "$WORK/results"

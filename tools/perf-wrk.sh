@@ -56,8 +56,7 @@ for run in $(seq 1 "$RUNS"); do
     kill $HELLO; wait $HELLO 2>/dev/null || true
     for generator in bench wrk; do
         rm -f "$WORK"/bench.db*
-        $BIN serve --config "$WORK/bench.toml" 2>/dev/null & SERVE=$!
-        wait_port 18080
+        start_serve "$WORK/bench.toml" 18080 2>/dev/null
         if [ $generator = bench ]; then bench_run serve-bench "$SERVE_URL"; else wrk_run serve-wrk "$SERVE_URL"; stored_check; fi
         kill -TERM $SERVE; wait $SERVE || true
     done
