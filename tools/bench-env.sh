@@ -1,6 +1,7 @@
 # Sourced by the tools/ scripts: the release binary, a scratch directory removed on
 # exit, and a config for the demo account in safe mode on a SQLite file in it.
 # bench_config FILE CALLBACK_PORT ADMIN_PORT: write the config; wait_port PORT: wait for a listener;
+# start_hello PORT [HELLO ARGS…]: start cardhook hello on 127.0.0.1:PORT (HELLO=its pid), wait.
 # start_serve FILE CALLBACK_PORT: start cardhook serve on FILE (SERVE=its pid), wait; the server is $SERVE_BIN
 # (default $BIN), run under `env $SERVE_ENV`. serve_on FILE CALLBACK_PORT ADMIN_PORT: write the config, then start_serve.
 # hello_run and serve_run (below) drive one timed run for the perf scripts; they read EVENTS and CONCURRENCY.
@@ -27,6 +28,11 @@ mode = "safe"
 TOML
 }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+start_hello() {
+    local port=$1; shift
+    $BIN hello --listen "127.0.0.1:$port" "$@" >/dev/null & HELLO=$!
+    wait_port "$port"
+}
 start_serve() {
     env ${SERVE_ENV:-} "${SERVE_BIN:-$BIN}" serve --config "$1" & SERVE=$!
     wait_port "$2"
@@ -39,8 +45,7 @@ serve_on() {
 # line, prefixed "LABEL RUN", is appended to $WORK/results.
 hello_run() {
     local label=$1 run=$2; shift 2
-    $BIN hello --listen 127.0.0.1:18090 "$@" >/dev/null & HELLO=$!
-    wait_port 18090
+    start_hello 18090 "$@"
     $BIN bench --config "$WORK/bench.toml" --url "http://127.0.0.1:18090/wechat/$APPID" --appid $APPID \
         --events "$EVENTS" --concurrency "$CONCURRENCY" --no-verify --json | sed "s/^/$label $run /" | tee -a "$WORK/results"
     kill $HELLO; wait $HELLO 2>/dev/null || true

@@ -11,8 +11,7 @@ CONCURRENCY=${2:-64}
 PG=${3:-postgres://postgres@127.0.0.1:5432}
 source tools/bench-env.sh
 bench_config "$WORK/pg.toml" 0 0
-$BIN hello --listen 127.0.0.1:18390 >/dev/null & HELLO=$!
-wait_port 18390
+start_hello 18390
 $BIN bench --config "$WORK/pg.toml" --url "http://127.0.0.1:18390/wechat/$APPID" --appid $APPID \
     --events "$EVENTS" --concurrency "$CONCURRENCY" --no-verify --json | sed "s/^/hello /"
 kill $HELLO; wait $HELLO 2>/dev/null || true

@@ -49,8 +49,7 @@ PY
 HELLO_URL="http://127.0.0.1:18090/wechat/$APPID"
 SERVE_URL="http://127.0.0.1:18080/wechat/$APPID"
 for run in $(seq 1 "$RUNS"); do
-    $BIN hello --listen 127.0.0.1:18090 >/dev/null 2>&1 & HELLO=$!
-    wait_port 18090
+    start_hello 18090 2>/dev/null
     bench_run hello-bench "$HELLO_URL" --no-verify
     wrk_run hello-wrk "$HELLO_URL"
     kill $HELLO; wait $HELLO 2>/dev/null || true
