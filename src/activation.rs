@@ -1,12 +1,13 @@
-//! Which pushes activate a member card, and the activation request a card's configuration makes.
+//! Which pushes activate a member card, and the activation job a card's configuration makes.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Activation, CardSettings};
+use crate::membership_number::MembershipTemplate;
+use crate::store::push::{Incoming, JobsFor, NewJob};
 use crate::wechat::events::Event;
-use crate::wechat_api::membercard::ActivateRequest;
 
 /// A queued job's payload: versioned, tagged JSON, frozen at enqueue time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,8 +16,34 @@ pub enum JobPayload {
     ActivateMemberCardV1 {
         appid: String,
         openid: String,
-        request: ActivateRequest,
+        request: MemberActivation,
     },
+}
+
+/// What a member card is activated with. Its JSON is exactly the body of
+/// `/card/membercard/activate` (reference 003), which the worker sends as it is; optional values are
+/// left out when not configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberActivation {
+    pub card_id: String,
+    pub code: String,
+    pub membership_number: String,
+    pub init_bonus: i64,
+    pub init_balance: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_bonus_record: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_pic_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate_begin_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate_end_time: Option<i64>,
 }
 
 impl JobPayload {
@@ -35,65 +62,15 @@ impl JobPayload {
     pub fn account_prefix(appid: &str) -> String {
         format!("activate|{appid}|")
     }
-}
 
-/// A membership number template: literal text with `{code}`, `{openid}` and `{seq:N}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MembershipTemplate(Vec<Part>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Code,
-    OpenId,
-    Seq(usize),
-}
-
-impl MembershipTemplate {
-    pub fn parse(template: &str) -> Result<Self, &'static str> {
-        let mut parts = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Literal(rest[..open].to_owned()));
-            }
-            let close = rest[open..].find('}').ok_or("has an unclosed `{`")? + open;
-            let part = match &rest[open + 1..close] {
-                "code" => Part::Code,
-                "openid" => Part::OpenId,
-                "seq" => Part::Seq(0),
-                other => match other.strip_prefix("seq:").map(str::parse::<usize>) {
-                    Some(Ok(width)) if width <= 32 => Part::Seq(width),
-                    _ => return Err("placeholders are {code}, {openid}, {seq} and {seq:N}"),
-                },
-            };
-            parts.push(part);
-            rest = &rest[close + 1..];
+    /// The `job` row of this payload.
+    pub fn to_job(&self) -> NewJob {
+        NewJob {
+            kind: Self::ACTIVATE_KIND,
+            dedup_key: self.dedup_key(),
+            // A payload of strings and integers always serializes.
+            payload: serde_json::to_string(self).unwrap_or_default(),
         }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
-        if parts.is_empty() {
-            return Err("is empty");
-        }
-        Ok(Self(parts))
-    }
-
-    /// Whether rendering needs the card's next sequence number.
-    pub fn needs_sequence(&self) -> bool {
-        self.0.iter().any(|p| matches!(p, Part::Seq(_)))
-    }
-
-    pub fn render(&self, code: &str, openid: &str, seq: i64) -> String {
-        self.0
-            .iter()
-            .map(|part| match part {
-                Part::Literal(text) => text.clone(),
-                Part::Code => code.to_owned(),
-                Part::OpenId => openid.to_owned(),
-                Part::Seq(width) => format!("{seq:0width$}"),
-            })
-            .collect()
     }
 }
 
@@ -143,11 +120,33 @@ impl CardRules {
     }
 }
 
+impl JobsFor for CardRules {
+    fn sequence_for<'a>(&self, push: &'a Incoming) -> Option<&'a str> {
+        let activate = self.activation_for(&push.message.event)?;
+        activate
+            .template
+            .needs_sequence()
+            .then(|| push.message.event.card_id().map(|c| c.as_str()))
+            .flatten()
+    }
+
+    fn job_for(&self, push: &Incoming, seq: i64) -> Option<NewJob> {
+        let activate = self.activation_for(&push.message.event)?;
+        let openid = push.message.from_user_name.as_str();
+        let payload = JobPayload::ActivateMemberCardV1 {
+            appid: push.appid.as_str().to_owned(),
+            openid: openid.to_owned(),
+            request: activate.activation(openid, seq),
+        };
+        Some(payload.to_job())
+    }
+}
+
 impl Activate<'_> {
-    /// The request body, with the membership number rendered (`seq` only used by `{seq}` templates).
-    pub fn request(&self, openid: &str, seq: i64) -> ActivateRequest {
+    /// What to activate with, the membership number rendered (`seq` only used by `{seq}` templates).
+    pub fn activation(&self, openid: &str, seq: i64) -> MemberActivation {
         let card = self.card;
-        ActivateRequest {
+        MemberActivation {
             card_id: card.card_id.clone(),
             code: self.code.to_owned(),
             membership_number: self.template.render(self.code, openid, seq),
@@ -160,33 +159,6 @@ impl Activate<'_> {
             background_pic_url: card.background_pic_url.clone(),
             activate_begin_time: card.activate_begin_time,
             activate_end_time: card.activate_end_time,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_render() {
-        let t = MembershipTemplate::parse("VIP{seq:8}").unwrap();
-        assert!(t.needs_sequence());
-        assert_eq!(t.render("c", "o", 42), "VIP00000042");
-        assert_eq!(
-            MembershipTemplate::parse("{code}")
-                .unwrap()
-                .render("123", "o", 1),
-            "123"
-        );
-        assert_eq!(
-            MembershipTemplate::parse("M-{openid}-{code}")
-                .unwrap()
-                .render("1", "oX", 1),
-            "M-oX-1"
-        );
-        for bad in ["", "{nope}", "{code", "{seq:x}", "{seq:99}"] {
-            assert!(MembershipTemplate::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
 use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -17,12 +18,14 @@ use crate::config::{ConfigError, Settings};
 use crate::credentials::TokenProvider;
 use crate::distribution::Distribution;
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
+use crate::ingest::{self, IngestConfig};
 use crate::metrics::Metrics;
-use crate::store::events::RecordRules;
-use crate::store::ingest::{Ingest, IngestConfig, WriterHealth};
-use crate::store::sqlite_file::SqliteFile;
-use crate::store::writer_db::WriterDb;
+use crate::storage_health::StorageHealth;
+use crate::store::DatabaseFile;
 use crate::worker::Worker;
+
+/// How long a halted app keeps answering (503, readiness 503) before it stops.
+const HALT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,8 +37,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("starting the ingest writer's thread: {0}")]
-    WriterThread(std::io::Error),
+    #[error("storage failed; exiting so that the supervisor restarts cardhook: {0}")]
+    Halted(String),
 }
 
 /// A built, not yet running, cardhook: the callback server, the ingest writer behind it, and the
@@ -49,6 +52,9 @@ pub struct App {
     metrics: Metrics,
     worker: Worker,
     run_worker: bool,
+    /// Cancelled when storage failed for good (`ingest` module doc): the app stops and `run` fails.
+    halt: CancellationToken,
+    storage_health: StorageHealth,
 }
 
 impl App {
@@ -66,9 +72,12 @@ impl App {
         let wake_worker = Arc::new(Notify::new());
         let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
         let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
-        let sqlite_file = SqliteFile::of_database(&settings.database);
-        let writer_db =
-            WriterDb::for_settings(db.clone(), &settings.database, sqlite_file.as_ref())?;
+        let database_file = match DatabaseFile::path_in_url(settings.database.url.expose_secret()) {
+            Some(path) => Some(DatabaseFile::at(path)?),
+            None => None,
+        };
+        let halt = CancellationToken::new();
+        let storage_health = StorageHealth::new(halt.clone());
         let worker = Worker::new(
             settings,
             db.clone(),
@@ -76,17 +85,16 @@ impl App {
             clock.clone(),
             wake_worker.clone(),
             metrics.clone(),
-            writer_db.clone(),
+            storage_health.clone(),
         )?;
-        let writer_health = WriterHealth::default();
         let admin_state = AdminState {
             db: db.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
             admin_token: settings.admin.token.clone(),
-            sqlite_file: sqlite_file.clone(),
+            database_file: database_file.clone(),
             wake_worker: wake_worker.clone(),
-            writer_health: writer_health.clone(),
+            storage_health: storage_health.clone(),
             distribution,
         };
         if admin_state.admin_token.is_none() {
@@ -94,25 +102,24 @@ impl App {
                 "admin.token is not set: the admin API answers 401 to everything but /healthz"
             );
         }
-        let (ingest, writer) = Ingest::spawn(
-            writer_db,
-            IngestConfig {
-                batch_max: settings.database.batch_max,
-                batch_wait: Duration::from_micros(settings.database.batch_wait_us),
-                queue_capacity: settings.database.queue_capacity,
-                timeout: Duration::from_millis(settings.server.storage_timeout_ms),
-                rules: RecordRules {
-                    offset: settings.stats_offset()?,
-                    cards: CardRules::from_settings(&settings.cards),
-                },
-                wake_worker,
-                metrics: metrics.clone(),
-                sqlite_file,
-                health: writer_health,
-            },
-            settings.database.writers,
-        )
-        .map_err(AppError::WriterThread)?;
+        let ingest_config = IngestConfig {
+            batch_max: settings.database.batch_max,
+            queue_capacity: settings.database.queue_capacity,
+            timeout: Duration::from_millis(settings.server.storage_timeout_ms),
+            offset: settings.stats_offset()?,
+            jobs: Arc::new(CardRules::from_settings(&settings.cards)),
+            wake_worker,
+            metrics: metrics.clone(),
+            health: storage_health.clone(),
+        };
+        let (ingest, writer) = match database_file {
+            Some(file) => ingest::sqlite::spawn(
+                file,
+                Duration::from_millis(settings.database.busy_timeout_ms),
+                ingest_config,
+            )?,
+            None => ingest::pool::spawn(db, settings.database.writers, ingest_config),
+        };
         let state = AppState {
             accounts,
             ingest,
@@ -154,6 +161,8 @@ impl App {
             metrics,
             worker,
             run_worker: settings.worker.enabled,
+            halt,
+            storage_health,
         })
     }
 
@@ -175,16 +184,27 @@ impl App {
     }
 
     /// Serve until `shutdown` is cancelled: stop accepting, let in-flight pushes commit and be
-    /// answered, then let the writer drain and stop.
-    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    /// answered, then let the writer drain and stop. When storage fails for good (`ingest` module
+    /// doc) the app stops at once, the worker without draining, and this returns the failure.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let stop = CancellationToken::new();
         let worker = self
             .run_worker
-            .then(|| tokio::spawn(self.worker.clone().run(shutdown.clone())));
+            .then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
         let handle = self.server.handle();
         let admin_handle = self.admin.handle();
+        let halt = self.halt.clone();
         let stopper = tokio::spawn(async move {
-            shutdown.cancelled().await;
-            // No new pushes; in-flight ones still commit and are answered.
+            tokio::select! {
+                _ = shutdown.cancelled() => stop.cancel(),
+                _ = halt.cancelled() => {
+                    stop.cancel();
+                    // Pushes get 503 and readiness says why for a moment, so that a load balancer
+                    // takes this instance out before it goes away.
+                    tokio::time::sleep(HALT_GRACE).await;
+                }
+            }
+            // No new pushes; in-flight ones still commit (or, after a halt, get 503) and are answered.
             handle.stop(true).await;
             admin_handle.stop(true).await;
         });
@@ -199,10 +219,20 @@ impl App {
         {
             tracing::error!("ingest writer did not stop within 10 s");
         }
+        let halted = self.halt.is_cancelled();
         if let Some(worker) = worker {
-            // The worker drains within worker.drain_timeout_secs, then releases its claims.
-            let _ = worker.await;
+            if halted {
+                // Its claims go back to the queue when their leases expire.
+                worker.abort();
+            } else {
+                // The worker drains within worker.drain_timeout_secs, then releases its claims.
+                let _ = worker.await;
+            }
         }
-        served
+        if halted {
+            let reason = self.storage_health.failure().unwrap_or_default();
+            return Err(AppError::Halted(reason));
+        }
+        Ok(served?)
     }
 }

@@ -13,8 +13,7 @@ use crate::wechat::Mode;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
-/// The largest `database.batch_max`: the SQLite writer keeps a transaction's pages in memory until
-/// it commits (it never spills them to the WAL early, see `wal-coalesce`), ~15 KB a push.
+/// The largest `database.batch_max`: a transaction's pages stay in SQLite's cache until it commits.
 const MAX_BATCH: usize = 1024;
 
 /// A configuration problem, naming the key and where it came from.
@@ -64,34 +63,10 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub busy_timeout_ms: u64,
     pub statement_timeout_ms: u64,
-    pub synchronous: SqliteSynchronous,
     pub batch_max: usize,
-    /// How long a batch stays open for more pushes after its first, in microseconds.
-    pub batch_wait_us: u64,
     /// Group-commit writers (1 on SQLite; several on PostgreSQL).
     pub writers: usize,
     pub queue_capacity: usize,
-    pub sqlite_writer: SqliteWriter,
-}
-
-/// How the SQLite group-commit writer reaches the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SqliteWriter {
-    /// A connection of the writer's own, on a thread of its own (`store::sqlite_direct`).
-    Thread,
-    /// The shared sqlx pool, like PostgreSQL.
-    Pool,
-}
-
-/// SQLite's `synchronous` pragma, as far as cardhook allows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SqliteSynchronous {
-    /// Every commit is on disk before it is acknowledged, also across power loss.
-    Full,
-    /// In WAL mode, safe against a process crash; the last commits may be lost on power loss.
-    Normal,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,7 +244,7 @@ impl Settings {
                     "is configured twice",
                 ));
             }
-            crate::activation::MembershipTemplate::parse(&card.membership_number).map_err(
+            crate::membership_number::MembershipTemplate::parse(&card.membership_number).map_err(
                 |reason| {
                     invalid(
                         &format!("cards[{i}].membership_number (card {})", card.card_id),

@@ -11,6 +11,73 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The pushes of a run: `events` distinct `user_get_card`s spread over `channels` OuterIds (1..),
+/// plus a share `duplicates` of exact redeliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct PushPlan {
+    pub events: usize,
+    pub channels: usize,
+    pub duplicates: f64,
+}
+
+impl PushPlan {
+    /// The distinct events, numbered: user `oB{run_id}_{i}` gets code `{run_id}{i:09}` of `card_id`.
+    pub fn events<'a>(
+        &self,
+        run_id: &'a str,
+        card_id: &'a str,
+        now: i64,
+    ) -> impl Iterator<Item = (usize, String)> + 'a {
+        let channels = self.channels.max(1);
+        (0..self.events).map(move |i| {
+            let outer_id = (i % channels) as i64 + 1;
+            let xml = get_card_xml(
+                &format!("oB{run_id}_{i}"),
+                now,
+                card_id,
+                &format!("{run_id}{i:09}"),
+                outer_id,
+            );
+            (i, xml)
+        })
+    }
+
+    /// Add the exact redeliveries (of the first items), then shuffle; returns how many were added.
+    pub fn with_redeliveries<T: Clone>(
+        &self,
+        mut items: Vec<T>,
+        rng: &mut impl rand::Rng,
+    ) -> (Vec<T>, usize) {
+        use rand::seq::SliceRandom;
+        let distinct = items.len();
+        let redeliveries =
+            ((distinct as f64 * self.duplicates).round() as usize).min(distinct * 10);
+        for d in 0..redeliveries {
+            items.push(items[d % distinct].clone());
+        }
+        items.shuffle(rng);
+        (items, redeliveries)
+    }
+}
+
+/// A `user_get_card` push as WeChat sends it (reference 000), from a QR code.
+fn get_card_xml(
+    openid: &str,
+    create_time: i64,
+    card_id: &str,
+    code: &str,
+    outer_id: i64,
+) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_get_card]]></Event>\
+         <CardId><![CDATA[{card_id}]]></CardId><IsGiveByFriend>0</IsGiveByFriend><UserCardCode><![CDATA[{code}]]></UserCardCode>\
+         <FriendUserName><![CDATA[]]></FriendUserName><OuterId>{outer_id}</OuterId><OldUserCardCode><![CDATA[]]></OldUserCardCode>\
+         <IsRestoreMemberCard>0</IsRestoreMemberCard><IsRecommendByFriend>0</IsRecommendByFriend>\
+         <SourceScene><![CDATA[SOURCE_SCENE_QRCODE]]></SourceScene></xml>"
+    )
+}
+
 /// One request, ready to write, and which distinct event it carries.
 #[derive(Clone)]
 pub struct Prepared {

@@ -10,8 +10,20 @@ use cardhook::telemetry;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Errors are printed as one line, the cause chain included, without a backtrace (even where
+/// `RUST_BACKTRACE` is set: a backtrace tells an operator nothing).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     telemetry::init(&settings.log);
@@ -29,6 +41,5 @@ async fn main() -> anyhow::Result<()> {
         Command::Whitelist(args) => cli::whitelist::run(args, &settings).await,
         Command::MpnewsHtml(args) => cli::mpnews::run(args, &settings).await,
         Command::Bench(args) => cli::bench::run(args, &settings, cli.config.is_some()).await,
-        Command::Hello(args) => cli::hello::run(args).await,
     }
 }

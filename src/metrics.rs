@@ -86,17 +86,17 @@ impl Metrics {
         )?;
         let wal_pages = IntGauge::new(
             "cardhook_sqlite_wal_pages",
-            "Frames in the SQLite WAL at the checkpointer's last look; the writer restarts it past 64 000",
+            "Pages in the SQLite WAL after the writer's last commit; the writer starts it over past 64 000",
         )?;
         let wal_restart_seconds = latency_histogram(
             "cardhook_sqlite_wal_restart_seconds",
-            "Time the SQLite writer spent between batches restarting the WAL (copying what the checkpointer had not)",
+            "Time the SQLite writer spent between batches starting the WAL over (copying what the checkpointer had not)",
         )?;
         // A disk's sync takes from ~0.1 ms (a cache with power-loss protection) to tens of ms.
         let wal_sync_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "cardhook_sqlite_wal_sync_seconds",
-                "Each fsync of the SQLite WAL (database.synchronous = \"full\"); the pushes committed before it began are answered after it",
+                "Each COMMIT of the SQLite writer: its WAL frames written and the WAL fsynced (synchronous = FULL); the batch is answered after it",
             )
             .buckets(vec![
                 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,

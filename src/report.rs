@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use entity::{card_binding, channel, job};
 
-use crate::store::channels::{Counts, GroupBy, StatsReport};
+use crate::store::channel_day::{Counts, GroupBy, StatsReport};
 
 const COUNTER_COLUMNS: [&str; 7] = [
     "got",
@@ -231,7 +231,7 @@ fn table(head: &[String], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::channels::{StatsRow, Totals};
+    use crate::store::channel_day::{StatsRow, Totals};
 
     #[test]
     fn csv_quotes_and_has_a_header() {

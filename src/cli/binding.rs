@@ -1,11 +1,9 @@
 //! `cardhook binding`: who holds a code (`--card-id C --code X`), or a user's codes (`--openid O`).
 
-use anyhow::Context;
-
 use super::Format;
 use crate::config::Settings;
 use crate::report;
-use crate::store::{self, bindings};
+use crate::store::bindings;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["code", "openid"])))]
@@ -23,9 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
-    let db = store::connect(&settings.database)
-        .await
-        .context("connecting to the database")?;
+    let db = super::database_to_read(settings).await?;
     let appid = args.appid.as_deref();
     let rows = match (&args.card_id, &args.code, &args.openid) {
         (Some(card_id), Some(code), _) => bindings::by_code(&db, appid, card_id, code).await?,

@@ -5,7 +5,7 @@ use anyhow::Context;
 use super::Format;
 use crate::config::Settings;
 use crate::report;
-use crate::store::{self, jobs};
+use crate::store::jobs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,9 +36,7 @@ pub enum Action {
 }
 
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
-    let db = store::connect(&settings.database)
-        .await
-        .context("connecting to the database")?;
+    let db = super::database_to_read(settings).await?;
     let now = chrono::Utc::now().timestamp();
     match args.action {
         Action::List {

@@ -4,7 +4,6 @@ pub mod bench;
 pub mod binding;
 pub mod channels;
 pub mod codes;
-pub mod hello;
 pub mod jobs;
 pub mod landingpage;
 pub mod migrate;
@@ -69,9 +68,6 @@ pub enum Command {
     /// Load generator: sealed pushes with redeliveries at a fixed concurrency; throughput, latency,
     /// and (with --config) a check of the database.
     Bench(bench::Args),
-    /// A hello-world actix-web server, the baseline `bench` is compared with; with --durable FILE it
-    /// syncs each body to FILE before answering (the durable ceiling, no database).
-    Hello(hello::Args),
 }
 
 /// The operator's service on this configuration's database (migrated) and WeChat API.
@@ -85,6 +81,32 @@ async fn operator(settings: &Settings) -> anyhow::Result<Distribution> {
         .context("migrating the database")?;
     let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
     Ok(Distribution::new(db, tokens, Clock::system()))
+}
+
+/// The database of a command that reads it: it must exist and be migrated. Otherwise one line says
+/// so and names the command that fixes it (a reading command never creates the database).
+async fn database_to_read(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    use migration::MigratorTrait;
+    use secrecy::ExposeSecret;
+    if let Some(path) = store::DatabaseFile::path_in_url(settings.database.url.expose_secret()) {
+        anyhow::ensure!(
+            path.exists(),
+            "database file {} does not exist: run `cardhook migrate` to create it (or start `cardhook serve`)",
+            path.display()
+        );
+    }
+    let db = store::connect(&settings.database)
+        .await
+        .context("connecting to the database")?;
+    let pending = migration::Migrator::get_pending_migrations(&db)
+        .await
+        .context("reading the database's migrations")?;
+    anyhow::ensure!(
+        pending.is_empty(),
+        "the database is not migrated ({} migration(s) pending): run `cardhook migrate`",
+        pending.len()
+    );
+    Ok(db)
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

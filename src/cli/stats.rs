@@ -1,12 +1,11 @@
 //! `cardhook stats`: the channel statistics, as a table, JSON (DESIGN §4's shape) or CSV.
 
-use anyhow::Context;
 use chrono::NaiveDate;
 
 use super::Format;
 use crate::config::Settings;
 use crate::report;
-use crate::store::{self, channels};
+use crate::store::channel_day;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,8 +19,8 @@ pub struct Args {
     /// Last day (inclusive).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: Option<NaiveDate>,
-    #[arg(long, value_enum, default_value_t = channels::GroupBy::Channel)]
-    pub by: channels::GroupBy,
+    #[arg(long, value_enum, default_value_t = channel_day::GroupBy::Channel)]
+    pub by: channel_day::GroupBy,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -30,17 +29,15 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to) {
         anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     }
-    let db = store::connect(&settings.database)
-        .await
-        .context("connecting to the database")?;
-    let query = channels::StatsQuery {
+    let db = super::database_to_read(settings).await?;
+    let query = channel_day::StatsQuery {
         appid: args.appid,
         card_id: args.card_id,
         from: args.from,
         to: args.to,
         by: args.by,
     };
-    let stats = channels::stats(&db, &query).await?;
+    let stats = channel_day::stats(&db, &query).await?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&stats)?,
         Format::Csv => report::stats_csv(&stats, args.by),

@@ -12,13 +12,12 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::credentials::{TokenError, TokenProvider};
-use crate::store::registry::{self, ChannelKind, NewChannel};
+use crate::store::channel::{self, ChannelKind, NewChannel};
 use crate::store::StoreError;
 use crate::wechat_api::distribution::{
     LandingCard, LandingPage, LandingPageRequest, WHITELIST_MAX,
 };
 use crate::wechat_api::ApiCallError;
-use entity::channel;
 
 /// The one error type of the distribution boundary; `http/error.rs` maps it to a status.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +100,7 @@ const SCENES: [&str; 7] = [
 /// A registered landing page: the channel and WeChat's answer.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CreatedLandingPage {
-    pub channel: channel::Model,
+    pub channel: entity::channel::Model,
     pub url: String,
     pub page_id: i64,
 }
@@ -165,19 +164,19 @@ impl Distribution {
     pub async fn channels(
         &self,
         appid: Option<&str>,
-    ) -> Result<Vec<channel::Model>, DistributionError> {
-        Ok(registry::list(&self.db, appid).await?)
+    ) -> Result<Vec<entity::channel::Model>, DistributionError> {
+        Ok(channel::list(&self.db, appid).await?)
     }
 
-    pub async fn channel(&self, id: i64) -> Result<channel::Model, DistributionError> {
-        Ok(registry::get(&self.db, id).await?)
+    pub async fn channel(&self, id: i64) -> Result<entity::channel::Model, DistributionError> {
+        Ok(channel::get(&self.db, id).await?)
     }
 
     /// Name a channel created elsewhere, so `stats` shows its name.
     pub async fn name_channel(
         &self,
         order: NameChannel,
-    ) -> Result<channel::Model, DistributionError> {
+    ) -> Result<entity::channel::Model, DistributionError> {
         required("name", &order.name)?;
         let appid = self.appid(order.appid.as_deref())?;
         let (outer_id, outer_str) = channel_key(order.outer_id, order.outer_str.as_deref())?;
@@ -189,7 +188,7 @@ impl Distribution {
             name: order.name.trim().to_owned(),
             ..NewChannel::default()
         };
-        Ok(registry::register(&self.db, ChannelKind::Named, new, self.now()).await?)
+        Ok(channel::register(&self.db, ChannelKind::Named, new, self.now()).await?)
     }
 
     /// Create a landing page and register it as a channel (under its outer_str / outer_id when
@@ -248,7 +247,7 @@ impl Distribution {
             ..NewChannel::default()
         };
         let channel =
-            registry::register(&self.db, ChannelKind::LandingPage, new, self.now()).await?;
+            channel::register(&self.db, ChannelKind::LandingPage, new, self.now()).await?;
         Ok(CreatedLandingPage {
             channel,
             url: page.url,

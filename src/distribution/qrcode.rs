@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{channel_key, required, Distribution, DistributionError};
-use crate::store::registry::{self, ChannelKind, NewChannel};
+use crate::store::channel::{self, ChannelKind, NewChannel};
 use crate::wechat_api::distribution::{QrCard, QrCards};
-use entity::channel;
 
 /// card_id ("" = every card), outer_id, outer_str.
 type ChannelKey = (String, i64, String);
@@ -36,7 +35,7 @@ pub struct QrCodeOrder {
 /// A created QR code and the channel it is registered as.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedQrCode {
-    pub channel: channel::Model,
+    pub channel: entity::channel::Model,
     pub ticket: String,
     pub url: String,
     pub show_qrcode_url: Option<String>,
@@ -127,7 +126,7 @@ impl Distribution {
             expire_seconds: qr.expire_seconds,
             ..NewChannel::default()
         };
-        let channel = registry::register(&self.db, kind, new, self.now()).await?;
+        let channel = channel::register(&self.db, kind, new, self.now()).await?;
         Ok(CreatedQrCode {
             channel,
             ticket: qr.ticket,

@@ -13,7 +13,7 @@ use super::error::HttpError;
 use super::AdminState;
 use crate::report;
 use crate::store::bindings::{self, PageCursor};
-use crate::store::channels::{self, GroupBy, StatsQuery};
+use crate::store::channel_day::{self, GroupBy, StatsQuery};
 use crate::store::jobs::{self, JobState};
 
 /// Proof that the request carries `Authorization: Bearer <admin.token>` (compared in constant time).
@@ -131,7 +131,7 @@ pub async fn stats(
 ) -> Result<HttpResponse, HttpError> {
     let query = params.query()?;
     let csv = params.wants_csv(&req)?;
-    let report = channels::stats(&state.db, &query).await?;
+    let report = channel_day::stats(&state.db, &query).await?;
     Ok(if csv {
         HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

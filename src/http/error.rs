@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::credentials::TokenError;
 use crate::distribution::DistributionError;
-use crate::store::ingest::IngestError;
+use crate::ingest::IngestError;
 use crate::store::StoreError;
 use crate::wechat::ProtocolError;
 

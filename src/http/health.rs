@@ -15,7 +15,16 @@ pub async fn healthz() -> HttpResponse {
 
 /// GET /readyz — the database answers, its schema is current, and the last commit succeeded.
 pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpResponse, HttpError> {
-    if let Some(file) = &state.sqlite_file {
+    if let Some(reason) = state
+        .storage_health
+        .failure()
+        .filter(|_| state.storage_health.halted())
+    {
+        return Err(HttpError::NotReady(format!(
+            "storage failed ({reason}); cardhook is stopping so that its supervisor restarts it"
+        )));
+    }
+    if let Some(file) = &state.database_file {
         // An open SQLite pool keeps answering from a deleted file: look at the file itself.
         file.check().map_err(HttpError::NotReady)?;
     }
@@ -33,7 +42,7 @@ pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpRe
             pending.len()
         )));
     }
-    if let Some(reason) = state.writer_health.failure() {
+    if let Some(reason) = state.storage_health.failure() {
         return Err(HttpError::NotReady(format!(
             "the last commit failed ({reason}); pushes get 503 until one succeeds"
         )));

@@ -18,9 +18,10 @@ use tokio::sync::Notify;
 use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
 use crate::distribution::Distribution;
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::store::ingest::{Ingest, WriterHealth};
-use crate::store::sqlite_file::SqliteFile;
+use crate::storage_health::StorageHealth;
+use crate::store::DatabaseFile;
 use error::HttpError;
 
 /// What every callback handler needs.
@@ -79,10 +80,10 @@ pub struct AdminState {
     pub clock: Clock,
     pub admin_token: Option<SecretString>,
     /// The SQLite file, when the database is one (readiness looks at it).
-    pub sqlite_file: Option<SqliteFile>,
+    pub database_file: Option<DatabaseFile>,
     pub wake_worker: Arc<Notify>,
     /// The ingest writer's last commit (readiness fails while it failed).
-    pub writer_health: WriterHealth,
+    pub storage_health: StorageHealth,
     /// Channels, QR codes, code deposits and JS-SDK signatures.
     pub distribution: Distribution,
 }

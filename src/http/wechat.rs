@@ -15,7 +15,7 @@ use super::body::read_limited;
 use super::error::HttpError;
 use super::AppState;
 use crate::accounts::Account;
-use crate::store::events::{Incoming, Recorded};
+use crate::store::push::{Incoming, Recorded};
 use crate::wechat::events;
 use crate::wechat::query::{self, CallbackQuery};
 use crate::wechat::{crypto, signature, xml, Mode, ProtocolError};

@@ -5,11 +5,11 @@
 //! `gifted_away`.
 
 use entity::card_binding::{self, Column};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder};
 
-use super::channels::{ChannelDelta, Counts};
-use super::events::Incoming;
+use super::channel_day::{ChannelDelta, Counts};
+use super::push::Incoming;
 use super::StoreError;
 use crate::wechat::events::{Event, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
@@ -241,14 +241,7 @@ const KEPT_ON_CONFLICT: [Column; 6] = [
     Column::ActivatedAt,
 ];
 
-/// The SQL per row count (see `insert_shapes`) of the binding insert that leaves a bound code
-/// alone, and of the upsert that replaces it.
-static BINDING_INSERTS: super::insert_shapes::InsertShapes =
-    super::insert_shapes::InsertShapes::new();
-static BINDING_UPSERTS: super::insert_shapes::InsertShapes =
-    super::insert_shapes::InsertShapes::new();
-
-/// New bindings, by key, written together by multi-row statements.
+/// New bindings, by key, written together by multi-row upserts.
 #[derive(Default)]
 pub struct Batch<'a> {
     rows: std::collections::BTreeMap<(&'a str, &'a str, &'a str), Row<'a>>,
@@ -262,35 +255,29 @@ impl<'a> Batch<'a> {
         self.rows.insert(row.key(), row);
     }
 
-    /// Upsert every pending row and empty the batch.
-    ///
-    /// Each chunk is first inserted with `ON CONFLICT DO NOTHING`; only when that left a row out
-    /// (a code got again) is the chunk upserted. On SQLite a `DO UPDATE` makes the statement
-    /// undoable on its own, so SQLite keeps a statement journal of every page it touches (~5% of
-    /// the writer's instructions, docs/PERFORMANCE.md); a code got again is rare. The upsert
-    /// rewrites the rows the insert just wrote with the values they hold, so the outcome is the
-    /// single upsert's.
+    /// Upsert every pending row and empty the batch: a code got again is re-pointed to its new
+    /// holder and channel and keeps what [`KEPT_ON_CONFLICT`] names.
     pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
         let backend = db.get_database_backend();
         let rows: Vec<Row<'_>> = std::mem::take(&mut self.rows).into_values().collect();
         for chunk in super::statement_chunks(&rows) {
-            let values = || chunk.iter().map(Row::values).collect();
-            let insert = BINDING_INSERTS.statement(backend, values(), || {
-                binding_insert(OnConflict::columns(BINDING_KEY).do_nothing().to_owned())
-            })?;
-            if db.execute_raw(insert).await?.rows_affected() == chunk.len() as u64 {
-                continue;
-            }
-            let upsert = BINDING_UPSERTS.statement(backend, values(), || {
-                binding_insert(
+            let mut upsert = Query::insert();
+            upsert
+                .into_table(card_binding::Entity)
+                .columns(BINDING_COLUMNS)
+                .on_conflict(
                     OnConflict::columns(BINDING_KEY)
                         .update_columns(BINDING_COLUMNS.into_iter().filter(|c| {
                             !KEPT_ON_CONFLICT.map(|k| k.as_str()).contains(&c.as_str())
                         }))
                         .to_owned(),
-                )
-            })?;
-            db.execute_raw(upsert).await?;
+                );
+            for row in chunk {
+                upsert
+                    .values(row.values().map(SimpleExpr::Value))
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+            }
+            db.execute_raw(backend.build(&upsert)).await?;
         }
         Ok(())
     }
@@ -298,15 +285,6 @@ impl<'a> Batch<'a> {
 
 /// A binding's unique key, the conflict target of its inserts.
 const BINDING_KEY: [Column; 3] = [Column::Appid, Column::CardId, Column::Code];
-
-/// The INSERT of [`BINDING_COLUMNS`] into `card_binding`, without values.
-fn binding_insert(on_conflict: OnConflict) -> sea_orm::sea_query::InsertStatement {
-    Query::insert()
-        .into_table(card_binding::Entity)
-        .columns(BINDING_COLUMNS)
-        .on_conflict(on_conflict)
-        .to_owned()
-}
 
 /// Delete or consume a code, and count it in the channel the code came through.
 async fn settle(

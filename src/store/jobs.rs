@@ -12,8 +12,8 @@ use sea_orm::{
     QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
 
+use super::push::NewJob;
 use super::StoreError;
-use crate::activation::JobPayload;
 
 /// The states of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,46 +41,45 @@ pub struct Claimed {
     pub id: i64,
     pub claim_token: String,
     pub attempts: i64,
-    pub payload: Result<JobPayload, String>,
+    pub kind: String,
+    /// The JSON the job was queued with (read by the worker).
+    pub payload: String,
 }
 
-/// Enqueue `payload` unless a job with its dedup key exists; true when a job was added.
+/// Enqueue `job` unless a job with its dedup key exists; true when a job was added.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
-    payload: &JobPayload,
+    job: &NewJob,
     now: i64,
 ) -> Result<bool, StoreError> {
-    Ok(enqueue_many(db, std::slice::from_ref(payload), now).await? == 1)
+    Ok(enqueue_many(db, std::slice::from_ref(job), now).await? == 1)
 }
 
-/// Enqueue every payload whose dedup key is new, in multi-row statements; how many were added.
+/// Enqueue every job whose dedup key is new, in multi-row statements; how many were added.
 pub async fn enqueue_many(
     db: &impl ConnectionTrait,
-    payloads: &[JobPayload],
+    jobs: &[NewJob],
     now: i64,
 ) -> Result<u64, StoreError> {
     let mut added = 0;
-    for chunk in super::statement_chunks(payloads) {
+    for chunk in super::statement_chunks(jobs) {
         let rows = chunk
             .iter()
-            .map(|payload| {
-                Ok(job::ActiveModel {
-                    kind: Set(JobPayload::ACTIVATE_KIND.to_owned()),
-                    dedup_key: Set(payload.dedup_key()),
-                    payload: Set(serde_json::to_string(payload)
-                        .map_err(|e| StoreError::Encode(e.to_string()))?),
-                    state: Set(JobState::Pending.as_str().to_owned()),
-                    attempts: Set(0),
-                    run_at: Set(now),
-                    lease_until: Set(None),
-                    claim_token: Set(None),
-                    last_error: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                })
+            .map(|new| job::ActiveModel {
+                kind: Set(new.kind.to_owned()),
+                dedup_key: Set(new.dedup_key.clone()),
+                payload: Set(new.payload.clone()),
+                state: Set(JobState::Pending.as_str().to_owned()),
+                attempts: Set(0),
+                run_at: Set(now),
+                lease_until: Set(None),
+                claim_token: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Vec<_>>();
         let inserted = job::Entity::insert_many(rows)
             .on_conflict(OnConflict::column(Column::DedupKey).do_nothing().to_owned())
             .try_insert()
@@ -148,7 +147,8 @@ pub async fn claim(
             id: row.id,
             claim_token: claim_token.clone(),
             attempts: row.attempts,
-            payload: serde_json::from_str(&row.payload).map_err(|e| e.to_string()),
+            kind: row.kind,
+            payload: row.payload,
         })
         .collect())
 }
@@ -251,10 +251,11 @@ pub async fn release(
     Ok(result.rows_affected == 1)
 }
 
-/// Postpone every pending job of an account to `until` (its daily quota is used up).
-pub async fn pause_account(
+/// Postpone every pending job whose dedup key starts with `prefix` (an account's: its daily quota
+/// is used up) to `until`.
+pub async fn pause_prefix(
     db: &impl ConnectionTrait,
-    appid: &str,
+    prefix: &str,
     until: i64,
     now: i64,
 ) -> Result<u64, StoreError> {
@@ -263,7 +264,7 @@ pub async fn pause_account(
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::State.eq(JobState::Pending.as_str()))
         .filter(Column::RunAt.lt(until))
-        .filter(Column::DedupKey.starts_with(JobPayload::account_prefix(appid)))
+        .filter(Column::DedupKey.starts_with(prefix))
         .exec(db)
         .await?;
     Ok(result.rows_affected)

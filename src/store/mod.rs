@@ -4,36 +4,35 @@
 //! transaction and tests move time without sleeping. Query code lives here, never in handlers.
 
 pub mod bindings;
-pub mod channels;
+pub mod channel;
+pub mod channel_day;
+pub mod database_file;
 pub mod deposits;
 pub mod error;
 pub mod events;
-pub mod ingest;
-mod insert_shapes;
 pub mod jobs;
-pub mod registry;
+pub mod push;
+pub mod record;
 pub mod sequences;
-pub mod sqlite_direct;
-pub mod sqlite_file;
+pub mod sqlite_batch;
 pub mod tokens;
-pub mod write_gate;
-pub mod writer_db;
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as Sync};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use secrecy::ExposeSecret;
 
+pub use database_file::DatabaseFile;
 pub use error::StoreError;
 
 /// Split `items` into at most two chunks per 256: a multiple of 16, then the rest (under 16). A
 /// multi-row statement's SQL depends on its row count, so 31 sizes keep every shape in the
-/// prepared-statement cache, and a batch costs few statements (each one a round trip to sqlx's
-/// SQLite thread; power-of-two chunks cost up to eight).
+/// prepared-statement cache, and a batch costs few statements (each one a round trip).
 pub fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     chunk_sizes(items.len()).map(move |size| {
@@ -58,17 +57,15 @@ pub fn chunk_sizes(len: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-use crate::config::{DatabaseSettings, SqliteSynchronous};
+use crate::config::DatabaseSettings;
 
-/// Open the pool. SQLite gets WAL, the configured `synchronous`, a busy timeout, foreign keys, and
-/// in-memory temp storage (a multi-row statement's journal otherwise spills to a file per batch).
+/// Open the pool. SQLite gets WAL, `synchronous = FULL`, a busy timeout, foreign keys, and
+/// in-memory temp storage. PostgreSQL gets `synchronous_commit = on` on every connection, whatever
+/// the server, the database or a pooler would default to (a COMMIT then returns only once the
+/// server flushed it), and a statement timeout; a server running with `fsync = off` is refused.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(settings.url.expose_secret().to_owned());
     let busy = Duration::from_millis(settings.busy_timeout_ms);
-    let synchronous = match settings.synchronous {
-        SqliteSynchronous::Full => Sync::Full,
-        SqliteSynchronous::Normal => Sync::Normal,
-    };
     let statement_timeout = settings.statement_timeout_ms.to_string();
     options
         .max_connections(settings.max_connections.max(1))
@@ -76,7 +73,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(busy)
                 .foreign_keys(true)
                 .pragma("temp_store", "memory")
@@ -85,9 +82,48 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         })
         // A statement stuck on PostgreSQL fails (503, WeChat retries) instead of holding a push.
         .map_sqlx_postgres_opts(move |o| {
-            o.options([("statement_timeout", statement_timeout.as_str())])
+            o.options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("synchronous_commit", "on"),
+            ])
         });
-    Ok(Database::connect(options).await?)
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        refuse_unsafe_postgres(&db).await?;
+    }
+    Ok(db)
+}
+
+/// Refuse a PostgreSQL server that would acknowledge commits it may lose.
+async fn refuse_unsafe_postgres(db: &DatabaseConnection) -> Result<(), StoreError> {
+    for (setting, safe) in [("fsync", "on"), ("synchronous_commit", "on")] {
+        let shown = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SHOW {setting}"),
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<String>(0))
+            .transpose()?;
+        if shown.as_deref() != Some(safe) {
+            return Err(StoreError::Unsafe(format!(
+                "PostgreSQL runs with {setting} = {}: an acknowledged push could be lost; cardhook needs {setting} = {safe}",
+                shown.as_deref().unwrap_or("(unknown)")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Begin a transaction that writes. On SQLite it takes the write lock at once (IMMEDIATE): a
+/// transaction that read first could not upgrade once another connection has written.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
 }
 
 /// Apply every pending migration. On PostgreSQL an advisory lock makes instances that start

@@ -4,30 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiCallError, WechatApi};
 
-/// The activation request body. Optional fields are sent only when configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActivateRequest {
-    pub card_id: String,
-    pub code: String,
-    pub membership_number: String,
-    pub init_bonus: i64,
-    pub init_balance: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_bonus_record: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_custom_field_value1: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_custom_field_value2: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_custom_field_value3: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub background_pic_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activate_begin_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activate_end_time: Option<i64>,
-}
-
 #[derive(Deserialize)]
 struct Empty {}
 
@@ -38,10 +14,11 @@ struct UserInfo {
 }
 
 impl WechatApi {
+    /// `/card/membercard/activate` with `body`, the request as reference 003 documents it.
     pub async fn activate(
         &self,
         access_token: &str,
-        body: &ActivateRequest,
+        body: &impl Serialize,
     ) -> Result<(), ApiCallError> {
         let _: Empty = self
             .post_json("/card/membercard/activate", access_token, body)

@@ -5,14 +5,12 @@ use sea_orm::ConnectionTrait;
 
 use super::retry::{next_day, next_run};
 use super::Worker;
-use crate::activation::JobPayload;
+use crate::activation::{JobPayload, MemberActivation};
 use crate::credentials::TokenError;
-use crate::store::channels::{self, ChannelDelta, Counts};
+use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
-use crate::store::writer_db::InTransaction;
-use crate::store::{bindings, events::day_of, StoreError};
+use crate::store::{self, bindings, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
-use crate::wechat_api::membercard::ActivateRequest;
 use crate::wechat_api::Retry;
 
 /// What running a job led to: settled on its own, or activated at WeChat and waiting to be
@@ -29,10 +27,10 @@ pub struct Activated {
     pub id: i64,
     pub claim_token: String,
     pub appid: String,
-    pub request: ActivateRequest,
+    pub request: MemberActivation,
 }
 
-fn activated(job: &Claimed, appid: &str, request: &ActivateRequest) -> Step {
+fn activated(job: &Claimed, appid: &str, request: &MemberActivation) -> Step {
     Step::Activated(Box::new(Activated {
         id: job.id,
         claim_token: job.claim_token.clone(),
@@ -67,12 +65,13 @@ impl JobOutcome {
 impl Worker {
     /// Run one claimed job to its next state.
     pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<Step, StoreError> {
-        let (appid, request) = match &job.payload {
+        let payload = serde_json::from_str::<JobPayload>(&job.payload);
+        let (appid, request) = match &payload {
             Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
                 (appid.as_str(), request)
             }
             Err(e) => {
-                let reason = format!("unreadable payload: {e}");
+                let reason = format!("unreadable {} payload: {e}", job.kind);
                 return self.bury(job, &reason, now).await.map(Step::Settled);
             }
         };
@@ -84,6 +83,9 @@ impl Worker {
             }
             Err(error) => error,
         };
+        if let TokenError::Store(e) = &error {
+            self.health.note(e);
+        }
         let errcode = match &error {
             TokenError::Api(api) => api.code_label(),
             TokenError::NoSecret(_) => "no_secret".to_owned(),
@@ -100,7 +102,8 @@ impl Worker {
                 Retry::Later | Retry::RefreshToken => self.retry(job, &reason, now).await,
                 Retry::QuotaExhausted => {
                     let until = next_day(now, self.offset);
-                    let paused = jobs::pause_account(&self.db, appid, until, now).await?;
+                    let prefix = JobPayload::account_prefix(appid);
+                    let paused = jobs::pause_prefix(&self.db, &prefix, until, now).await?;
                     tracing::error!(appid, until, paused, "WeChat daily API quota (45009) used up: this account's activations wait until the next day");
                     jobs::retry_later(&self.db, job.id, &job.claim_token, until, &reason, now)
                         .await?;
@@ -126,18 +129,18 @@ impl Worker {
     async fn call_activate(
         &self,
         appid: &str,
-        request: &ActivateRequest,
+        activation: &MemberActivation,
         now: i64,
     ) -> Result<(), TokenError> {
         let api = self.tokens.api();
         self.tokens
             .with_token(appid, now, |token| async move {
-                api.activate(&token, request).await
+                api.activate(&token, activation).await
             })
             .await
     }
 
-    async fn already_active(&self, appid: &str, request: &ActivateRequest, now: i64) -> bool {
+    async fn already_active(&self, appid: &str, request: &MemberActivation, now: i64) -> bool {
         let Ok(token) = self.tokens.get(appid, now).await else {
             return false;
         };
@@ -167,7 +170,7 @@ impl Worker {
         let mut attempt = 1;
         loop {
             match self.record_activations(done, now).await {
-                Err(e) if attempt < 3 => {
+                Err(e) if attempt < 3 && !matches!(e, StoreError::Disk(_)) => {
                     tracing::warn!(error.message = %e, attempt, "recording activations failed; trying again");
                     attempt += 1;
                 }
@@ -181,15 +184,10 @@ impl Worker {
         done: &[Activated],
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
-        let outcomes = self
-            .writer
-            .write(RecordActivations {
-                worker: self,
-                done,
-                now,
-            })
-            .await?;
-        self.writer.durable().await?;
+        let txn = store::begin_write(&self.db).await?;
+        let outcomes = self.record_in(&txn, done, now).await?;
+        // Committed is durable: SQLite at synchronous = FULL, PostgreSQL with synchronous_commit.
+        txn.commit().await?;
         for (a, outcome) in done.iter().zip(&outcomes) {
             if *outcome == JobOutcome::Done {
                 tracing::info!(job_id = a.id, appid = %a.appid, card_id = %a.request.card_id, "member card activated");
@@ -206,7 +204,7 @@ impl Worker {
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
         let mut outcomes = vec![JobOutcome::LostClaim; done.len()];
-        let mut counters = channels::Batch::default();
+        let mut counters = channel_day::Batch::default();
         // Binding order, as the ingest writer's: concurrent transactions lock rows in one order.
         let mut order: Vec<usize> = (0..done.len()).collect();
         order.sort_by_key(|&i| {
@@ -290,19 +288,5 @@ impl Worker {
         } else {
             JobOutcome::LostClaim
         })
-    }
-}
-
-/// A round's activations, recorded in one write transaction (`Worker::record_activations`).
-struct RecordActivations<'a> {
-    worker: &'a Worker,
-    done: &'a [Activated],
-    now: i64,
-}
-
-impl InTransaction for RecordActivations<'_> {
-    type Output = Vec<JobOutcome>;
-    async fn run<C: ConnectionTrait>(self, db: &C) -> Result<Vec<JobOutcome>, StoreError> {
-        self.worker.record_in(db, self.done, self.now).await
     }
 }

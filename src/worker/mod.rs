@@ -21,8 +21,8 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
 use crate::metrics::Metrics;
+use crate::storage_health::StorageHealth;
 use crate::store::jobs::{self, Claimed};
-use crate::store::writer_db::{InTransaction, WriterDb};
 use crate::store::StoreError;
 use activate::{JobOutcome, Step};
 
@@ -51,8 +51,8 @@ pub struct Worker {
     metrics: Metrics,
     /// Claims in flight, so a shutdown past the drain timeout can hand them back.
     in_flight: Arc<Mutex<HashMap<i64, String>>>,
-    /// Where claims and activations are written: the ingest writer's connection, in turns.
-    writer: WriterDb,
+    /// A disk failure under any of the worker's writes halts cardhook (`storage_health`).
+    health: StorageHealth,
 }
 
 impl Worker {
@@ -63,7 +63,7 @@ impl Worker {
         clock: Clock,
         wake: Arc<Notify>,
         metrics: Metrics,
-        writer: WriterDb,
+        health: StorageHealth,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             db,
@@ -74,7 +74,7 @@ impl Worker {
             wake,
             metrics,
             in_flight: Arc::default(),
-            writer,
+            health,
         })
     }
 
@@ -92,8 +92,8 @@ impl Worker {
     /// Claim up to `limit` due jobs; they count as in flight until they ran (or are released).
     async fn claim(&self, now: i64, limit: u64) -> Result<Vec<Claimed>, StoreError> {
         let lease = i64::try_from(self.settings.lease_secs).unwrap_or(60);
-        // A claim lost to a power cut leaves its jobs queued: it need not be durable.
-        let claimed = self.writer.write(ClaimJobs { now, lease, limit }).await?;
+        // One statement: the candidates are picked and taken in the same UPDATE.
+        let claimed = jobs::claim(&self.db, now, lease, limit).await?;
         for job in &claimed {
             self.track(job, true);
         }
@@ -118,6 +118,7 @@ impl Worker {
         let mut completed = match self.complete_activations(&activated, now).await {
             Ok(outcomes) => outcomes.into_iter(),
             Err(e) => {
+                self.health.note(&e);
                 tracing::error!(error.message = %e, "activations could not be recorded; their leases expire and WeChat is asked again");
                 vec![JobOutcome::RetryLater; activated.len()].into_iter()
             }
@@ -141,6 +142,7 @@ impl Worker {
         match result {
             Ok(Ok(step)) => step,
             Ok(Err(e)) => {
+                self.health.note(&e);
                 tracing::error!(job_id = job.id, error.message = %e, "job could not be settled; its lease will expire and it runs again");
                 Step::Settled(JobOutcome::RetryLater)
             }
@@ -246,6 +248,7 @@ impl Worker {
             let claimed = match self.claim(self.clock.now(), limit).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
+                    self.health.note(&e);
                     tracing::error!(error.message = %e, "worker could not claim jobs");
                     Vec::new()
                 }
@@ -280,6 +283,7 @@ impl Worker {
                 next = finished.try_recv().ok();
             }
             if let Err(e) = self.complete_activations(&batch, self.clock.now()).await {
+                self.health.note(&e);
                 tracing::error!(error.message = %e, "activations could not be recorded; their leases expire and WeChat is asked again");
             }
             batch.clear();
@@ -304,22 +308,5 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-/// Claim up to `limit` due jobs (`jobs::claim`) in one write transaction.
-struct ClaimJobs {
-    now: i64,
-    lease: i64,
-    limit: u64,
-}
-
-impl InTransaction for ClaimJobs {
-    type Output = Vec<Claimed>;
-    fn run<C: sea_orm::ConnectionTrait>(
-        self,
-        db: &C,
-    ) -> impl std::future::Future<Output = Result<Vec<Claimed>, StoreError>> + Send {
-        jobs::claim(db, self.now, self.lease, self.limit)
     }
 }

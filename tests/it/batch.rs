@@ -1,70 +1,91 @@
-//! Group commit stores a batch exactly as one-push-per-transaction would: the same events,
-//! bindings, counters and jobs, whatever the mix and order of events in the batch — through the
-//! writer's own SQLite connection (`sqlite_direct`) as through the pool; and a batch stays open
-//! as long as `database.batch_wait_us` says.
-
-use std::time::Duration;
+//! The SQLite writer's literal SQL (`store::sqlite_batch`) stores exactly what sea-orm stores
+//! (`store::record`, the PostgreSQL writers' code), and group commit stores a batch exactly as one
+//! push per transaction would: the same random push sequences go to the SQLite writer and to the
+//! PostgreSQL writer in random batches, and to a one-push-at-a-time reference, and every table is
+//! compared.
 
 use cardhook::activation::CardRules;
-use cardhook::config::{Activation, DatabaseSettings, Settings, SqliteWriter};
-use cardhook::store::events::{self, Incoming, RecordRules, Recorded};
-use cardhook::store::sqlite_file::SqliteFile;
-use cardhook::store::writer_db::WriterDb;
-use cardhook::store::{self, channels};
+use cardhook::config::{Activation, Settings};
+use cardhook::ingest;
+use cardhook::store::channel_day;
+use cardhook::store::push::{Incoming, JobsFor, NoJobs, Recorded};
+use cardhook::store::{self, record, sqlite_batch, DatabaseFile};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
 use cardhook::wechat::Mode;
-use entity::{card_binding, card_event, job};
+use entity::{card_binding, card_event, card_sequence, channel_day as channel_day_row, job};
+use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
 use secrecy::SecretString;
 
 use crate::support::backend::{Backend, TestDatabase};
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
-use crate::support::{member_card, spawn_app, spawn_app_with};
+use crate::support::{account_for, member_card, spawn_app};
 
-async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> (DatabaseConnection, TestDatabase) {
-    let (db, test_db, _) = fresh_db_with_settings(backend, dir).await;
-    (db, test_db)
+const CHINA: i32 = 8 * 3600;
+
+fn offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(CHINA).unwrap()
 }
 
-async fn fresh_db_with_settings(
-    backend: Backend,
-    dir: &tempfile::TempDir,
-) -> (DatabaseConnection, TestDatabase, DatabaseSettings) {
+async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> (DatabaseConnection, TestDatabase) {
     let test_db = TestDatabase::create(backend, dir.path()).await;
     let mut settings = Settings::defaults().unwrap();
     settings.database.url = SecretString::from(test_db.url.clone());
     let db = store::connect(&settings.database).await.unwrap();
     store::migrate(&db).await.unwrap();
-    (db, test_db, settings.database)
+    (db, test_db)
 }
 
-/// The writers a batch is stored through: the writer's own SQLite connection, and the pool on
-/// PostgreSQL and on SQLite.
-const WRITERS: [(Backend, SqliteWriter); 3] = [
-    (Backend::Sqlite, SqliteWriter::Thread),
-    (Backend::Postgres, SqliteWriter::Pool),
-    (Backend::Sqlite, SqliteWriter::Pool),
-];
-
-/// The ingest writer over `db`, as `writer` says.
-fn writer_on(
-    db: &DatabaseConnection,
-    mut settings: DatabaseSettings,
-    writer: SqliteWriter,
-) -> WriterDb {
-    settings.sqlite_writer = writer;
-    let file = SqliteFile::of_database(&settings);
-    WriterDb::for_settings(db.clone(), &settings, file.as_ref()).unwrap()
+/// Where a batch is stored: the SQLite writer's own connection with its literal SQL, or sea-orm
+/// in a transaction on the pool (PostgreSQL's writers).
+enum Writer {
+    Sqlite(rusqlite::Connection),
+    SeaOrm(DatabaseConnection),
 }
 
-/// China's offset, and no card that activates.
-fn rules_without_cards() -> RecordRules {
-    RecordRules {
-        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-        cards: CardRules::default(),
+impl Writer {
+    async fn on(backend: Backend, db: &DatabaseConnection, test_db: &TestDatabase) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let path = DatabaseFile::path_in_url(&test_db.url).unwrap();
+                let conn = ingest::sqlite::open(path, std::time::Duration::from_secs(5)).unwrap();
+                Self::Sqlite(conn)
+            }
+            Backend::Postgres => Self::SeaOrm(db.clone()),
+        }
     }
+
+    /// Store `pushes` in one transaction, committed.
+    async fn store(&mut self, pushes: &[&Incoming], jobs: &dyn JobsFor) -> Vec<Recorded> {
+        match self {
+            Self::Sqlite(conn) => {
+                let txn = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .unwrap();
+                let stored = sqlite_batch::record_batch(&txn, pushes, offset(), jobs).unwrap();
+                txn.commit().unwrap();
+                stored.outcomes
+            }
+            Self::SeaOrm(db) => {
+                let txn = db.begin().await.unwrap();
+                let stored = record::record_batch(&txn, pushes, offset(), jobs)
+                    .await
+                    .unwrap();
+                txn.commit().await.unwrap();
+                stored.outcomes
+            }
+        }
+    }
+}
+
+/// A member card activated on get with a sequence number, and one activated on the one-click form.
+fn member_cards() -> CardRules {
+    CardRules::from_settings(&[
+        member_card("pMIX", Activation::OnGet, "M{seq:4}"),
+        member_card("pFORM", Activation::OnSubmit, "F-{code}"),
+    ])
 }
 
 /// A random but plausible stream: gets (some redelivered, some gifts, some restores), deletes,
@@ -75,7 +96,7 @@ fn stream(seed: u64) -> Vec<Incoming> {
     for i in 0..120 {
         let code = format!("{}", rng.gen_range(0..12));
         let t = 1_700_000_000 + i;
-        let xml = match rng.gen_range(0..10) {
+        let xml = match rng.gen_range(0..11) {
             0..=3 => get_card_xml(
                 &format!("o{code}"),
                 t,
@@ -95,6 +116,13 @@ fn stream(seed: u64) -> Vec<Incoming> {
             6 => code_event_xml("user_del_card", &format!("o{code}"), t, "pMIX", &code),
             7 => code_event_xml("user_consume_card", &format!("o{code}"), t, "pMIX", &code),
             8 => code_event_xml("user_gifting_card", &format!("o{code}"), t, "pMIX", &code),
+            9 if rng.gen_bool(0.5) => code_event_xml(
+                "submit_membercard_user_info",
+                &format!("o{code}"),
+                t,
+                "pFORM",
+                &code,
+            ),
             // An exact redelivery of something already sent.
             _ if !out.is_empty() => {
                 let again = out[rng.gen_range(0..out.len())].clone();
@@ -129,15 +157,17 @@ fn get_push_at(openid: &str, code: &str, time: i64, outer_str: &str) -> Incoming
     }
 }
 
-async fn snapshot(
-    db: &DatabaseConnection,
-) -> (
-    Vec<card_binding::Model>,
-    Vec<channels::StatsRow>,
-    Vec<String>,
-    Vec<card_event::Model>,
-) {
-    // Batches insert events in key order, so ids differ; everything else must not.
+/// Every table a push writes, in key order, without the ids that insertion order decides.
+#[derive(Debug, PartialEq)]
+struct Tables {
+    events: Vec<card_event::Model>,
+    bindings: Vec<card_binding::Model>,
+    counters: Vec<channel_day_row::Model>,
+    jobs: Vec<job::Model>,
+    sequences: Vec<card_sequence::Model>,
+}
+
+async fn tables(db: &DatabaseConnection) -> Tables {
     let events = card_event::Entity::find()
         .order_by_asc(card_event::Column::DedupeKey)
         .all(db)
@@ -147,88 +177,134 @@ async fn snapshot(
         .map(|e| card_event::Model { id: 0, ..e })
         .collect();
     let bindings = card_binding::Entity::find()
+        .order_by_asc(card_binding::Column::Appid)
+        .order_by_asc(card_binding::Column::CardId)
         .order_by_asc(card_binding::Column::Code)
         .all(db)
         .await
         .unwrap();
-    let query = channels::StatsQuery {
-        by: channels::GroupBy::Day,
-        ..Default::default()
-    };
-    let stats = channels::stats(db, &query).await.unwrap().rows;
+    let counters = channel_day_row::Entity::find()
+        .order_by_asc(channel_day_row::Column::Appid)
+        .order_by_asc(channel_day_row::Column::CardId)
+        .order_by_asc(channel_day_row::Column::OuterId)
+        .order_by_asc(channel_day_row::Column::OuterStr)
+        .order_by_asc(channel_day_row::Column::Day)
+        .all(db)
+        .await
+        .unwrap();
     let jobs = job::Entity::find()
         .order_by_asc(job::Column::DedupKey)
         .all(db)
         .await
+        .unwrap()
+        .into_iter()
+        // A batch's jobs are queued at its first push's arrival: times depend on the batching.
+        .map(|j| job::Model {
+            id: 0,
+            run_at: 0,
+            created_at: 0,
+            updated_at: 0,
+            ..j
+        })
+        .collect();
+    let sequences = card_sequence::Entity::find()
+        .order_by_asc(card_sequence::Column::CardId)
+        .all(db)
+        .await
         .unwrap();
-    (
-        bindings,
-        stats,
-        jobs.into_iter().map(|j| j.payload).collect(),
+    Tables {
         events,
-    )
+        bindings,
+        counters,
+        jobs,
+        sequences,
+    }
 }
 
-#[tokio::test]
-async fn a_batch_equals_one_push_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = RecordRules {
-        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-        cards: CardRules::from_settings(&[member_card("pMIX", Activation::OnGet, "M{seq:4}")]),
-    };
-    for (seed, (backend, writer)) in (0..9).zip(WRITERS.iter().cycle()) {
-        let pushes = stream(seed);
-        let (one_by_one, single_db) = fresh_db(*backend, &dir).await;
-        let mut single_outcomes = Vec::new();
-        for push in &pushes {
-            let txn = one_by_one.begin().await.unwrap();
-            single_outcomes.push(events::record(&txn, push, &rules).await.unwrap());
-            txn.commit().await.unwrap();
-        }
-        let (batched, batch_db, settings) = fresh_db_with_settings(*backend, &dir).await;
-        let through = writer_on(&batched, settings, *writer);
-        assert_eq!(
-            through.is_direct(),
-            *backend == Backend::Sqlite && *writer == SqliteWriter::Thread
+/// Store `pushes` one per transaction through sea-orm on a fresh SQLite file: the reference.
+async fn reference(pushes: &[Incoming], dir: &tempfile::TempDir) -> (Vec<Recorded>, Tables) {
+    let (db, _) = fresh_db(Backend::Sqlite, dir).await;
+    let mut outcomes = Vec::new();
+    for push in pushes {
+        let txn = db.begin().await.unwrap();
+        outcomes.push(
+            record::record(&txn, push, offset(), &member_cards())
+                .await
+                .unwrap(),
         );
-        let mut batch_outcomes = Vec::new();
-        for chunk in pushes.chunks(37) {
-            let refs: Vec<&Incoming> = chunk.iter().collect();
-            batch_outcomes.extend(through.store(&refs, &rules).await.unwrap());
+        txn.commit().await.unwrap();
+    }
+    let tables = tables(&db).await;
+    db.close().await.unwrap();
+    (outcomes, tables)
+}
+
+/// Store `pushes` through `backend`'s writer in batches of the given sizes (cycled).
+async fn batched(
+    backend: Backend,
+    pushes: &[Incoming],
+    sizes: &[usize],
+    dir: &tempfile::TempDir,
+) -> (Vec<Recorded>, Tables) {
+    let (db, test_db) = fresh_db(backend, dir).await;
+    let mut writer = Writer::on(backend, &db, &test_db).await;
+    let mut outcomes = Vec::new();
+    let mut rest: Vec<&Incoming> = pushes.iter().collect();
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
         }
-        assert_eq!(batch_outcomes, single_outcomes, "seed {seed}");
-        assert!(
-            single_outcomes.contains(&Recorded::Duplicate),
-            "seed {seed} has redeliveries"
-        );
-        let (single, batch) = (snapshot(&one_by_one).await, snapshot(&batched).await);
-        assert_eq!(batch.0, single.0, "bindings differ, seed {seed}");
-        assert_eq!(batch.1, single.1, "counters differ, seed {seed}");
-        assert_eq!(batch.2, single.2, "jobs differ, seed {seed}");
-        assert_eq!(batch.3, single.3, "events differ, seed {seed}");
-        assert!(!single.3.is_empty() && !single.2.is_empty(), "seed {seed}");
-        drop(through);
-        one_by_one.close().await.unwrap();
-        batched.close().await.unwrap();
-        single_db.drop_database().await;
-        batch_db.drop_database().await;
+        let batch: Vec<&Incoming> = rest.drain(..(*size).clamp(1, rest.len())).collect();
+        outcomes.extend(writer.store(&batch, &member_cards()).await);
+    }
+    drop(writer);
+    let tables = tables(&db).await;
+    db.close().await.unwrap();
+    test_db.drop_database().await;
+    (outcomes, tables)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn both_writers_store_what_one_push_at_a_time_stores(
+        seed in any::<u64>(),
+        sizes in prop::collection::vec(1usize..80, 1..6),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let pushes = stream(seed);
+            let (outcomes, expected) = reference(&pushes, &dir).await;
+            assert!(outcomes.contains(&Recorded::Duplicate), "the stream has redeliveries");
+            assert!(!expected.jobs.is_empty() && !expected.sequences.is_empty());
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                let (got_outcomes, got) = batched(backend, &pushes, &sizes, &dir).await;
+                assert_eq!(got_outcomes, outcomes, "{backend:?}: outcomes");
+                assert_eq!(got.events, expected.events, "{backend:?}: card_event");
+                assert_eq!(got.bindings, expected.bindings, "{backend:?}: card_binding");
+                assert_eq!(got.counters, expected.counters, "{backend:?}: channel_day");
+                assert_eq!(got.jobs, expected.jobs, "{backend:?}: job");
+                assert_eq!(got.sequences, expected.sequences, "{backend:?}: card_sequence");
+            }
+        });
     }
 }
 
 /// A code got again, in a batch with new codes, is re-pointed to its new holder and channel and
 /// keeps what a get keeps (restored, membership, activation); the new codes beside it are stored
-/// as they are.
+/// as they are — on both writers.
 #[tokio::test]
 async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
     use sea_orm::ConnectionTrait;
     let dir = tempfile::tempdir().unwrap();
-    let rules = rules_without_cards();
-    for (backend, writer) in WRITERS {
-        let (db, test_db, settings) = fresh_db_with_settings(backend, &dir).await;
-        let through = writer_on(&db, settings, writer);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (db, test_db) = fresh_db(backend, &dir).await;
+        let mut writer = Writer::on(backend, &db, &test_db).await;
         let first = [get_push("oA", "1"), get_push("oB", "2")];
         let refs: Vec<&Incoming> = first.iter().collect();
-        through.store(&refs, &rules).await.unwrap();
+        writer.store(&refs, &NoJobs).await;
         db.execute_unprepared(
             "UPDATE card_binding SET membership_number = 'M1', activated_at = 123, \
              restored = TRUE WHERE code = '1'",
@@ -242,12 +318,16 @@ async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
         ];
         let refs: Vec<&Incoming> = again.iter().collect();
         assert_eq!(
-            through.store(&refs, &rules).await.unwrap(),
+            writer.store(&refs, &NoJobs).await,
             vec![Recorded::New; 3],
-            "{backend:?} {writer:?}"
+            "{backend:?}"
         );
-        through.durable().await.unwrap();
-        let (bindings, stats, _, events) = snapshot(&db).await;
+        let Tables {
+            bindings,
+            counters,
+            events,
+            ..
+        } = tables(&db).await;
         let holders: Vec<(&str, &str, &str, i64)> = bindings
             .iter()
             .map(|b| {
@@ -267,7 +347,7 @@ async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
                 ("3", "oD", "new", 1_700_000_100),
                 ("4", "oE", "new", 1_700_000_100),
             ],
-            "{backend:?} {writer:?}"
+            "{backend:?}"
         );
         let regot = &bindings[0];
         assert_eq!(
@@ -277,16 +357,16 @@ async fn a_code_got_again_in_a_batch_is_repointed_and_keeps_its_membership() {
                 regot.restored
             ),
             (Some("M1"), Some(123), true),
-            "{backend:?} {writer:?}"
+            "{backend:?}"
         );
         assert!(!bindings[1].restored && bindings[2].membership_number.is_none());
-        assert_eq!(events.len(), 5, "{backend:?} {writer:?}");
+        assert_eq!(events.len(), 5, "{backend:?}");
         assert_eq!(
-            stats.iter().map(|r| r.counts.got).sum::<i64>(),
+            counters.iter().map(|r| r.got).sum::<i64>(),
             5,
-            "{backend:?} {writer:?}"
+            "{backend:?}"
         );
-        drop(through);
+        drop(writer);
         db.close().await.unwrap();
         test_db.drop_database().await;
     }
@@ -301,20 +381,22 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let dir = tempfile::tempdir().unwrap();
     let (db, test_db) = fresh_db(Backend::Postgres, &dir).await;
-    let rules = rules_without_cards();
     let (k, l) = (get_push("oRace", "1001"), get_push("oRace", "1002"));
     // Instance A stores K and has not committed yet.
     let a = db.begin().await.unwrap();
     assert_eq!(
-        events::record_batch(&a, &[&k], &rules).await.unwrap(),
+        record::record_batch(&a, &[&k], offset(), &NoJobs)
+            .await
+            .unwrap()
+            .outcomes,
         vec![Recorded::New]
     );
     // Instance B's batch [K, L] does not see K, and its insert waits on A's row.
     let b = {
-        let (db, rules, k, l) = (db.clone(), rules.clone(), k.clone(), l.clone());
+        let (db, k, l) = (db.clone(), k.clone(), l.clone());
         tokio::spawn(async move {
             let txn = db.begin().await.unwrap();
-            let outcome = events::record_batch(&txn, &[&k, &l], &rules).await;
+            let outcome = record::record_batch(&txn, &[&k, &l], offset(), &NoJobs).await;
             txn.rollback().await.unwrap();
             outcome
         })
@@ -333,120 +415,57 @@ async fn a_batch_racing_another_instance_fails_whole_then_stores_once() {
     a.commit().await.unwrap();
     assert!(matches!(b.await.unwrap(), Err(StoreError::Race)));
     assert_eq!(
-        events::record(&db, &k, &rules).await.unwrap(),
+        record::record(&db, &k, offset(), &NoJobs).await.unwrap(),
         Recorded::Duplicate
     );
     assert_eq!(
-        events::record(&db, &l, &rules).await.unwrap(),
+        record::record(&db, &l, offset(), &NoJobs).await.unwrap(),
         Recorded::New
     );
-    let stats = channels::stats(&db, &channels::StatsQuery::default())
+    let stats = channel_day::stats(&db, &channel_day::StatsQuery::default())
         .await
         .unwrap();
     assert_eq!(stats.rows.len(), 1);
     assert_eq!(stats.rows[0].counts.got, 2);
-    assert_eq!(
-        entity::card_event::Entity::find()
-            .all(&db)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(card_event::Entity::find().all(&db).await.unwrap().len(), 2);
     db.close().await.unwrap();
     test_db.drop_database().await;
 }
 
-/// The writer's multi-row inserts are `INSERT OR FAIL` on SQLite (no statement journal): a statement
-/// that fails keeps the rows it wrote before the failure. The writer's transaction must then be
-/// rolled back whole, never committed, on either SQLite writer; and the writer goes on storing.
-#[tokio::test]
-async fn a_statement_failing_midway_commits_none_of_its_rows() {
+/// A push that makes its batch fail (here a trigger refuses its code) is answered 503 and stores
+/// nothing; the writer rolls the batch back whole, stores the others one by one, and they are
+/// acknowledged and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_fails_its_batch_fails_alone() {
     use sea_orm::ConnectionTrait;
-    let dir = tempfile::tempdir().unwrap();
-    let rules = rules_without_cards();
-    for writer in [SqliteWriter::Thread, SqliteWriter::Pool] {
-        let (db, test_db, settings) = fresh_db_with_settings(Backend::Sqlite, &dir).await;
-        // FAIL, not ABORT: the rows inserted before this one stay in the statement, as under OR FAIL.
-        db.execute_unprepared(
+    let app = spawn_app().await;
+    app.db
+        .execute_unprepared(
             "CREATE TRIGGER refuse_boom BEFORE INSERT ON card_event WHEN NEW.code = 'boom' \
              BEGIN SELECT RAISE(FAIL, 'boom refused'); END",
         )
         .await
         .unwrap();
-        let through = writer_on(&db, settings, writer);
-        // Rows are inserted in key order: the refused one is third of four, in one statement.
-        let pushes = [
-            get_push("oA", "1"),
-            get_push("oB", "2"),
-            get_push("oC", "boom"),
-            get_push("oD", "4"),
-        ];
-        let refs: Vec<&Incoming> = pushes.iter().collect();
-        let failed = through.store(&refs, &rules).await;
-        assert!(
-            failed
-                .as_ref()
-                .is_err_and(|e| e.to_string().contains("boom refused")),
-            "{writer:?}: {failed:?}"
-        );
-        through.durable().await.unwrap();
-        assert_eq!(snapshot(&db).await, Default::default(), "{writer:?}");
-        // The writer's connection is usable again: the other pushes are stored, once.
-        let good: Vec<&Incoming> = refs
-            .iter()
-            .copied()
-            .filter(|p| p.message.event.code().is_some_and(|c| c.as_str() != "boom"))
-            .collect();
-        assert_eq!(
-            through.store(&good, &rules).await.unwrap(),
-            vec![Recorded::New; 3]
-        );
-        let (bindings, stats, _, events) = snapshot(&db).await;
-        assert_eq!((bindings.len(), events.len()), (3, 3), "{writer:?}");
-        assert_eq!(stats[0].counts.got, 3, "{writer:?}");
-        drop(through);
-        db.close().await.unwrap();
-        test_db.drop_database().await;
-    }
-}
-
-/// `database.batch_wait_us`: a batch stays open for the pushes arriving within the wait of its
-/// first; without it (the default) a push commits as soon as the writer is free.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_stays_open_for_the_configured_wait() {
-    let xml = |i: usize| {
-        get_card_xml(
-            &format!("oWait{i}"),
-            1_700_000_000,
-            "pWAIT",
-            &i.to_string(),
-            0,
-            "w",
-        )
+    let xml = |code: &str| get_card_xml(&format!("o{code}"), 1_700_000_000, "pBOOM", code, 0, "b");
+    let codes = ["1", "2", "boom", "4", "5", "6"];
+    let answers = {
+        let app = &app;
+        futures_util::future::join_all(codes.iter().map(|code| {
+            let xml = xml(code);
+            async move { (code, app.push_xml(&xml, Mode::Safe).await) }
+        }))
+        .await
     };
-
-    let app = spawn_app_with(|s| s.database.batch_wait_us = 2_000_000).await;
-    let (one, two) = (xml(1), xml(2));
-    let second_a_moment_later = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        app.push_xml(&two, Mode::Safe).await
-    };
-    let (first, second) = tokio::join!(app.push_xml(&one, Mode::Safe), second_a_moment_later);
-    assert_success(first).await;
-    assert_success(second).await;
-    assert_eq!(app.metrics.commits(), (1, 2), "one commit held both pushes");
-    app.shutdown().await;
-
-    let app = spawn_app().await;
-    for i in 1..=2 {
-        assert_success(app.push_xml(&xml(i), Mode::Safe).await).await;
+    for (code, answer) in answers {
+        if *code == "boom" {
+            assert_eq!(answer.status(), 503, "the refused push");
+        } else {
+            assert_success(answer).await;
+        }
     }
-    assert_eq!(
-        app.metrics.commits(),
-        (2, 2),
-        "each push committed on its own"
-    );
-    assert_eq!(app.event_count().await, 2);
+    let events = app.event_rows().await;
+    assert_eq!(events.len(), 5);
+    assert!(events.iter().all(|e| e.code.as_deref() != Some("boom")));
+    assert_eq!(app.channel(account_for(Mode::Safe).0, 0, "b").await.got, 5);
     app.shutdown().await;
 }

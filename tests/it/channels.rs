@@ -1,6 +1,6 @@
 //! Channel counters per OuterId and OuterStr, and the binding transitions: delete, consume, gift, restore.
 
-use cardhook::store::channels::{self, GroupBy, StatsQuery};
+use cardhook::store::channel_day::{self, GroupBy, StatsQuery};
 use cardhook::wechat::Mode;
 
 use crate::support::backend::BOTH;
@@ -45,7 +45,7 @@ async fn counters_follow_outer_str_and_outer_id() {
         (42, "", "got")
     );
 
-    let report = channels::stats(
+    let report = channel_day::stats(
         &app.db,
         &StatsQuery {
             appid: Some(appid.into()),
@@ -259,7 +259,7 @@ async fn days_are_counted_in_the_configured_offset() {
         by: GroupBy::Day,
         ..Default::default()
     };
-    let report = channels::stats(&app.db, &by_day).await.unwrap();
+    let report = channel_day::stats(&app.db, &by_day).await.unwrap();
     let days: Vec<_> = report
         .rows
         .iter()
@@ -278,7 +278,7 @@ async fn days_are_counted_in_the_configured_offset() {
         from,
         ..Default::default()
     };
-    assert!(channels::stats(&app.db, &later)
+    assert!(channel_day::stats(&app.db, &later)
         .await
         .unwrap()
         .rows

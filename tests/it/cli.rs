@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tokio::process::Command;
 
-use cardhook::store::channels::{self, StatsQuery};
+use cardhook::store::channel_day::{self, StatsQuery};
 use cardhook::wechat::Mode;
 
 use crate::support::process::{run_cli as run, run_cli_ok as run_ok};
@@ -68,7 +68,8 @@ async fn replay_then_stats_and_binding() {
         appid: Some(appid.into()),
         ..Default::default()
     };
-    let expected = serde_json::to_value(channels::stats(&app.db, &query).await.unwrap()).unwrap();
+    let expected =
+        serde_json::to_value(channel_day::stats(&app.db, &query).await.unwrap()).unwrap();
     assert_eq!(printed, expected);
     assert_eq!(printed["totals"]["got"], 3);
     let rows = printed["rows"].as_array().unwrap();
@@ -300,119 +301,31 @@ async fn bench_drives_a_server_and_checks_the_database() {
         (Some(55), Some(true))
     );
 
-    // The database check fails when the server did not store what it acknowledged: a hello-world
-    // server answers `success` to everything and stores nothing.
+    // The database check fails when the server did not store what it acknowledged: a server that
+    // answers `success` to everything and stores nothing.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hello = format!("http://{}/wechat/{appid}", listener.local_addr().unwrap());
-    drop(listener);
-    let addr = hello
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cardhook"))
-        .args(["hello", "--listen", &addr])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut ready, &mut line)
-        .await
-        .unwrap();
+    let liar = format!("http://{}/wechat/{appid}", listener.local_addr().unwrap());
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(
+            |_: actix_web::web::Bytes| async { "success" },
+        ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
     let faked = run(
         "bench",
         &config,
-        &["--url", &hello, "--appid", appid, "--events", "20"],
+        &["--url", &liar, "--appid", appid, "--events", "20"],
     )
     .await;
+    handle.stop(false).await;
     assert!(!faked.status.success());
     assert!(String::from_utf8_lossy(&faked.stdout)
         .contains("verify      FAILED: 0 events stored, 20 acknowledged"));
-
-    let store_only = run_ok(
-        "bench",
-        &config,
-        &[
-            "--url",
-            "http://unused",
-            "--appid",
-            appid,
-            "--events",
-            "100",
-            "--store-only",
-        ],
-    )
-    .await;
-    assert!(
-        store_only.contains("store only: 110 pushes"),
-        "{store_only}"
-    );
-}
-
-/// `bench --save` writes the sealed pushes for another load generator (tools/wrk-pushes.lua reads
-/// them the same way) and sends nothing; each saved request, sent as it is, is a push the server
-/// accepts.
-#[tokio::test]
-async fn bench_saves_sealed_requests_that_the_server_accepts_as_they_are() {
-    let app = spawn_app().await;
-    let config = write_config(&app, "");
-    let (appid, _) = account_for(Mode::Safe);
-    let file = app.dir.path().join("pushes");
-    let out = run_ok(
-        "bench",
-        &config,
-        &[
-            "--url",
-            &app.url(""),
-            "--appid",
-            appid,
-            "--events",
-            "40",
-            "--save",
-            file.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(
-        out.starts_with("saved 44 requests for card pBENCH"),
-        "{out}"
-    );
-    assert_eq!(app.event_count().await, 0, "--save sends nothing");
-
-    // The format wrk's script reads: the byte length on a line, then that many bytes.
-    let saved = std::fs::read(&file).unwrap();
-    let mut requests = Vec::new();
-    let mut rest = &saved[..];
-    while !rest.is_empty() {
-        let newline = rest.iter().position(|&b| b == b'\n').unwrap();
-        let length: usize = std::str::from_utf8(&rest[..newline])
-            .unwrap()
-            .parse()
-            .unwrap();
-        let raw = &rest[newline + 1..newline + 1 + length];
-        assert!(raw.starts_with(b"POST /wechat/"), "{raw:?}");
-        requests.push(cardhook::loadgen::Prepared {
-            bytes: raw.to_vec(),
-            event: requests.len(),
-        });
-        rest = &rest[newline + 1 + length..];
-    }
-    assert_eq!(requests.len(), 44);
-
-    let report = cardhook::loadgen::run(
-        &app.addr.to_string(),
-        std::sync::Arc::new(requests),
-        44,
-        4,
-        std::time::Duration::from_secs(5),
-        None,
-    )
-    .await;
-    assert_eq!((report.ok, report.sent), (44, 44), "{report:?}");
-    assert_eq!(app.event_count().await, 40, "4 of the 44 are redeliveries");
 }
 
 #[tokio::test]
@@ -437,4 +350,56 @@ async fn log_format_json_prints_json_lines() {
             "{line}"
         );
     }
+}
+
+/// First contact: a reading command on a database that is missing, or was never migrated, says so
+/// in one line and names the command that fixes it — no stack trace, and nothing created.
+#[tokio::test]
+async fn reading_commands_on_a_missing_or_unmigrated_database_name_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let config = dir.path().join("cardhook.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\nurl = \"sqlite://{}?mode=rwc\"\n", db.display()),
+    )
+    .unwrap();
+    let commands: [&[&str]; 4] = [
+        &["stats"],
+        &["binding", "--openid", "o1"],
+        &["jobs", "list"],
+        &["binding", "--card-id", "c", "--code", "1"],
+    ];
+    for args in commands {
+        let output = Command::new(env!("CARGO_BIN_EXE_cardhook"))
+            .args(&args[..1])
+            .arg("--config")
+            .arg(&config)
+            .args(&args[1..])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("does not exist") && stderr.contains("cardhook migrate"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+    // A file that is there but was never migrated.
+    std::fs::write(&db, b"").unwrap();
+    let output = run("stats", &config, &[]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("not migrated") && stderr.contains("run `cardhook migrate`"),
+        "{stderr}"
+    );
+    // The fix works.
+    assert!(run("migrate", &config, &[]).await.status.success());
+    assert!(run("stats", &config, &[]).await.status.success());
 }

@@ -112,7 +112,7 @@ async fn the_sqlite_writer_runs_on_a_thread_named_for_it() {
     assert!(
         names
             .iter()
-            .any(|name| name == cardhook::store::ingest::WRITER_THREAD),
+            .any(|name| name == cardhook::ingest::sqlite::WRITER_THREAD),
         "threads: {names:?}"
     );
 }

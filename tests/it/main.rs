@@ -13,6 +13,7 @@ mod distribution;
 mod durability;
 mod faults;
 mod migrations;
+mod power_loss;
 mod push_modes;
 mod push_vectors;
 mod rejections;

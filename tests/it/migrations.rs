@@ -105,3 +105,65 @@ async fn postgres_over_tls_when_the_url_asks_for_it() {
     db.close().await.unwrap();
     test_db.drop_database().await;
 }
+
+/// Every session commits with `synchronous_commit = on`, whatever the database (or a pooler)
+/// would default to: an acknowledged push is flushed by the server before its `success`.
+#[tokio::test]
+async fn postgres_sessions_commit_synchronously_whatever_the_default() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let test_db =
+        TestDatabase::create(crate::support::backend::Backend::Postgres, dir.path()).await;
+    let name = test_db.url.rsplit('/').next().unwrap().to_owned();
+    let admin = Database::connect(&test_db.url).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} SET synchronous_commit = off"
+        ))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(test_db.url.clone());
+    let db = store::connect(&settings.database).await.unwrap();
+    let show = Statement::from_string(DbBackend::Postgres, "SHOW synchronous_commit");
+    // Several sessions of the pool, each with its own connection.
+    let rows = futures_util::future::join_all((0..4).map(|_| db.query_one_raw(show.clone()))).await;
+    for row in rows {
+        let value = row.unwrap().unwrap().try_get_by_index::<String>(0).unwrap();
+        assert_eq!(value, "on");
+    }
+    db.close().await.unwrap();
+    test_db.drop_database().await;
+}
+
+/// A PostgreSQL server running with `fsync = off` could lose what it acknowledged: cardhook refuses
+/// to start on it, naming the setting. (A server of its own, started for this test.)
+#[tokio::test]
+async fn a_postgres_server_with_fsync_off_is_refused() {
+    let server = crate::support::backend::ScratchPostgres::start(&["-c", "fsync=off"]);
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(server.url());
+    let refused = store::connect(&settings.database).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("fsync = off") && message.contains("fsync = on"),
+        "{message}"
+    );
+    // `serve` says so in one line and exits non-zero.
+    let config = server.dir().join("cardhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[[accounts]]\nappid = \"wxfsync\"\ntoken = \"t\"\nmode = \"plain\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let listen = ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"];
+    let output = crate::support::process::run_cli("serve", &config, &listen).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("fsync = off"), "{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+}

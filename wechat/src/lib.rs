@@ -36,9 +36,8 @@ pub(crate) mod vectors {
 }
 
 /// How an account exchanges pushes (reference §1.2): the console's 明文 / 兼容 / 安全 mode.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Plaintext pushes, signed with `signature` only.

@@ -67,3 +67,97 @@ impl TestDatabase {
         }
     }
 }
+
+/// A PostgreSQL server of a test's own (initdb in a temporary directory, run as the `postgres`
+/// user on a free port), for settings the shared server must not change; stopped on drop.
+pub struct ScratchPostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+    server: std::process::Child,
+}
+
+impl ScratchPostgres {
+    /// Start it with `settings` (`-c name=value` pairs).
+    pub fn start(settings: &[&str]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        use std::process::Command;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| versions.flatten().map(|v| v.path().join("bin")).max())
+            .expect("PostgreSQL's server binaries under /usr/lib/postgresql (Debian's postgresql)");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let data = dir.path().join("data");
+        let as_postgres = |program: &str| {
+            let mut command = Command::new("runuser");
+            command
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join(program));
+            command
+        };
+        let initdb = as_postgres("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let server = as_postgres("postgres")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-k",
+            ])
+            .arg(dir.path())
+            .args(settings)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(ready, "the scratch PostgreSQL did not start");
+        Self {
+            dir,
+            bin,
+            port,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        // runuser waits for the server it started; pg_ctl stops the server itself.
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["stop", "-m", "immediate"])
+            .output();
+        let _ = self.server.wait();
+    }
+}

@@ -64,6 +64,9 @@ pub struct Burst {
     pub url: Arc<RwLock<String>>,
     pub acknowledged: Arc<AtomicUsize>,
     pub retried: Arc<AtomicUsize>,
+    /// The codes answered `success`, as each answer arrives.
+    pub acknowledged_codes: Arc<std::sync::Mutex<Vec<String>>>,
+    next: Arc<AtomicUsize>,
     clients: Vec<JoinHandle<()>>,
 }
 
@@ -73,14 +76,16 @@ impl Burst {
         let next = Arc::new(AtomicUsize::new(0));
         let acknowledged = Arc::new(AtomicUsize::new(0));
         let retried = Arc::new(AtomicUsize::new(0));
+        let acknowledged_codes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         let clients = (0..spec.clients)
             .map(|_| {
-                let (account, url, next, acknowledged, retried) = (
+                let (account, url, next, acknowledged, retried, codes) = (
                     account.clone(),
                     url.clone(),
                     next.clone(),
                     acknowledged.clone(),
                     retried.clone(),
+                    acknowledged_codes.clone(),
                 );
                 tokio::spawn(async move {
                     let http = reqwest::Client::builder()
@@ -131,6 +136,9 @@ impl Burst {
                                 Err(_) => false,
                             };
                             if success {
+                                if answered == 0 {
+                                    codes.lock().unwrap().push(code.clone());
+                                }
                                 answered += 1;
                                 continue;
                             }
@@ -150,8 +158,15 @@ impl Burst {
             url,
             acknowledged,
             retried,
+            acknowledged_codes,
+            next,
             clients,
         }
+    }
+
+    /// Take no new events: each client finishes the push it is sending (until acknowledged).
+    pub fn stop(&self) {
+        self.next.fetch_max(usize::MAX / 2, Ordering::SeqCst);
     }
 
     /// Wait for every client; returns (acknowledged, acknowledged only after a retry).

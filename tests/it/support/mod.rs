@@ -7,6 +7,7 @@ pub mod fake_wechat;
 pub mod faults;
 pub mod fixtures;
 pub mod nginx;
+pub mod powercut;
 pub mod process;
 
 use std::net::{SocketAddr, TcpListener};
@@ -17,7 +18,7 @@ use cardhook::app::App;
 use cardhook::clock::Clock;
 use cardhook::config::{AccountSettings, Activation, CardSettings, Settings};
 use cardhook::metrics::Metrics;
-use cardhook::store::{self, channels};
+use cardhook::store::{self, channel_day};
 use cardhook::wechat::Mode;
 use cardhook::worker::{Outcome, Worker};
 use entity::{card_binding, card_event};
@@ -89,7 +90,7 @@ pub struct TestApp {
     pub worker: Worker,
     pg: Option<backend::TestDatabase>,
     shutdown: CancellationToken,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<Result<(), cardhook::app::AppError>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -265,13 +266,18 @@ impl TestApp {
     }
 
     /// The summed counters of every row of one channel string (`outer_str`) of an account.
-    pub async fn channel(&self, appid: &str, outer_id: i64, outer_str: &str) -> channels::Counts {
-        let query = channels::StatsQuery {
+    pub async fn channel(
+        &self,
+        appid: &str,
+        outer_id: i64,
+        outer_str: &str,
+    ) -> channel_day::Counts {
+        let query = channel_day::StatsQuery {
             appid: Some(appid.to_owned()),
             ..Default::default()
         };
-        let report = channels::stats(&self.db, &query).await.expect("stats");
-        let mut sum = channels::Counts::default();
+        let report = channel_day::stats(&self.db, &query).await.expect("stats");
+        let mut sum = channel_day::Counts::default();
         for row in report
             .rows
             .iter()

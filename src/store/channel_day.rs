@@ -1,0 +1,399 @@
+//! The `channel_day` counters and the channel statistics read from them.
+//!
+//! A channel is (appid, card_id, outer_id, outer_str); outer_id 0 and outer_str "" mean "none".
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use entity::{card_binding, channel_day};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
+use serde::Serialize;
+
+use super::channel::ChannelNames;
+use super::StoreError;
+use crate::wechat::events::UserGetCard;
+use crate::wechat::ids::CardId;
+
+/// The funnel counters of one channel.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// New cards received (restores excluded).
+    pub got: i64,
+    /// Of `got`, received as a gift from a friend.
+    pub from_friend: i64,
+    /// Deleted member cards found back (IsRestoreMemberCard=1).
+    pub restored: i64,
+    pub deleted: i64,
+    pub consumed: i64,
+    pub activated: i64,
+}
+
+impl Counts {
+    /// Add `other` to these counts, counter by counter.
+    pub fn add(&mut self, other: &Counts) {
+        self.got += other.got;
+        self.from_friend += other.from_friend;
+        self.restored += other.restored;
+        self.deleted += other.deleted;
+        self.consumed += other.consumed;
+        self.activated += other.activated;
+    }
+}
+
+/// Counters to add to one channel on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelDelta {
+    pub appid: String,
+    pub card_id: String,
+    pub outer_id: i64,
+    pub outer_str: String,
+    pub day: String,
+    pub counts: Counts,
+}
+
+impl ChannelDelta {
+    /// The channel a `user_get_card` names.
+    pub fn for_event(appid: &str, e: &UserGetCard, day: &str, counts: Counts) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            card_id: e.card_id.0.clone(),
+            outer_id: e.outer_id,
+            outer_str: e.outer_str.clone().unwrap_or_default(),
+            day: day.to_owned(),
+            counts,
+        }
+    }
+
+    /// The channel a code arrived through; unattributed when cardhook never saw it arrive.
+    pub fn for_binding(
+        appid: &str,
+        card_id: &CardId,
+        binding: Option<&card_binding::Model>,
+        day: &str,
+        counts: Counts,
+    ) -> Self {
+        let channel = binding.map(|b| (b.outer_id, b.outer_str.clone()));
+        Self::for_channel(appid, card_id, channel, day, counts)
+    }
+
+    /// The channel (outer_id, outer_str) a binding holds; unattributed when there is none.
+    pub fn for_channel(
+        appid: &str,
+        card_id: &CardId,
+        channel: Option<(i64, String)>,
+        day: &str,
+        counts: Counts,
+    ) -> Self {
+        let (outer_id, outer_str) = channel.unwrap_or_default();
+        Self {
+            appid: appid.to_owned(),
+            card_id: card_id.0.clone(),
+            outer_id,
+            outer_str,
+            day: day.to_owned(),
+            counts,
+        }
+    }
+}
+
+/// Add `delta` to its channel's row of the day, creating the row on first use.
+pub async fn add(db: &impl ConnectionTrait, delta: &ChannelDelta) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    batch.add(delta.clone());
+    batch.flush(db).await
+}
+
+/// A counter row's key: (appid, card_id, outer_id, outer_str, day).
+pub type DeltaKey = (String, String, i64, String, String);
+
+/// Counter deltas summed per channel and day, written in one multi-row upsert.
+///
+/// Rows are written in key order: transactions of several instances (and the worker) that touch
+/// the same rows then lock them in the same order and cannot deadlock on PostgreSQL.
+#[derive(Default)]
+pub struct Batch {
+    sums: std::collections::BTreeMap<DeltaKey, Counts>,
+}
+
+impl Batch {
+    pub fn add(&mut self, delta: ChannelDelta) {
+        let key = (
+            delta.appid,
+            delta.card_id,
+            delta.outer_id,
+            delta.outer_str,
+            delta.day,
+        );
+        self.sums.entry(key).or_default().add(&delta.counts);
+    }
+
+    /// Add every sum to its row (`counter = counter + excluded.counter`) and empty the batch.
+    pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
+        let backend = db.get_database_backend();
+        let rows: Vec<(DeltaKey, Counts)> = std::mem::take(&mut self.sums).into_iter().collect();
+        for chunk in super::statement_chunks(&rows) {
+            let mut upsert = counter_upsert();
+            for ((appid, card_id, outer_id, outer_str, day), c) in chunk {
+                let row: [sea_orm::Value; 11] = [
+                    appid.clone().into(),
+                    card_id.clone().into(),
+                    (*outer_id).into(),
+                    outer_str.clone().into(),
+                    day.clone().into(),
+                    c.got.into(),
+                    c.from_friend.into(),
+                    c.restored.into(),
+                    c.deleted.into(),
+                    c.consumed.into(),
+                    c.activated.into(),
+                ];
+                upsert
+                    .values(row.map(SimpleExpr::Value))
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+            }
+            db.execute_raw(backend.build(&upsert)).await?;
+        }
+        Ok(())
+    }
+
+    /// The summed counters, by (appid, card_id, outer_id, outer_str, day), in key order.
+    pub fn sums(&self) -> impl Iterator<Item = (&DeltaKey, &Counts)> {
+        self.sums.iter()
+    }
+}
+
+/// `channel_day`'s columns, in the order of a counter row: the key, then the counters.
+const COUNTER_COLUMNS: [channel_day::Column; 11] = {
+    use channel_day::Column as C;
+    [
+        C::Appid,
+        C::CardId,
+        C::OuterId,
+        C::OuterStr,
+        C::Day,
+        C::Got,
+        C::FromFriend,
+        C::Restored,
+        C::Deleted,
+        C::Consumed,
+        C::Activated,
+    ]
+};
+
+/// The INSERT of counter rows that adds each to the row already there, without values.
+fn counter_upsert() -> sea_orm::sea_query::InsertStatement {
+    let (key, counters) = COUNTER_COLUMNS.split_at(5);
+    let mut on_conflict = OnConflict::columns(key.iter().copied());
+    for &col in counters {
+        on_conflict.value(
+            col,
+            Expr::col((channel_day::Entity, col)).add(Expr::col(("excluded", col))),
+        );
+    }
+    sea_orm::sea_query::Query::insert()
+        .into_table(channel_day::Entity)
+        .columns(COUNTER_COLUMNS)
+        .on_conflict(on_conflict)
+        .to_owned()
+}
+
+/// How statistics rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    #[default]
+    Channel,
+    Day,
+}
+
+/// Which statistics to read; days are inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct StatsQuery {
+    pub appid: Option<String>,
+    pub card_id: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub by: GroupBy,
+}
+
+/// One row of DESIGN §4's `stats/channels` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsRow {
+    pub appid: String,
+    pub card_id: String,
+    pub outer_id: i64,
+    pub outer_str: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Distinct OpenIDs that got a card through the channel in the period.
+    pub users: i64,
+    /// The name the channel is registered under (`cardhook qrcode create`, `channels name`, …).
+    pub channel_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub users: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsReport {
+    pub rows: Vec<StatsRow>,
+    pub totals: Totals,
+}
+
+type GroupKey = (String, String, i64, String, Option<String>);
+
+/// The one statistics query behind `cardhook stats` and the admin API.
+pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsReport, StoreError> {
+    let by_day = q.by == GroupBy::Day;
+    let mut groups: BTreeMap<GroupKey, (Counts, i64)> = BTreeMap::new();
+    for row in counter_rows(q).all(db).await? {
+        let day = by_day.then(|| row.day.clone());
+        let counts = Counts {
+            got: row.got,
+            from_friend: row.from_friend,
+            restored: row.restored,
+            deleted: row.deleted,
+            consumed: row.consumed,
+            activated: row.activated,
+        };
+        groups
+            .entry((row.appid, row.card_id, row.outer_id, row.outer_str, day))
+            .or_default()
+            .0
+            .add(&counts);
+    }
+    for (appid, card_id, outer_id, outer_str, day, users) in user_counts(db, q).await? {
+        let day = if by_day { Some(day) } else { None };
+        groups
+            .entry((appid, card_id, outer_id, outer_str, day))
+            .or_default()
+            .1 += users;
+    }
+    let names = ChannelNames::load(db, q.appid.as_deref()).await?;
+    if !by_day {
+        // A registered channel nobody has used yet still shows, with zeros.
+        for (appid, card_id, outer_id, outer_str) in names.keys() {
+            if card_id.is_empty() || q.card_id.as_ref().is_some_and(|c| c != card_id) {
+                continue;
+            }
+            groups
+                .entry((
+                    appid.clone(),
+                    card_id.clone(),
+                    *outer_id,
+                    outer_str.clone(),
+                    None,
+                ))
+                .or_default();
+        }
+    }
+    let mut totals = Totals {
+        users: distinct_users(db, q).await?,
+        ..Totals::default()
+    };
+    let rows = groups
+        .into_iter()
+        .map(
+            |((appid, card_id, outer_id, outer_str, day), (counts, users))| {
+                totals.counts.add(&counts);
+                let channel_name = names.name(&appid, &card_id, outer_id, &outer_str);
+                StatsRow {
+                    appid,
+                    card_id,
+                    outer_id,
+                    outer_str,
+                    day,
+                    counts,
+                    users,
+                    channel_name,
+                }
+            },
+        )
+        .collect();
+    Ok(StatsReport { rows, totals })
+}
+
+fn counter_rows(q: &StatsQuery) -> Select<channel_day::Entity> {
+    use channel_day::Column as C;
+    let mut select = channel_day::Entity::find();
+    if let Some(appid) = &q.appid {
+        select = select.filter(C::Appid.eq(appid.as_str()));
+    }
+    if let Some(card_id) = &q.card_id {
+        select = select.filter(C::CardId.eq(card_id.as_str()));
+    }
+    if let Some(from) = q.from {
+        select = select.filter(C::Day.gte(from.to_string()));
+    }
+    if let Some(to) = q.to {
+        select = select.filter(C::Day.lte(to.to_string()));
+    }
+    select
+}
+
+fn binding_rows(q: &StatsQuery) -> Select<card_binding::Entity> {
+    use card_binding::Column as C;
+    let mut select = card_binding::Entity::find();
+    if let Some(appid) = &q.appid {
+        select = select.filter(C::Appid.eq(appid.as_str()));
+    }
+    if let Some(card_id) = &q.card_id {
+        select = select.filter(C::CardId.eq(card_id.as_str()));
+    }
+    if let Some(from) = q.from {
+        select = select.filter(C::GotDay.gte(from.to_string()));
+    }
+    if let Some(to) = q.to {
+        select = select.filter(C::GotDay.lte(to.to_string()));
+    }
+    select
+}
+
+/// Distinct users per channel (and day): counted in SQL, the bindings can be millions.
+async fn user_counts(
+    db: &impl ConnectionTrait,
+    q: &StatsQuery,
+) -> Result<Vec<(String, String, i64, String, String, i64)>, StoreError> {
+    use card_binding::Column as C;
+    let day_expr = if q.by == GroupBy::Day {
+        Expr::col(C::GotDay)
+    } else {
+        Expr::value("")
+    };
+    let mut select = binding_rows(q)
+        .select_only()
+        .column(C::Appid)
+        .column(C::CardId)
+        .column(C::OuterId)
+        .column(C::OuterStr)
+        .column_as(day_expr, "day")
+        .column_as(Expr::col(C::Openid).count_distinct(), "users")
+        .group_by(C::Appid)
+        .group_by(C::CardId)
+        .group_by(C::OuterId)
+        .group_by(C::OuterStr);
+    if q.by == GroupBy::Day {
+        select = select.group_by(C::GotDay);
+    }
+    Ok(select.into_tuple().all(db).await?)
+}
+
+async fn distinct_users(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<i64, StoreError> {
+    let count: Option<i64> = binding_rows(q)
+        .select_only()
+        .column_as(
+            Expr::col(card_binding::Column::Openid).count_distinct(),
+            "users",
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(count.unwrap_or(0))
+}

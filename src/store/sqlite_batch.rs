@@ -1,0 +1,295 @@
+//! The SQLite writer's statements: the rows of a batch of pushes, in literal SQL on the writer's own
+//! rusqlite connection, inside the transaction the writer commits (`ingest::sqlite`).
+//!
+//! Why not sea-orm here: sqlx runs every SQLite statement on a thread of its own and hands each
+//! statement and its answer across threads; on two cores that made the writer 2.2× slower
+//! (docs/PERFORMANCE.md). Here a statement is a call, prepared once per connection
+//! (`prepare_cached`). This is the one module with SQL of its own; it writes exactly what
+//! `store::record` writes through sea-orm (`tests/it/batch.rs` feeds both the same random push
+//! sequences and compares every table). Adding a column or a table to the push path means adding
+//! it here and in `store::record`.
+//!
+//! Each statement writes one row, so SQLite needs no statement journal for any of them.
+
+use chrono::FixedOffset;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::bindings::Status;
+use super::channel_day::{self, ChannelDelta, Counts};
+use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
+use crate::wechat::events::{Event, UserGetCard};
+use crate::wechat::ids::{CardId, Code};
+
+/// Store `pushes` in order on `conn`, which the caller holds in a write transaction: each new
+/// push's event row, the binding it creates or moves, the jobs it calls for, and the channel
+/// counters of the whole batch (summed per channel and day). A duplicate changes nothing.
+pub fn record_batch(
+    conn: &Connection,
+    pushes: &[&Incoming],
+    offset: FixedOffset,
+    job_rules: &dyn JobsFor,
+) -> rusqlite::Result<Stored> {
+    let mut outcomes = Vec::with_capacity(pushes.len());
+    let mut counters = channel_day::Batch::default();
+    let mut days = LocalDays::new(offset);
+    let mut jobs_queued = 0;
+    // Jobs of a batch are queued at its first push's arrival (as `store::record` does).
+    let queued_at = pushes.first().map_or(0, |p| p.received_at);
+    for push in pushes {
+        let key = dedupe_key(&push.appid, &push.message);
+        if !insert_event(conn, &EventRow::of(push, &key))? {
+            outcomes.push(Recorded::Duplicate);
+            continue;
+        }
+        outcomes.push(Recorded::New);
+        let day = days.of(push.message.create_time);
+        if let Some(delta) = apply(conn, push, &day)? {
+            counters.add(delta);
+        }
+        let seq = match job_rules.sequence_for(push) {
+            Some(card_id) => next_sequence(conn, push.appid.as_str(), card_id)?,
+            None => 0,
+        };
+        if let Some(job) = job_rules.job_for(push, seq) {
+            jobs_queued += insert_job(conn, &job, queued_at)?;
+        }
+    }
+    for ((appid, card_id, outer_id, outer_str, day), c) in counters.sums() {
+        conn.prepare_cached(
+            "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, \
+             got, from_friend, restored, deleted, consumed, activated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (appid, card_id, outer_id, outer_str, day) DO UPDATE SET \
+             got = got + excluded.got, from_friend = from_friend + excluded.from_friend, \
+             restored = restored + excluded.restored, deleted = deleted + excluded.deleted, \
+             consumed = consumed + excluded.consumed, activated = activated + excluded.activated",
+        )?
+        .execute(params![
+            appid,
+            card_id,
+            outer_id,
+            outer_str,
+            day,
+            c.got,
+            c.from_friend,
+            c.restored,
+            c.deleted,
+            c.consumed,
+            c.activated
+        ])?;
+    }
+    Ok(Stored {
+        outcomes,
+        jobs_queued,
+    })
+}
+
+/// Insert the event unless its dedupe key is stored; true when it was new.
+fn insert_event(conn: &Connection, row: &EventRow<'_>) -> rusqlite::Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO card_event (appid, dedupe_key, msg_type, event, openid, card_id, code, \
+             create_time, received_at, outer_id, outer_str, source_scene, is_give_by_friend, \
+             friend_openid, old_code, is_restore_member_card, unionid, raw_xml) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            row.appid,
+            row.dedupe_key,
+            row.msg_type,
+            row.event,
+            row.openid,
+            row.card_id,
+            row.code,
+            row.create_time,
+            row.received_at,
+            row.outer_id,
+            row.outer_str,
+            row.source_scene,
+            row.is_give_by_friend,
+            row.friend_openid,
+            row.old_code,
+            row.is_restore_member_card,
+            row.unionid,
+            row.raw_xml
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// The binding a new push creates or moves, and the counters it moves (DESIGN §3).
+fn apply(conn: &Connection, push: &Incoming, day: &str) -> rusqlite::Result<Option<ChannelDelta>> {
+    let appid = push.appid.as_str();
+    let now = push.received_at;
+    let settle = |card_id: &CardId, code: Option<&Code>, status: Status| {
+        let counts = Counts {
+            deleted: i64::from(status == Status::Deleted),
+            consumed: i64::from(status == Status::Consumed),
+            ..Counts::default()
+        };
+        let channel = transition(conn, appid, card_id, code, status, now)?;
+        Ok(Some(ChannelDelta::for_channel(
+            appid, card_id, channel, day, counts,
+        )))
+    };
+    match &push.message.event {
+        Event::UserGetCard(e) => on_get(conn, push, e, day).map(Some),
+        Event::UserDelCard(e) => settle(&e.card_id, e.code.as_ref(), Status::Deleted),
+        Event::UserConsumeCard(e) => settle(&e.card_id, e.code.as_ref(), Status::Consumed),
+        Event::UserGiftingCard(e) => {
+            // A gift that came back (IsReturnBack=1) returns the card to its giver.
+            let status = if e.is_return_back {
+                Status::Got
+            } else {
+                Status::GiftedAway
+            };
+            transition(conn, appid, &e.card_id, e.code.as_ref(), status, now)?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn on_get(
+    conn: &Connection,
+    push: &Incoming,
+    e: &UserGetCard,
+    day: &str,
+) -> rusqlite::Result<ChannelDelta> {
+    let appid = push.appid.as_str();
+    let now = push.received_at;
+    if e.is_restore_member_card {
+        // A restore brings back a deleted code; it counts in the channel the code first came through.
+        let restored = conn
+            .prepare_cached(
+                "UPDATE card_binding SET status = ?1, restored = 1, openid = ?2, updated_at = ?3 \
+                 WHERE appid = ?4 AND card_id = ?5 AND code = ?6 RETURNING outer_id, outer_str",
+            )?
+            .query_row(
+                params![
+                    Status::Got.as_str(),
+                    push.message.from_user_name.as_str(),
+                    now,
+                    appid,
+                    e.card_id.as_str(),
+                    e.code.as_str()
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let counts = Counts {
+            restored: 1,
+            ..Counts::default()
+        };
+        if restored.is_some() {
+            return Ok(ChannelDelta::for_channel(
+                appid, &e.card_id, restored, day, counts,
+            ));
+        }
+        upsert_binding(conn, push, e, day, true)?;
+        return Ok(ChannelDelta::for_event(appid, e, day, counts));
+    }
+    upsert_binding(conn, push, e, day, false)?;
+    if let (true, Some(old_code)) = (e.is_give_by_friend, &e.old_user_card_code) {
+        // The giver's code of a gift received (DESIGN §3).
+        transition(
+            conn,
+            appid,
+            &e.card_id,
+            Some(old_code),
+            Status::GiftedAway,
+            now,
+        )?;
+    }
+    let counts = Counts {
+        got: 1,
+        from_friend: i64::from(e.is_give_by_friend),
+        ..Counts::default()
+    };
+    Ok(ChannelDelta::for_event(appid, e, day, counts))
+}
+
+/// The binding a `user_get_card` creates; a code got again is re-pointed to its new holder and
+/// channel, and keeps whether it was restored, its membership number and its activation.
+fn upsert_binding(
+    conn: &Connection,
+    push: &Incoming,
+    e: &UserGetCard,
+    day: &str,
+    restored: bool,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO card_binding (appid, card_id, code, openid, unionid, outer_id, outer_str, \
+         source_scene, got_at, got_day, from_friend, friend_openid, old_code, restored, status, \
+         membership_number, activated_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, ?16) \
+         ON CONFLICT (appid, card_id, code) DO UPDATE SET openid = excluded.openid, \
+         unionid = excluded.unionid, outer_id = excluded.outer_id, outer_str = excluded.outer_str, \
+         source_scene = excluded.source_scene, got_at = excluded.got_at, \
+         got_day = excluded.got_day, from_friend = excluded.from_friend, \
+         friend_openid = excluded.friend_openid, old_code = excluded.old_code, \
+         status = excluded.status, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        push.appid.as_str(),
+        e.card_id.as_str(),
+        e.code.as_str(),
+        push.message.from_user_name.as_str(),
+        e.union_id,
+        e.outer_id,
+        e.outer_str.as_deref().unwrap_or_default(),
+        e.source_scene,
+        push.message.create_time,
+        day,
+        e.is_give_by_friend,
+        e.friend_user_name.as_ref().map(|o| o.as_str()),
+        e.old_user_card_code.as_ref().map(|c| c.as_str()),
+        restored,
+        Status::Got.as_str(),
+        push.received_at
+    ])?;
+    Ok(())
+}
+
+/// Move a code to `status`; the channel (outer_id, outer_str) of its binding, if cardhook knows it.
+fn transition(
+    conn: &Connection,
+    appid: &str,
+    card_id: &CardId,
+    code: Option<&Code>,
+    status: Status,
+    now: i64,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    let Some(code) = code else { return Ok(None) };
+    conn.prepare_cached(
+        "UPDATE card_binding SET status = ?1, updated_at = ?2 \
+         WHERE appid = ?3 AND card_id = ?4 AND code = ?5 RETURNING outer_id, outer_str",
+    )?
+    .query_row(
+        params![status.as_str(), now, appid, card_id.as_str(), code.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
+}
+
+/// Issue the next membership sequence number (1, 2, …) of `(appid, card_id)`.
+fn next_sequence(conn: &Connection, appid: &str, card_id: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO card_sequence (appid, card_id, \"last\") VALUES (?1, ?2, 1) \
+         ON CONFLICT (appid, card_id) DO UPDATE SET \"last\" = card_sequence.\"last\" + 1 \
+         RETURNING \"last\"",
+    )?
+    .query_row(params![appid, card_id], |row| row.get(0))
+}
+
+/// Queue `job` unless a job with its dedup key exists; how many were added (0 or 1).
+fn insert_job(conn: &Connection, job: &NewJob, now: i64) -> rusqlite::Result<u64> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO job (kind, dedup_key, payload, state, attempts, run_at, created_at, \
+             updated_at) VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4) \
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )?
+        .execute(params![job.kind, job.dedup_key, job.payload, now])?;
+    Ok(added as u64)
+}
