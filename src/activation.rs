@@ -1,10 +1,11 @@
-//! Which pushes activate a member card, and the activation job a card's configuration makes.
+//! Which pushes activate a member card, and the jobs a card's configuration makes: an activation, or
+//! for a one-click card bound by phone, first the binding to the merchant's member.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Activation, CardSettings};
+use crate::config::{Activation, BindBy, CardSettings};
 use crate::membership_number::MembershipTemplate;
 use crate::store::push::{Incoming, JobsFor, NewJob};
 use crate::wechat::events::Event;
@@ -17,6 +18,14 @@ pub enum JobPayload {
         appid: String,
         openid: String,
         request: MemberActivation,
+    },
+    /// A one-click form submitted for a card bound by phone: read the form's mobile number, bind the
+    /// member with it, and queue the activation (`members::bind`).
+    BindMemberV1 {
+        appid: String,
+        openid: String,
+        card_id: String,
+        code: String,
     },
 }
 
@@ -48,13 +57,27 @@ pub struct MemberActivation {
 
 impl JobPayload {
     pub const ACTIVATE_KIND: &'static str = "activate_member_card";
+    pub const BIND_KIND: &'static str = "bind_member";
 
-    /// Jobs are unique per (appid, card_id, code): a redelivered push never enqueues twice.
+    /// Jobs are unique per kind and (appid, card_id, code): a redelivered push never enqueues twice.
     pub fn dedup_key(&self) -> String {
         match self {
             Self::ActivateMemberCardV1 { appid, request, .. } => {
                 format!("activate|{appid}|{}|{}", request.card_id, request.code)
             }
+            Self::BindMemberV1 {
+                appid,
+                card_id,
+                code,
+                ..
+            } => format!("bind|{appid}|{card_id}|{code}"),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::ActivateMemberCardV1 { .. } => Self::ACTIVATE_KIND,
+            Self::BindMemberV1 { .. } => Self::BIND_KIND,
         }
     }
 
@@ -66,7 +89,7 @@ impl JobPayload {
     /// The `job` row of this payload.
     pub fn to_job(&self) -> NewJob {
         NewJob {
-            kind: Self::ACTIVATE_KIND,
+            kind: self.kind(),
             dedup_key: self.dedup_key(),
             // A payload of strings and integers always serializes.
             payload: serde_json::to_string(self).unwrap_or_default(),
@@ -77,6 +100,13 @@ impl JobPayload {
 /// The configured member cards, by card_id.
 #[derive(Debug, Clone, Default)]
 pub struct CardRules(HashMap<String, (CardSettings, MembershipTemplate)>);
+
+impl CardRules {
+    /// The configuration of card `card_id`.
+    pub fn card(&self, card_id: &str) -> Option<&CardSettings> {
+        self.0.get(card_id).map(|(card, _)| card)
+    }
+}
 
 /// What a push asks of the activation queue.
 pub struct Activate<'a> {
@@ -99,8 +129,19 @@ impl CardRules {
         )
     }
 
+    /// The one-click card bound by phone whose form a `submit_membercard_user_info` submits, and the
+    /// code.
+    fn binding_for<'a>(&'a self, event: &'a Event) -> Option<(&'a CardSettings, &'a str)> {
+        let Event::SubmitMembercardUserInfo(e) = event else {
+            return None;
+        };
+        let (card, _) = self.0.get(e.card_id.as_str())?;
+        let bound = card.activation == Activation::OnSubmit && card.bind_by == Some(BindBy::Phone);
+        bound.then_some((card, e.code.as_ref()?.as_str()))
+    }
+
     /// The activation a new push calls for: `user_get_card` for `on_get` cards (a restore is not a
-    /// new card), `submit_membercard_user_info` for `on_submit` cards.
+    /// new card), `submit_membercard_user_info` for `on_submit` cards not bound by phone.
     pub fn activation_for<'a>(&'a self, event: &'a Event) -> Option<Activate<'a>> {
         let (card_id, code, wanted) = match event {
             Event::UserGetCard(e) if !e.is_restore_member_card => {
@@ -112,7 +153,7 @@ impl CardRules {
             _ => return None,
         };
         let (card, template) = self.0.get(card_id.as_str())?;
-        (card.activation == wanted).then_some(Activate {
+        (card.activation == wanted && card.bind_by.is_none()).then_some(Activate {
             card,
             template,
             code: code.as_str(),
@@ -131,8 +172,17 @@ impl JobsFor for CardRules {
     }
 
     fn job_for(&self, push: &Incoming, seq: i64) -> Option<NewJob> {
-        let activate = self.activation_for(&push.message.event)?;
         let openid = push.message.from_user_name.as_str();
+        if let Some((card, code)) = self.binding_for(&push.message.event) {
+            let payload = JobPayload::BindMemberV1 {
+                appid: push.appid.as_str().to_owned(),
+                openid: openid.to_owned(),
+                card_id: card.card_id.clone(),
+                code: code.to_owned(),
+            };
+            return Some(payload.to_job());
+        }
+        let activate = self.activation_for(&push.message.event)?;
         let payload = JobPayload::ActivateMemberCardV1 {
             appid: push.appid.as_str().to_owned(),
             openid: openid.to_owned(),
@@ -146,19 +196,46 @@ impl Activate<'_> {
     /// What to activate with, the membership number rendered (`seq` only used by `{seq}` templates).
     pub fn activation(&self, openid: &str, seq: i64) -> MemberActivation {
         let card = self.card;
-        MemberActivation {
-            card_id: card.card_id.clone(),
-            code: self.code.to_owned(),
-            membership_number: self.template.render(self.code, openid, seq),
-            init_bonus: card.init_bonus,
-            init_balance: card.init_balance,
-            init_bonus_record: card.init_bonus_record.clone(),
-            init_custom_field_value1: card.init_custom_field_value1.clone(),
-            init_custom_field_value2: card.init_custom_field_value2.clone(),
-            init_custom_field_value3: card.init_custom_field_value3.clone(),
-            background_pic_url: card.background_pic_url.clone(),
-            activate_begin_time: card.activate_begin_time,
-            activate_end_time: card.activate_end_time,
-        }
+        let number = self.template.render(self.code, openid, seq);
+        activation_of(card, self.code, number, card.init_bonus, card.init_balance)
+    }
+}
+
+/// What `card` activates `code` with once it is bound to `member`: the member's own number, points
+/// and balance (reference 003), and the card's other configured values.
+pub fn for_member(
+    card: &CardSettings,
+    code: &str,
+    member: &entity::member::Model,
+) -> MemberActivation {
+    activation_of(
+        card,
+        code,
+        member.member_no.clone(),
+        member.bonus,
+        member.balance,
+    )
+}
+
+fn activation_of(
+    card: &CardSettings,
+    code: &str,
+    membership_number: String,
+    init_bonus: i64,
+    init_balance: i64,
+) -> MemberActivation {
+    MemberActivation {
+        card_id: card.card_id.clone(),
+        code: code.to_owned(),
+        membership_number,
+        init_bonus,
+        init_balance,
+        init_bonus_record: card.init_bonus_record.clone(),
+        init_custom_field_value1: card.init_custom_field_value1.clone(),
+        init_custom_field_value2: card.init_custom_field_value2.clone(),
+        init_custom_field_value3: card.init_custom_field_value3.clone(),
+        background_pic_url: card.background_pic_url.clone(),
+        activate_begin_time: card.activate_begin_time,
+        activate_end_time: card.activate_end_time,
     }
 }

@@ -22,6 +22,7 @@ use crate::ingest::{self, IngestConfig};
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::DatabaseFile;
+use crate::web::WebState;
 use crate::worker::Worker;
 
 /// How long a halted app keeps answering (503, readiness 503) before it stops.
@@ -78,6 +79,13 @@ impl App {
         };
         let halt = CancellationToken::new();
         let storage_health = StorageHealth::new(halt.clone());
+        let web_state = WebState::new(
+            settings,
+            accounts.clone(),
+            distribution.clone(),
+            metrics.clone(),
+            wake_worker.clone(),
+        );
         let worker = Worker::new(
             settings,
             db.clone(),
@@ -88,6 +96,7 @@ impl App {
             storage_health.clone(),
         )?;
         let admin_state = AdminState {
+            accounts: accounts.clone(),
             db: db.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -133,6 +142,8 @@ impl App {
         let mut server = HttpServer::new(move || {
             ActixApp::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(web_state.clone()))
+                .configure(crate::web::routes)
                 .configure(callback_routes(&state.accounts))
         })
         .disable_signals()

@@ -34,6 +34,7 @@ pub struct Settings {
     pub wechat: WechatSettings,
     pub log: LogSettings,
     pub worker: WorkerSettings,
+    pub web: WebSettings,
     #[serde(default)]
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
@@ -77,7 +78,25 @@ pub struct StatsSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WechatSettings {
     pub api_base: String,
+    /// The host of WeChat's OAuth2 authorize page (reference 002).
+    pub oauth_base: String,
 }
+
+/// The public pages (H5 activation, JS-SDK signatures) on the callback listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSettings {
+    /// The origin customers reach cardhook at (`https://hooks.example.com`): the pages' and the OAuth
+    /// redirect_uri's.
+    pub public_url: Option<String>,
+    /// Signs the OAuth state, the session cookie and the forms' CSRF token: at least 32 characters.
+    pub session_secret: Option<SecretString>,
+    /// Pages (origins) allowed to ask for JS-SDK signatures.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// The shortest `web.session_secret` accepted.
+pub const MIN_SESSION_SECRET: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
@@ -151,14 +170,41 @@ pub struct CardSettings {
     pub background_pic_url: Option<String>,
     pub activate_begin_time: Option<i64>,
     pub activate_end_time: Option<i64>,
+    /// How a card finds the merchant's member it belongs to (unset: it does not).
+    pub bind_by: Option<BindBy>,
+    /// What a phone with no member gets.
+    #[serde(default)]
+    pub unknown_member: UnknownMember,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// When the card is got (`user_get_card`), with the membership number template.
     OnGet,
+    /// When the one-click form is submitted (`submit_membercard_user_info`).
     OnSubmit,
+    /// On cardhook's H5 activation page, after the customer gives a phone number.
+    H5,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindBy {
+    /// The member whose phone the customer gives (the H5 page) or submitted (the one-click form).
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownMember {
+    /// A new member, numbered by the card's `membership_number` template, with its `init_bonus` and
+    /// `init_balance`.
+    #[default]
+    Create,
+    /// Nothing is activated, and the customer is told.
+    Refuse,
 }
 
 fn default_activation() -> Activation {
@@ -236,6 +282,24 @@ impl Settings {
             ));
         }
         self.validate_worker()?;
+        self.validate_cards()?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            if account.appid.trim().is_empty() {
+                return Err(invalid(&format!("accounts[{i}].appid"), "is empty"));
+            }
+            if !seen.insert(account.appid.as_str()) {
+                return Err(invalid(
+                    &format!("accounts[{i}].appid"),
+                    &format!("account {} is configured twice", account.appid),
+                ));
+            }
+            account.checked(i)?;
+        }
+        Ok(())
+    }
+
+    fn validate_cards(&self) -> Result<(), ConfigError> {
         let mut cards = std::collections::HashSet::new();
         for (i, card) in self.cards.iter().enumerate() {
             if !cards.insert(card.card_id.as_str()) {
@@ -252,19 +316,58 @@ impl Settings {
                     )
                 },
             )?;
+            let key = |name: &str| format!("cards[{i}].{name} (card {})", card.card_id);
+            match (card.activation, card.bind_by) {
+                (Activation::H5, None) => {
+                    return Err(invalid(
+                        &key("bind_by"),
+                        "must be \"phone\" with activation = \"h5\" (the page finds the member by phone)",
+                    ))
+                }
+                (Activation::OnGet | Activation::None, Some(_)) => {
+                    return Err(invalid(
+                        &key("bind_by"),
+                        "needs activation = \"h5\" or \"on_submit\" (where the customer gives a phone)",
+                    ))
+                }
+                _ => {}
+            }
+            if card.activation == Activation::H5 {
+                self.validate_web(&key("activation"))?;
+            }
         }
-        let mut seen = std::collections::HashSet::new();
-        for (i, account) in self.accounts.iter().enumerate() {
-            if account.appid.trim().is_empty() {
-                return Err(invalid(&format!("accounts[{i}].appid"), "is empty"));
-            }
-            if !seen.insert(account.appid.as_str()) {
-                return Err(invalid(
-                    &format!("accounts[{i}].appid"),
-                    &format!("account {} is configured twice", account.appid),
-                ));
-            }
-            account.checked(i)?;
+        Ok(())
+    }
+
+    /// What an H5 card needs: where customers reach cardhook, and a secret to sign their sessions.
+    fn validate_web(&self, card: &str) -> Result<(), ConfigError> {
+        let url = self.web.public_url.as_deref().ok_or_else(|| {
+            invalid(
+                "web.public_url",
+                &format!("is required by {card} = \"h5\" (the origin customers reach cardhook at)"),
+            )
+        })?;
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        if parsed.is_none() {
+            return Err(invalid(
+                "web.public_url",
+                "must be an http(s) origin such as https://hooks.example.com",
+            ));
+        }
+        let long_enough = self
+            .web
+            .session_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().chars().count() >= MIN_SESSION_SECRET);
+        if !long_enough {
+            return Err(invalid(
+                "web.session_secret",
+                &format!(
+                    "must be set, at least {MIN_SESSION_SECRET} characters, for {card} = \"h5\""
+                ),
+            ));
         }
         Ok(())
     }
@@ -484,6 +587,49 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("cards[0].membership_number"), "{e}");
+    }
+
+    #[test]
+    fn an_h5_card_needs_the_public_url_and_a_long_session_secret() {
+        let card = "[[cards]]\ncard_id = \"pH5\"\nactivation = \"h5\"\nbind_by = \"phone\"\n";
+        let e = with(card).unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("web.public_url") && e.contains("pH5"), "{e}");
+        let short = format!(
+            "{card}[web]\npublic_url = \"https://h.example.com\"\nsession_secret = \"short\"\n"
+        );
+        let e = with(&short).unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("web.session_secret") && e.contains("32"), "{e}");
+        assert!(!e.contains("short\""), "the secret is not echoed: {e}");
+        let good = format!(
+            "{card}[web]\npublic_url = \"https://h.example.com\"\nsession_secret = \"{}\"\n",
+            "s".repeat(32)
+        );
+        with(&good).unwrap().validate().unwrap();
+        let bad_url = good.replace("https://h.example.com", "h.example.com");
+        let e = with(&bad_url).unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("web.public_url"), "{e}");
+    }
+
+    #[test]
+    fn bind_by_needs_a_way_to_ask_for_the_phone() {
+        let e = with("[[cards]]\ncard_id = \"pH5\"\nactivation = \"h5\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cards[0].bind_by"), "{e}");
+        let e = with("[[cards]]\ncard_id = \"pG\"\nbind_by = \"phone\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cards[0].bind_by") && e.contains("on_submit"),
+            "{e}"
+        );
+        let one_click = "[[cards]]\ncard_id = \"pO\"\nactivation = \"on_submit\"\nbind_by = \"phone\"\nunknown_member = \"refuse\"\n";
+        with(one_click).unwrap().validate().unwrap();
+        assert!(with("[[cards]]\ncard_id = \"pX\"\nunknown_member = \"ask\"\n").is_err());
     }
 
     #[test]

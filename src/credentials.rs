@@ -110,6 +110,19 @@ impl TokenProvider {
         self.secrets.contains_key(appid)
     }
 
+    /// The OpenID of the customer an OAuth2 `code` of `appid` was given to (reference 002). The web
+    /// access_token that comes with it is not kept.
+    pub async fn oauth_openid(&self, appid: &str, code: &str) -> Result<String, TokenError> {
+        let (secret, _) = self
+            .secrets
+            .get(appid)
+            .ok_or_else(|| TokenError::NoSecret(appid.to_owned()))?;
+        Ok(self
+            .api
+            .oauth_openid(appid, secret.expose_secret(), code)
+            .await?)
+    }
+
     /// The one account with an AppSecret, when exactly one is configured.
     pub fn single_appid(&self) -> Option<&str> {
         let mut appids = self.secrets.keys();

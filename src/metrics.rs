@@ -18,6 +18,8 @@ pub struct Metrics {
     jobs: IntGaugeVec,
     activations: IntCounterVec,
     token_refreshes: IntCounterVec,
+    pages: IntCounterVec,
+    bindings: IntCounterVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
     wal_sync_seconds: Histogram,
@@ -102,6 +104,20 @@ impl Metrics {
                 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
             ]),
         )?;
+        let pages = IntCounterVec::new(
+            Opts::new(
+                "cardhook_h5_requests_total",
+                "Requests to the public H5 pages and JS-SDK routes, by route and outcome",
+            ),
+            &["route", "outcome"],
+        )?;
+        let bindings = IntCounterVec::new(
+            Opts::new(
+                "cardhook_member_bindings_total",
+                "Member cards bound (or refused) to the merchant's members, by way and outcome",
+            ),
+            &["way", "outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -117,6 +133,8 @@ impl Metrics {
         registry.register(Box::new(jobs.clone()))?;
         registry.register(Box::new(activations.clone()))?;
         registry.register(Box::new(token_refreshes.clone()))?;
+        registry.register(Box::new(pages.clone()))?;
+        registry.register(Box::new(bindings.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(wal_sync_seconds.clone()))?;
@@ -130,6 +148,8 @@ impl Metrics {
             jobs,
             activations,
             token_refreshes,
+            pages,
+            bindings,
             wal_pages,
             wal_restart_seconds,
             wal_sync_seconds,
@@ -173,6 +193,16 @@ impl Metrics {
             .inc();
     }
 
+    /// A request to an H5 page or public JS-SDK route: `route` and `outcome` are fixed labels.
+    pub fn observe_page(&self, route: &str, outcome: &str) {
+        self.pages.with_label_values(&[route, outcome]).inc();
+    }
+
+    /// A member binding: `way` is `h5` or `one_click`, `outcome` `bound`, `already` or a refusal.
+    pub fn observe_binding(&self, way: &str, outcome: &str) {
+        self.bindings.with_label_values(&[way, outcome]).inc();
+    }
+
     /// `credential`: access_token, wx_card or jsapi.
     pub fn observe_token_refresh(&self, appid: &str, credential: &str) {
         self.token_refreshes
@@ -196,6 +226,16 @@ impl Metrics {
         self.pushes
             .with_label_values(&[appid, event, outcome])
             .get()
+    }
+
+    /// H5 requests so far of `route` with `outcome` (tests read it).
+    pub fn pages(&self, route: &str, outcome: &str) -> u64 {
+        self.pages.with_label_values(&[route, outcome]).get()
+    }
+
+    /// Member bindings so far made `way` with `outcome` (tests read it).
+    pub fn bindings(&self, way: &str, outcome: &str) -> u64 {
+        self.bindings.with_label_values(&[way, outcome]).get()
     }
 
     /// Group commits so far, and the pushes they held (tests read it).

@@ -2,7 +2,11 @@
 
 use std::fmt::Write;
 
-use entity::{card_binding, channel, job};
+use entity::{channel, job};
+
+use crate::members::import::ImportReport;
+use crate::store::bindings::BindingView;
+use crate::store::members::MemberView;
 
 use crate::store::channel_day::{Counts, GroupBy, StatsReport};
 
@@ -99,7 +103,7 @@ pub fn stats_table(stats: &StatsReport, by: GroupBy) -> String {
 }
 
 /// Bindings as an aligned table.
-pub fn bindings_table(rows: &[card_binding::Model]) -> String {
+pub fn bindings_table(rows: &[BindingView]) -> String {
     let head: Vec<String> = [
         "appid",
         "card_id",
@@ -112,12 +116,14 @@ pub fn bindings_table(rows: &[card_binding::Model]) -> String {
         "from_friend",
         "old_code",
         "membership_number",
+        "member_no",
     ]
     .map(str::to_owned)
     .to_vec();
     let body: Vec<Vec<String>> = rows
         .iter()
-        .map(|b| {
+        .map(|view| {
+            let b = &view.binding;
             vec![
                 b.appid.clone(),
                 b.card_id.clone(),
@@ -130,6 +136,7 @@ pub fn bindings_table(rows: &[card_binding::Model]) -> String {
                 b.from_friend.to_string(),
                 b.old_code.clone().unwrap_or_default(),
                 b.membership_number.clone().unwrap_or_default(),
+                view.member_no.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -203,6 +210,54 @@ pub fn jobs_table(rows: &[job::Model]) -> String {
                 run_at,
                 j.dedup_key.clone(),
                 error,
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
+/// What `members import` did, for people: the counts, then each rejected line.
+pub fn import_report(report: &ImportReport) -> String {
+    let mut out = format!(
+        "inserted {} / updated {} / unchanged {} / rejected {}\n",
+        report.inserted, report.updated, report.unchanged, report.rejected
+    );
+    for line in &report.rejected_lines {
+        out.push_str(&format!("line {}: {}\n", line.line, line.reason));
+    }
+    out
+}
+
+/// Members as an aligned table.
+pub fn members_table(members: &[MemberView]) -> String {
+    let head: Vec<String> = [
+        "appid",
+        "member_no",
+        "phone",
+        "name",
+        "bonus",
+        "balance",
+        "card_id",
+        "code",
+        "bound_at",
+        "activated",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            vec![
+                m.appid.clone(),
+                m.member_no.clone(),
+                m.phone.clone(),
+                m.name.clone().unwrap_or_default(),
+                m.bonus.to_string(),
+                m.balance.to_string(),
+                m.card_id.clone().unwrap_or_default(),
+                m.code.clone().unwrap_or_default(),
+                m.bound_at.map(|t| t.to_string()).unwrap_or_default(),
+                m.activated.to_string(),
             ]
         })
         .collect();

@@ -8,3 +8,4 @@ pub mod channel;
 pub mod channel_day;
 pub mod code_deposit;
 pub mod job;
+pub mod member;

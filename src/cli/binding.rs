@@ -31,6 +31,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     if rows.is_empty() {
         anyhow::bail!("no binding found");
     }
+    let rows = bindings::with_members(&db, rows).await?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&rows)?,
         Format::Csv | Format::Table => report::bindings_table(&rows),

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod codes;
 pub mod jobs;
 pub mod landingpage;
+pub mod members;
 pub mod migrate;
 pub mod mpnews;
 pub mod qrcode;
@@ -52,6 +53,8 @@ pub enum Command {
     Binding(binding::Args),
     /// The member-card activation queue: list, show, retry.
     Jobs(jobs::Args),
+    /// The merchant's members: import a CSV, show one (and the card it is bound to).
+    Members(members::Args),
     /// The channel registry: list the channels, or name one used outside cardhook.
     Channels(channels::Args),
     /// Card QR codes, one per named channel (optionally printed to a PNG).

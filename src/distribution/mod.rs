@@ -161,6 +161,11 @@ impl Distribution {
         self.clock.now()
     }
 
+    /// The database, credentials and clock it works with.
+    pub fn parts(&self) -> (&DatabaseConnection, &TokenProvider, &Clock) {
+        (&self.db, &self.tokens, &self.clock)
+    }
+
     pub async fn channels(
         &self,
         appid: Option<&str>,

@@ -154,7 +154,8 @@ pub async fn binding(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let (card_id, code) = path.into_inner();
-    let mut rows = bindings::by_code(&state.db, params.appid.as_deref(), &card_id, &code).await?;
+    let rows = bindings::by_code(&state.db, params.appid.as_deref(), &card_id, &code).await?;
+    let mut rows = bindings::with_members(&state.db, rows).await?;
     match rows.len() {
         0 => Err(HttpError::Missing("binding")),
         1 => Ok(HttpResponse::Ok().json(rows.remove(0))),
@@ -204,6 +205,7 @@ pub async fn user_codes(
         cursor.as_ref(),
     )
     .await?;
+    let codes = bindings::with_members(&state.db, codes).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "codes": codes,
         "next_cursor": next.map(|c| c.encode()),

@@ -48,6 +48,21 @@ pub enum HttpError {
     NotReady(String),
     #[error("{}", distribution_message(.0))]
     Distribution(#[from] DistributionError),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("too many requests from this address; retry in a minute")]
+    TooManyRequests,
+    /// An H5 page telling the customer what went wrong: HTML in Chinese, for a browser (`web`).
+    #[error("{reason}")]
+    Page {
+        status: StatusCode,
+        /// The metric label and log reason.
+        reason: &'static str,
+        title: &'static str,
+        message: &'static str,
+        /// Where to start again, when that helps.
+        again: Option<String>,
+    },
 }
 
 /// What a client is told: the problem for its own mistakes and WeChat's answers; storage details
@@ -78,6 +93,9 @@ impl HttpError {
             Self::Missing(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::NotReady(_) => "not_ready",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Page { reason, .. } => reason,
             Self::Distribution(e) => match e {
                 DistributionError::Invalid(_) => "bad_request",
                 DistributionError::UnknownAccount(_)
@@ -108,6 +126,9 @@ impl ResponseError for HttpError {
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Page { status, .. } => *status,
             Self::Distribution(e) => match e {
                 DistributionError::Invalid(_) | DistributionError::AmbiguousAccount => {
                     StatusCode::BAD_REQUEST
@@ -130,6 +151,20 @@ impl ResponseError for HttpError {
         }
         if let Self::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::TooManyRequests = self {
+            response.insert_header(("Retry-After", "60"));
+        }
+        if let Self::Page {
+            title,
+            message,
+            again,
+            ..
+        } = self
+        {
+            return response
+                .content_type("text/html; charset=utf-8")
+                .body(crate::web::pages::notice(title, message, again.as_deref()));
         }
         response.json(serde_json::json!({
             "error": self.reason(),

@@ -5,6 +5,7 @@ pub mod body;
 pub mod distribution;
 pub mod error;
 pub mod health;
+pub mod members;
 pub mod wechat;
 
 use std::sync::Arc;
@@ -75,6 +76,7 @@ impl AppState {
 /// What every admin handler needs.
 #[derive(Clone)]
 pub struct AdminState {
+    pub accounts: Accounts,
     pub db: DatabaseConnection,
     pub metrics: Metrics,
     pub clock: Clock,
@@ -103,6 +105,8 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/users/{openid}/codes",
             web::get().to(admin::user_codes),
         )
+        .route("/api/v1/members/import", web::post().to(members::import))
+        .route("/api/v1/members/{member_no}", web::get().to(members::show))
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))
@@ -147,6 +151,8 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             }
             .into()
         }))
+        // A member file: 100 000 members are ~5 MiB.
+        .app_data(web::PayloadConfig::new(32 << 20))
         // Code lists for a deposit can be long: 4 MiB is ~200 000 codes.
         .app_data(
             web::JsonConfig::default()

@@ -337,6 +337,50 @@ fn key(appid: &str, card_id: &CardId, code: &Code) -> sea_orm::Condition {
         .add(Column::Code.eq(code.as_str()))
 }
 
+/// A binding as shown (`cardhook binding`, the admin API): with the merchant's member the code is
+/// bound to, if any.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BindingView {
+    #[serde(flatten)]
+    pub binding: card_binding::Model,
+    pub member_no: Option<String>,
+}
+
+/// `rows` with the member each code is bound to.
+pub async fn with_members(
+    db: &impl ConnectionTrait,
+    rows: Vec<card_binding::Model>,
+) -> Result<Vec<BindingView>, StoreError> {
+    use entity::member;
+    let codes: Vec<&str> = rows.iter().map(|b| b.code.as_str()).collect();
+    let mut numbers = std::collections::HashMap::new();
+    for chunk in super::statement_chunks(&codes) {
+        let members = member::Entity::find()
+            .filter(member::Column::Code.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        for m in members {
+            if let (Some(card_id), Some(code)) = (m.card_id, m.code) {
+                numbers.insert((m.appid, card_id, code), m.member_no);
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|binding| {
+            let key = (
+                binding.appid.clone(),
+                binding.card_id.clone(),
+                binding.code.clone(),
+            );
+            BindingView {
+                member_no: numbers.remove(&key),
+                binding,
+            }
+        })
+        .collect())
+}
+
 /// The bindings of one code (one per account that has it, normally one).
 pub async fn by_code(
     db: &impl ConnectionTrait,

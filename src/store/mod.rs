@@ -11,6 +11,7 @@ pub mod deposits;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod members;
 pub mod push;
 pub mod record;
 pub mod sequences;

@@ -1,4 +1,5 @@
-//! `/card/membercard/activate` and `/card/membercard/userinfo/get` (reference §4.1, §4.3).
+//! Member cards and their codes: `/card/membercard/activate`, `/card/membercard/userinfo/get`,
+//! `/card/code/decrypt`, `/card/code/get` (reference §4.1, §4.3, §4.6).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,38 @@ struct Empty {}
 struct UserInfo {
     #[serde(default)]
     has_active: bool,
+    #[serde(default)]
+    user_info: FormAnswers,
+}
+
+/// What a customer filled in on the card's one-click form (`user_info` of userinfo/get).
+#[derive(Debug, Default, Deserialize)]
+struct FormAnswers {
+    #[serde(default)]
+    common_field_list: Vec<NameValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NameValue {
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// The mobile number field of the one-click form (reference §4.5).
+const MOBILE_FIELD: &str = "USER_FORM_INFO_FLAG_MOBILE";
+
+#[derive(Deserialize)]
+struct Decrypted {
+    code: String,
+}
+
+/// Who holds a code, and in which state (`/card/code/get`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CodeHolder {
+    pub openid: String,
+    #[serde(default)]
+    pub user_card_status: String,
 }
 
 impl WechatApi {
@@ -38,5 +71,49 @@ impl WechatApi {
             .post_json("/card/membercard/userinfo/get", access_token, &body)
             .await?;
         Ok(info.has_active)
+    }
+
+    /// The mobile number the holder of `code` gave on the card's one-click form, if any.
+    pub async fn form_mobile(
+        &self,
+        access_token: &str,
+        card_id: &str,
+        code: &str,
+    ) -> Result<Option<String>, ApiCallError> {
+        let body = serde_json::json!({ "card_id": card_id, "code": code });
+        let info: UserInfo = self
+            .post_json("/card/membercard/userinfo/get", access_token, &body)
+            .await?;
+        Ok(info
+            .user_info
+            .common_field_list
+            .into_iter()
+            .find(|field| field.name == MOBILE_FIELD)
+            .map(|field| field.value)
+            .filter(|value| !value.is_empty()))
+    }
+
+    /// The plaintext code of an `encrypt_code` (as an activate_url page receives it).
+    pub async fn decrypt_code(
+        &self,
+        access_token: &str,
+        encrypt_code: &str,
+    ) -> Result<String, ApiCallError> {
+        let body = serde_json::json!({ "encrypt_code": encrypt_code });
+        let decrypted: Decrypted = self
+            .post_json("/card/code/decrypt", access_token, &body)
+            .await?;
+        Ok(decrypted.code)
+    }
+
+    /// Who holds `code` of `card_id` (without consuming it).
+    pub async fn code_holder(
+        &self,
+        access_token: &str,
+        card_id: &str,
+        code: &str,
+    ) -> Result<CodeHolder, ApiCallError> {
+        let body = serde_json::json!({ "card_id": card_id, "code": code, "check_consume": false });
+        self.post_json("/card/code/get", access_token, &body).await
     }
 }

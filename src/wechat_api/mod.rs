@@ -7,6 +7,7 @@
 pub mod distribution;
 pub mod error;
 pub mod membercard;
+pub mod oauth;
 pub mod ticket;
 pub mod token;
 

@@ -9,7 +9,7 @@ use crate::activation::{JobPayload, MemberActivation};
 use crate::credentials::TokenError;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
-use crate::store::{self, bindings, push::day_of, StoreError};
+use crate::store::{self, bindings, members, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::Retry;
 
@@ -65,16 +65,39 @@ impl JobOutcome {
 impl Worker {
     /// Run one claimed job to its next state.
     pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<Step, StoreError> {
-        let payload = serde_json::from_str::<JobPayload>(&job.payload);
-        let (appid, request) = match &payload {
+        match serde_json::from_str::<JobPayload>(&job.payload) {
             Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
-                (appid.as_str(), request)
+                self.activate(job, &appid, &request, now).await
+            }
+            Ok(JobPayload::BindMemberV1 {
+                appid,
+                openid,
+                card_id,
+                code,
+            }) => {
+                let claim = super::bind::OneClick {
+                    appid: &appid,
+                    openid: &openid,
+                    card_id: &card_id,
+                    code: &code,
+                };
+                self.bind_member(job, &claim, now).await.map(Step::Settled)
             }
             Err(e) => {
                 let reason = format!("unreadable {} payload: {e}", job.kind);
-                return self.bury(job, &reason, now).await.map(Step::Settled);
+                self.bury(job, &reason, now).await.map(Step::Settled)
             }
-        };
+        }
+    }
+
+    /// `/card/membercard/activate`, and what its answer means.
+    async fn activate(
+        &self,
+        job: &Claimed,
+        appid: &str,
+        request: &MemberActivation,
+        now: i64,
+    ) -> Result<Step, StoreError> {
         let result = self.call_activate(appid, request, now).await;
         let error = match result {
             Ok(()) => {
@@ -230,6 +253,7 @@ impl Worker {
                 now,
             )
             .await?;
+            members::mark_activated(txn, &a.appid, card_id.as_str(), code.as_str(), now).await?;
             let counts = Counts {
                 activated: 1,
                 ..Counts::default()
@@ -247,7 +271,12 @@ impl Worker {
         Ok(outcomes)
     }
 
-    async fn retry(&self, job: &Claimed, reason: &str, now: i64) -> Result<JobOutcome, StoreError> {
+    pub(super) async fn retry(
+        &self,
+        job: &Claimed,
+        reason: &str,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
         let mut rng = rand::rngs::StdRng::from_entropy();
         let schedule = &self.settings.retry_schedule_secs;
         match next_run(
@@ -280,8 +309,13 @@ impl Worker {
         }
     }
 
-    async fn bury(&self, job: &Claimed, reason: &str, now: i64) -> Result<JobOutcome, StoreError> {
-        tracing::error!(job_id = job.id, reason, "activation job is dead");
+    pub(super) async fn bury(
+        &self,
+        job: &Claimed,
+        reason: &str,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
+        tracing::error!(job_id = job.id, reason, "job is dead");
         let held = jobs::bury(&self.db, job.id, &job.claim_token, reason, now).await?;
         Ok(if held {
             JobOutcome::Dead

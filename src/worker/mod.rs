@@ -3,6 +3,7 @@
 //! `worker.concurrency` jobs running until shutdown.
 
 pub mod activate;
+pub mod bind;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::activation::CardRules;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
@@ -53,6 +55,8 @@ pub struct Worker {
     in_flight: Arc<Mutex<HashMap<i64, String>>>,
     /// A disk failure under any of the worker's writes halts cardhook (`storage_health`).
     health: StorageHealth,
+    /// The configured member cards (a binding job reads its card's).
+    cards: Arc<CardRules>,
 }
 
 impl Worker {
@@ -75,6 +79,7 @@ impl Worker {
             metrics,
             in_flight: Arc::default(),
             health,
+            cards: Arc::new(CardRules::from_settings(&settings.cards)),
         })
     }
 

@@ -436,6 +436,26 @@ async fn the_openapi_description_matches_real_answers() {
         spec["paths"][path][verb]["responses"][status]["content"]["application/json"]["schema"]
             .clone()
     };
+    for (csv, status) in [
+        ("member_no,phone\nM1,13800000001\nM2,x\n", "200"),
+        ("member_no\n", "400"),
+    ] {
+        let imported = app
+            .client
+            .post(format!(
+                "http://{}/api/v1/members/import?appid=wxsafe0000000001",
+                app.admin_addr
+            ))
+            .bearer_auth(crate::support::ADMIN_TOKEN)
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(imported.status().as_str(), status);
+        let body: Value = imported.json().await.unwrap();
+        let documented = schema("/api/v1/members/import", "post", status);
+        check(&spec, &documented, &body, "/api/v1/members/import");
+    }
     let cases = [
         (
             "/api/v1/stats/channels",
@@ -464,6 +484,16 @@ async fn the_openapi_description_matches_real_answers() {
             "400",
         ),
         ("/api/v1/jobs", "/api/v1/jobs", "200"),
+        (
+            "/api/v1/members/{member_no}",
+            "/api/v1/members/M1?appid=wxsafe0000000001",
+            "200",
+        ),
+        (
+            "/api/v1/members/{member_no}",
+            "/api/v1/members/NOPE?appid=wxsafe0000000001",
+            "404",
+        ),
         ("/readyz", "/readyz", "200"),
         ("/healthz", "/healthz", "200"),
     ];
@@ -480,6 +510,7 @@ async fn the_openapi_description_matches_real_answers() {
             cases.iter().any(|(t, _, _)| t == path)
                 || path == "/metrics"
                 || path == "/api/v1/jobs/{id}/retry"
+                || path == "/api/v1/members/import"
                 // Checked against real answers in distribution.rs (the PNG is decoded there).
                 || DISTRIBUTION_PATHS.contains(&path.as_str()),
             "{path} unchecked"

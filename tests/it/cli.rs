@@ -403,3 +403,96 @@ async fn reading_commands_on_a_missing_or_unmigrated_database_name_the_fix() {
     assert!(run("migrate", &config, &[]).await.status.success());
     assert!(run("stats", &config, &[]).await.status.success());
 }
+
+/// `members import` prints what happened to every line and exits non-zero when one was refused;
+/// `members show` prints a member as DESIGN §4's JSON.
+#[tokio::test]
+async fn members_import_and_show_from_the_command_line() {
+    let app = spawn_app().await;
+    let config = write_config(&app, "");
+    let (appid, _) = account_for(Mode::Safe);
+    let csv = app.dir.path().join("members.csv");
+    std::fs::write(
+        &csv,
+        "member_no,phone,name,bonus,balance\nM1,13800000001,甲,10,100\nM2,not-a-phone,乙,0,0\nM3,+86 13800000003,丙,30,300\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    let imported = run("members", &config, &["import", file, "--appid", appid]).await;
+    assert!(
+        !imported.status.success(),
+        "a rejected line makes the exit non-zero"
+    );
+    let out = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        out.contains("inserted 2 / updated 0 / unchanged 0 / rejected 1"),
+        "{out}"
+    );
+    assert!(out.contains("line 3: bad phone"), "{out}");
+    // Again, as JSON: nothing changed, the bad line still refused (still a non-zero exit).
+    let again = run(
+        "members",
+        &config,
+        &["import", file, "--appid", appid, "--format", "json"],
+    )
+    .await;
+    assert!(!again.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (
+            &report["inserted"],
+            &report["unchanged"],
+            &report["rejected"]
+        ),
+        (&0.into(), &2.into(), &1.into())
+    );
+    assert_eq!(report["rejected_lines"][0]["line"], 3);
+    let shown = run_ok(
+        "members",
+        &config,
+        &[
+            "show",
+            "--phone",
+            "138 0000 0003",
+            "--appid",
+            appid,
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    let member: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let keys: Vec<&str> = member
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "appid",
+        "member_no",
+        "phone",
+        "name",
+        "bonus",
+        "balance",
+        "openid",
+        "card_id",
+        "code",
+        "bound_at",
+        "activated",
+    ] {
+        assert!(keys.contains(&key), "{key}: {member}");
+    }
+    assert_eq!(
+        (member["member_no"].as_str(), member["balance"].as_i64()),
+        (Some("M3"), Some(300))
+    );
+    let missing = run(
+        "members",
+        &config,
+        &["show", "--member-no", "NOPE", "--appid", appid],
+    )
+    .await;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such member"));
+}

@@ -2,7 +2,7 @@
 
 use cardhook::config::Settings;
 use cardhook::store;
-use entity::{access_token, card_binding, card_event, card_sequence, channel_day, job};
+use entity::{access_token, card_binding, card_event, card_sequence, channel_day, job, member};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
@@ -45,6 +45,7 @@ async fn migrations_go_up_and_down_and_entities_match() {
                 .one(&db)
                 .await
                 .expect("card_sequence");
+            member::Entity::find().one(&db).await.expect("member");
             Migrator::down(&db, None).await.unwrap();
             assert!(
                 card_event::Entity::find().one(&db).await.is_err(),

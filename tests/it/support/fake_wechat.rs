@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub struct FakeWeChat {
@@ -151,6 +151,93 @@ impl FakeWeChat {
                 .mount(&self.server)
                 .await;
         }
+    }
+
+    /// `/card/code/decrypt` turns `encrypt_code` into `code`.
+    pub async fn code_decrypts(&self, encrypt_code: &str, code: &str) {
+        let mut body = answer("code_decrypt_ok.json");
+        body["code"] = json!(code);
+        Mock::given(method("POST"))
+            .and(path("/card/code/decrypt"))
+            .and(body_partial_json(json!({ "encrypt_code": encrypt_code })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `/card/code/get` says `openid` holds `code` of `card_id`.
+    pub async fn code_held_by(&self, card_id: &str, code: &str, openid: &str) {
+        let mut body = answer("code_get_ok.json");
+        body["openid"] = json!(openid);
+        body["card"]["card_id"] = json!(card_id);
+        Mock::given(method("POST"))
+            .and(path("/card/code/get"))
+            .and(body_partial_json(
+                json!({ "card_id": card_id, "code": code }),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `GET /sns/oauth2/access_token` exchanges the OAuth2 `code` for `openid`.
+    pub async fn oauth_code(&self, code: &str, openid: &str) {
+        let mut body = answer("sns_oauth2_access_token_ok.json");
+        body["openid"] = json!(openid);
+        Mock::given(method("GET"))
+            .and(path("/sns/oauth2/access_token"))
+            .and(query_param("code", code))
+            .and(query_param("grant_type", "authorization_code"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `GET /sns/oauth2/access_token` answers `errcode` for the OAuth2 `code` (40029, 40163).
+    pub async fn oauth_code_errcode(&self, code: &str, errcode_value: i64) {
+        Mock::given(method("GET"))
+            .and(path("/sns/oauth2/access_token"))
+            .and(query_param("code", code))
+            .respond_with(errcode(errcode_value))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// WeChat's authorize page (`/connect/oauth2/authorize`, `snsapi_base`: no consent screen): back
+    /// to `redirect_uri` with `code` and the `state` it was given (reference 002).
+    pub async fn authorize_gives(&self, code: &str) {
+        let code = code.to_owned();
+        Mock::given(method("GET"))
+            .and(path("/connect/oauth2/authorize"))
+            .respond_with(move |request: &wiremock::Request| {
+                let query: std::collections::HashMap<String, String> =
+                    request.url.query_pairs().into_owned().collect();
+                let back = format!(
+                    "{}?code={code}&state={}",
+                    query.get("redirect_uri").cloned().unwrap_or_default(),
+                    query.get("state").cloned().unwrap_or_default()
+                );
+                ResponseTemplate::new(302).insert_header("Location", back.as_str())
+            })
+            .mount(&self.server)
+            .await;
+    }
+
+    /// `/card/membercard/userinfo/get` of `code`: its one-click form gave `mobile` (or no mobile).
+    pub async fn form_gives(&self, code: &str, mobile: Option<&str>) {
+        let mut body = answer("userinfo_get.json");
+        body["has_active"] = json!(false);
+        body["user_info"]["common_field_list"] = match mobile {
+            Some(mobile) => json!([{"name": "USER_FORM_INFO_FLAG_MOBILE", "value": mobile}]),
+            None => json!([{"name": "USER_FORM_INFO_FLAG_NAME", "value": "微信"}]),
+        };
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/userinfo/get"))
+            .and(body_partial_json(json!({ "code": code })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
     }
 
     /// JSON bodies of the POSTs to `route`.

@@ -1,6 +1,7 @@
 //! The test harness: a real cardhook on 127.0.0.1:0 with a fresh SQLite file per test.
 
 pub mod backend;
+pub mod browser;
 pub mod burst;
 pub mod fake_codes;
 pub mod fake_wechat;
@@ -9,6 +10,7 @@ pub mod fixtures;
 pub mod nginx;
 pub mod powercut;
 pub mod process;
+pub mod visitor;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -73,6 +75,8 @@ pub fn member_card(card_id: &str, activation: Activation, template: &str) -> Car
         background_pic_url: None,
         activate_begin_time: None,
         activate_end_time: None,
+        bind_by: None,
+        unknown_member: Default::default(),
     }
 }
 
@@ -136,11 +140,16 @@ pub async fn spawn_app_on(
             account_settings(appid, token, key, mode)
         })
         .collect();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     configure(&mut settings);
+    // `{callback}` in web.public_url: this app's own address (a browser test reaches it there).
+    let callback = listener.local_addr().expect("addr").to_string();
+    if let Some(url) = settings.web.public_url.as_mut() {
+        *url = url.replace("{callback}", &callback);
+    }
 
     let db = store::connect(&settings.database).await.expect("connect");
     store::migrate(&db).await.expect("migrate");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = App::build(
         &settings,

@@ -1,0 +1,57 @@
+//! Members (issue 23): the merchant's own members, imported from its system, and the WeChat card
+//! each is bound to once a customer claims it.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// A phone belongs to at most one member of an account, and a card code to at most one member. Partial
+/// unique indexes read the same on SQLite and PostgreSQL.
+const PHONE_INDEX: &str = "CREATE UNIQUE INDEX idx_member_phone ON member (appid, phone)";
+const CODE_INDEX: &str = "CREATE UNIQUE INDEX idx_member_code ON member (appid, card_id, code) \
+     WHERE code IS NOT NULL";
+const OPENID_INDEX: &str = "CREATE INDEX idx_member_openid ON member (appid, openid)";
+
+// async_trait's expansion needs the elided lifetime that rust_2018_idioms warns about.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(member()).await?;
+        for index in [PHONE_INDEX, CODE_INDEX, OPENID_INDEX] {
+            manager.get_connection().execute_unprepared(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("member").to_owned())
+            .await
+    }
+}
+
+fn member() -> TableCreateStatement {
+    Table::create()
+        .table("member")
+        .col(string("appid"))
+        .col(string("member_no"))
+        // Digits only, a leading +86 / 86 dropped.
+        .col(string("phone"))
+        .col(string_null("name"))
+        // Points.
+        .col(big_integer("bonus").default(0))
+        // In fen.
+        .col(big_integer("balance").default(0))
+        .col(string_null("openid"))
+        .col(string_null("card_id"))
+        .col(string_null("code"))
+        .col(big_integer_null("bound_at"))
+        // When WeChat activated the bound card.
+        .col(big_integer_null("activated_at"))
+        .col(big_integer("created_at"))
+        .col(big_integer("updated_at"))
+        .primary_key(Index::create().col("appid").col("member_no"))
+        .to_owned()
+}

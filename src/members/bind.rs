@@ -1,0 +1,159 @@
+//! Binding a WeChat member card to the merchant's member found by phone, and queueing its activation
+//! with the member's own number, points and balance — in one transaction. A member is bound to at most
+//! one code, a code to at most one member; the same binding asked for again changes nothing.
+
+use entity::member::Model;
+use sea_orm::DatabaseConnection;
+
+use crate::activation::{for_member, JobPayload};
+use crate::config::{CardSettings, UnknownMember};
+use crate::membership_number::MembershipTemplate;
+use crate::store::members::{self, MemberRow};
+use crate::store::{self, jobs, sequences, StoreError};
+
+/// Who asks, for which card code, with which (normalised) phone.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub appid: &'a str,
+    pub card: &'a CardSettings,
+    pub code: &'a str,
+    pub openid: &'a str,
+    pub phone: &'a str,
+}
+
+/// A binding made, or found made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// Bound now; the activation is queued.
+    New(Model),
+    /// The code was bound to this member already (a second submit): nothing changed.
+    Already(Model),
+}
+
+impl Bound {
+    pub fn member(&self) -> &Model {
+        match self {
+            Self::New(member) | Self::Already(member) => member,
+        }
+    }
+}
+
+/// Why no binding was made (each is shown to the customer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no member has this phone number")]
+    UnknownMember,
+    #[error("the member with this phone number already holds another card")]
+    MemberHasAnotherCard,
+    #[error("this card is already bound to another member")]
+    CodeHasAnotherMember,
+}
+
+impl Refusal {
+    /// A metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UnknownMember => "unknown_member",
+            Self::MemberHasAnotherCard => "member_has_another_card",
+            Self::CodeHasAnotherMember => "code_has_another_member",
+        }
+    }
+}
+
+/// Bind `claim`'s code to the member with its phone and queue the activation, in one transaction.
+pub async fn bind(
+    db: &DatabaseConnection,
+    claim: &Claim<'_>,
+    now: i64,
+) -> Result<Result<Bound, Refusal>, StoreError> {
+    let txn = store::begin_write(db).await?;
+    let outcome = bind_in(&txn, claim, now).await?;
+    match &outcome {
+        Ok(Bound::New(_)) => txn.commit().await?,
+        _ => txn.rollback().await?,
+    }
+    Ok(outcome)
+}
+
+async fn bind_in(
+    txn: &sea_orm::DatabaseTransaction,
+    claim: &Claim<'_>,
+    now: i64,
+) -> Result<Result<Bound, Refusal>, StoreError> {
+    let (appid, card_id) = (claim.appid, claim.card.card_id.as_str());
+    if let Some(holder) = members::by_code(txn, appid, card_id, claim.code).await? {
+        return Ok(if holder.phone == claim.phone {
+            Ok(Bound::Already(holder))
+        } else {
+            Err(Refusal::CodeHasAnotherMember)
+        });
+    }
+    let member = match members::by_phone(txn, appid, claim.phone).await? {
+        Some(member) if member.code.is_some() => return Ok(Err(Refusal::MemberHasAnotherCard)),
+        Some(member) => member,
+        None if claim.card.unknown_member == UnknownMember::Refuse => {
+            return Ok(Err(Refusal::UnknownMember))
+        }
+        None => new_member(txn, claim, now).await?,
+    };
+    if !members::bind(
+        txn,
+        appid,
+        &member.member_no,
+        (card_id, claim.code),
+        claim.openid,
+        now,
+    )
+    .await?
+    {
+        // Bound by another claim in between.
+        return Ok(Err(Refusal::MemberHasAnotherCard));
+    }
+    let activation = JobPayload::ActivateMemberCardV1 {
+        appid: appid.to_owned(),
+        openid: claim.openid.to_owned(),
+        request: for_member(claim.card, claim.code, &member),
+    };
+    jobs::enqueue(txn, &activation.to_job(), now).await?;
+    let bound = members::get(txn, appid, &member.member_no)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(Ok(Bound::New(bound)))
+}
+
+/// A member for a phone the merchant does not know yet: numbered by the card's template, with its
+/// initial points and balance.
+async fn new_member(
+    txn: &sea_orm::DatabaseTransaction,
+    claim: &Claim<'_>,
+    now: i64,
+) -> Result<Model, StoreError> {
+    let card = claim.card;
+    let template = MembershipTemplate::parse(&card.membership_number)
+        .map_err(|reason| StoreError::Encode(format!("membership_number template {reason}")))?;
+    let seq = if template.needs_sequence() {
+        sequences::next(txn, claim.appid, &card.card_id).await?
+    } else {
+        0
+    };
+    let row = MemberRow {
+        member_no: template.render(claim.code, claim.openid, seq),
+        phone: claim.phone.to_owned(),
+        name: None,
+        bonus: card.init_bonus,
+        balance: card.init_balance,
+    };
+    if members::get(txn, claim.appid, &row.member_no)
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Encode(format!(
+            "the membership_number template of card {} made member {}, which exists",
+            card.card_id, row.member_no
+        )));
+    }
+    members::upsert(txn, claim.appid, std::slice::from_ref(&row), now).await?;
+    members::get(txn, claim.appid, &row.member_no)
+        .await?
+        .ok_or(StoreError::NotFound)
+}

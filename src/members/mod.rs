@@ -1,0 +1,39 @@
+//! The merchant's members in cardhook (会员卡打通, reference 003): imported from the merchant's own
+//! system, found by phone, and bound to the WeChat member card a customer holds — so that the card is
+//! activated with the member's own number, points and balance.
+
+pub mod bind;
+pub mod import;
+pub mod phone;
+
+use sea_orm::DatabaseConnection;
+
+use crate::store::{self, members, StoreError};
+use import::{ImportError, ImportReport};
+
+/// Why members could not be imported or shown.
+#[derive(Debug, thiserror::Error)]
+pub enum MembersError {
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Import a CSV of members into `appid` (see `import`): every accepted line is written in one
+/// transaction; the report says what happened to each line.
+pub async fn import(
+    db: &DatabaseConnection,
+    appid: &str,
+    csv: &[u8],
+    now: i64,
+) -> Result<ImportReport, MembersError> {
+    // Read and compare outside the write transaction (a large file takes a moment); the write keeps
+    // what members are bound to, which is all a concurrent binding changes.
+    let stored = members::all(db, appid).await?;
+    let (rows, report) = import::plan(csv, &stored)?;
+    let txn = store::begin_write(db).await?;
+    members::upsert(&txn, appid, &rows, now).await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(report)
+}

@@ -1,0 +1,207 @@
+//! JS-SDK signatures for the merchant's own pages, on the public listener: `POST /h5/{appid}/jssdk/config`
+//! (`{"url"}` → `wx.config`'s parameters) and `POST /h5/{appid}/jssdk/card-ext` (`{"card_id",
+//! "outer_str"?}` → `wx.addCard`'s `cardExt`), the same JSON as the admin routes. Answered only to
+//! pages under `web.allowed_origins` (the request's `Origin`, and the signed page URL's), only for
+//! cards in `[[cards]]`, never with a code or OpenID the caller chose, and at most
+//! [`PER_MINUTE`] times a minute per client address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::Deserialize;
+
+use super::WebState;
+use crate::distribution::jssdk::{CardExtOrder, ConfigOrder};
+use crate::http::error::HttpError;
+
+/// Requests a client address may make a minute.
+pub const PER_MINUTE: u32 = 60;
+
+/// Requests per client address in the current minute.
+#[derive(Clone, Default)]
+pub struct RateLimiter(Arc<Mutex<HashMap<IpAddr, (i64, u32)>>>);
+
+impl RateLimiter {
+    /// Whether `address` may make one more request at `now`.
+    pub fn allow(&self, address: IpAddr, now: i64) -> bool {
+        let minute = now / 60;
+        let Ok(mut seen) = self.0.lock() else {
+            return false;
+        };
+        if seen.len() > 10_000 {
+            seen.retain(|_, (at, _)| *at == minute);
+        }
+        let entry = seen.entry(address).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= PER_MINUTE
+    }
+}
+
+/// The request's `Origin`, when it is one of `web.allowed_origins`.
+fn allowed_origin(req: &HttpRequest, state: &WebState) -> Result<String, HttpError> {
+    if state.allowed_origins.is_empty() {
+        return Err(HttpError::Forbidden(
+            "no page may ask for JS-SDK signatures: web.allowed_origins is empty",
+        ));
+    }
+    let origin = req
+        .headers()
+        .get("Origin")
+        .and_then(|o| o.to_str().ok())
+        .ok_or(HttpError::Forbidden("the request has no Origin header"))?;
+    if !state
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
+        return Err(HttpError::Forbidden(
+            "the page's origin is not in web.allowed_origins",
+        ));
+    }
+    Ok(origin.to_owned())
+}
+
+/// The checks every signature request passes: the account, the origin, the rate.
+fn admit(req: &HttpRequest, appid: &str, state: &WebState) -> Result<String, HttpError> {
+    if state.accounts.get(appid).is_none() {
+        return Err(HttpError::UnknownAccount);
+    }
+    let origin = allowed_origin(req, state)?;
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if !state.limiter.allow(address, state.clock.now()) {
+        return Err(HttpError::TooManyRequests);
+    }
+    Ok(origin)
+}
+
+fn with_cors(mut response: HttpResponseBuilder, origin: &str) -> HttpResponseBuilder {
+    response
+        .insert_header(("Access-Control-Allow-Origin", origin.to_owned()))
+        .insert_header(("Vary", "Origin"));
+    response
+}
+
+fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
+    serde_json::from_slice(bytes).map_err(|e| HttpError::BadParam {
+        name: "body",
+        reason: e.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageUrl {
+    url: String,
+}
+
+/// `POST /h5/{appid}/jssdk/config`.
+pub async fn config(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    bytes: web::Bytes,
+    state: web::Data<WebState>,
+) -> Result<HttpResponse, HttpError> {
+    let answered = async {
+        let origin = admit(&req, &appid, &state)?;
+        let PageUrl { url } = body(&bytes)?;
+        // The page signed is a page of the asking origin.
+        let own_page = url == origin || url.starts_with(&format!("{origin}/"));
+        if !own_page {
+            return Err(HttpError::Forbidden(
+                "url is not a page of the requesting origin",
+            ));
+        }
+        let order = ConfigOrder {
+            appid: Some(appid.to_string()),
+            url,
+        };
+        let params = state.distribution.config(order).await?;
+        Ok(with_cors(HttpResponse::Ok(), &origin).json(params))
+    }
+    .await;
+    observe(&state, "jssdk_config", &answered);
+    answered
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardExtRequest {
+    card_id: String,
+    outer_str: Option<String>,
+}
+
+/// `POST /h5/{appid}/jssdk/card-ext`.
+pub async fn card_ext(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    bytes: web::Bytes,
+    state: web::Data<WebState>,
+) -> Result<HttpResponse, HttpError> {
+    let answered = async {
+        let origin = admit(&req, &appid, &state)?;
+        let request: CardExtRequest = body(&bytes)?;
+        if !state.cards.contains_key(&request.card_id) {
+            return Err(HttpError::Forbidden("card_id is not a card in [[cards]]"));
+        }
+        let order = CardExtOrder {
+            appid: Some(appid.to_string()),
+            card_id: request.card_id,
+            outer_str: request.outer_str,
+            ..CardExtOrder::default()
+        };
+        let signed = state.distribution.card_ext(order).await?;
+        Ok(with_cors(HttpResponse::Ok(), &origin).json(signed))
+    }
+    .await;
+    observe(&state, "jssdk_card_ext", &answered);
+    answered
+}
+
+/// `OPTIONS` before a cross-origin `POST` with a JSON body.
+pub async fn preflight(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+) -> Result<HttpResponse, HttpError> {
+    let origin = allowed_origin(&req, &state)?;
+    Ok(
+        with_cors(HttpResponse::build(StatusCode::NO_CONTENT), &origin)
+            .insert_header(("Access-Control-Allow-Methods", "POST"))
+            .insert_header(("Access-Control-Allow-Headers", "Content-Type"))
+            .insert_header(("Access-Control-Max-Age", "600"))
+            .finish(),
+    )
+}
+
+fn observe(state: &WebState, route: &str, outcome: &Result<HttpResponse, HttpError>) {
+    let label = match outcome {
+        Ok(_) => "ok",
+        Err(e) => e.reason(),
+    };
+    state.metrics.observe_page(route, label);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_requests_a_minute() {
+        let limiter = RateLimiter::default();
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..PER_MINUTE {
+            assert!(limiter.allow(a, 120));
+        }
+        assert!(!limiter.allow(a, 179));
+        assert!(limiter.allow(b, 179), "another address has its own");
+        assert!(limiter.allow(a, 180), "a new minute");
+    }
+}

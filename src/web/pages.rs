@@ -1,0 +1,136 @@
+//! The H5 pages, server-rendered: small, in Chinese, readable on a phone, with no external assets
+//! (the styles are inline). Pure: each function returns the HTML of one page; every value put in
+//! the page is escaped.
+
+const STYLE: &str = "body{margin:0;font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;\
+background:#f5f5f5;color:#222}main{max-width:28rem;margin:0 auto;padding:2rem 1.25rem}\
+h1{font-size:1.4rem;margin:0 0 1rem}p{line-height:1.6}label{display:block;margin:1.25rem 0 .5rem}\
+input[type=tel]{box-sizing:border-box;width:100%;font-size:1.2rem;padding:.75rem;border:1px solid #ccc;\
+border-radius:.5rem}button,a.button{display:block;box-sizing:border-box;width:100%;margin-top:1.25rem;\
+padding:.85rem;font-size:1.1rem;border:0;border-radius:.5rem;background:#07c160;color:#fff;\
+text-align:center;text-decoration:none}.error{color:#c0392b}.number{font-size:1.6rem;font-weight:bold}";
+
+/// `text` safe inside HTML text and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        title = escape(title)
+    )
+}
+
+/// The activation form: the customer's phone number, with the hidden fields the POST needs.
+pub struct Form<'a> {
+    pub action: &'a str,
+    pub card_id: &'a str,
+    pub encrypt_code: &'a str,
+    pub csrf: &'a str,
+    /// Why the last number was refused, shown above the field.
+    pub message: Option<&'a str>,
+}
+
+pub fn form(form: &Form<'_>) -> String {
+    let message = form
+        .message
+        .map(|m| format!("<p class=\"error\" id=\"message\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    page(
+        "开通会员卡",
+        &format!(
+            "<h1>开通会员卡</h1><p>请输入您在本店登记的手机号，我们将为您绑定会员并开通会员卡。</p>{message}\
+             <form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"card_id\" value=\"{card_id}\">\
+             <input type=\"hidden\" name=\"encrypt_code\" value=\"{encrypt_code}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"phone\">手机号</label>\
+             <input type=\"tel\" id=\"phone\" name=\"phone\" inputmode=\"numeric\" autocomplete=\"tel\" \
+             placeholder=\"11 位手机号\" required>\
+             <button type=\"submit\" id=\"submit\">绑定并开通</button></form>",
+            action = escape(form.action),
+            card_id = escape(form.card_id),
+            encrypt_code = escape(form.encrypt_code),
+            csrf = escape(form.csrf),
+        ),
+    )
+}
+
+/// The card is bound to the member and its activation is on its way.
+pub fn bound(member_no: &str, already: bool) -> String {
+    let lead = if already {
+        "这张会员卡已绑定会员，无需重复提交。"
+    } else {
+        "绑定成功，会员卡正在开通，稍后即可在微信卡包中查看。"
+    };
+    page(
+        "开通成功",
+        &format!(
+            "<h1 id=\"result\">开通成功</h1><p>{lead}</p><p>会员号</p>\
+             <p class=\"number\" id=\"member-no\">{}</p>",
+            escape(member_no)
+        ),
+    )
+}
+
+/// A page that tells the customer what happened, with a link to start again when that helps.
+pub fn notice(title: &str, message: &str, again: Option<&str>) -> String {
+    let again = again
+        .map(|href| {
+            format!(
+                "<a class=\"button\" href=\"{}\" id=\"again\">重新打开</a>",
+                escape(href)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        title,
+        &format!(
+            "<h1 id=\"result\">{}</h1><p id=\"message\">{}</p>{again}",
+            escape(title),
+            escape(message)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        let html = form(&Form {
+            action: "/h5/wx/activate",
+            card_id: "p\"><script>",
+            encrypt_code: "a+b/c=",
+            csrf: "1.ab",
+            message: Some("<b>"),
+        });
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+        assert!(html.contains("p&quot;&gt;&lt;script&gt;"));
+        assert!(html.contains("name=\"phone\""));
+        assert!(notice("x", "<i>", Some("/a?b=\"c")).contains("/a?b=&quot;c"));
+    }
+
+    #[test]
+    fn pages_are_phone_sized_and_self_contained() {
+        let html = bound("M001", false);
+        assert!(html.contains("width=device-width"));
+        assert!(html.contains("lang=\"zh-CN\""));
+        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
+    }
+}

@@ -1,0 +1,97 @@
+//! A customer's browser at HTTP level: follows no redirect by itself, keeps the cookies it is given
+//! (as `Set-Cookie` says, attributes kept for the tests to check), sends them back.
+
+use std::collections::HashMap;
+
+pub struct Visitor {
+    http: reqwest::Client,
+    /// name → (value, the whole Set-Cookie line)
+    pub cookies: HashMap<String, (String, String)>,
+}
+
+impl Visitor {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, (value, _))| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for line in response.headers().get_all("set-cookie") {
+            let line = line.to_str().unwrap().to_owned();
+            let (pair, _) = line.split_once(';').unwrap_or((&line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || line.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies
+                    .insert(name.to_owned(), (value.to_owned(), line.clone()));
+            }
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .get(url)
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+
+    pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let response = self
+            .http
+            .post(url)
+            .header("Cookie", self.cookie_header())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+}
+
+/// The `Location` of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location: {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of the hidden field `name` of a page's form.
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end]
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+}
