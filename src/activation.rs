@@ -27,6 +27,9 @@ pub enum JobPayload {
         card_id: String,
         code: String,
     },
+    /// Send a bound member's points and balance to WeChat (`/card/membercard/updateuser`). One job per
+    /// member: the values are read when it runs, so updates made before it runs share one call.
+    UpdateMemberV1 { appid: String, member_no: String },
 }
 
 /// What a member card is activated with. Its JSON is exactly the body of
@@ -58,6 +61,15 @@ pub struct MemberActivation {
 impl JobPayload {
     pub const ACTIVATE_KIND: &'static str = "activate_member_card";
     pub const BIND_KIND: &'static str = "bind_member";
+    pub const UPDATE_KIND: &'static str = "update_member";
+
+    /// The job that sends `member`'s points and balance to WeChat.
+    pub fn update_member(member: &entity::member::Model) -> Self {
+        Self::UpdateMemberV1 {
+            appid: member.appid.clone(),
+            member_no: member.member_no.clone(),
+        }
+    }
 
     /// Jobs are unique per kind and (appid, card_id, code): a redelivered push never enqueues twice.
     pub fn dedup_key(&self) -> String {
@@ -71,6 +83,7 @@ impl JobPayload {
                 code,
                 ..
             } => format!("bind|{appid}|{card_id}|{code}"),
+            Self::UpdateMemberV1 { appid, member_no } => format!("update|{appid}|{member_no}"),
         }
     }
 
@@ -78,6 +91,7 @@ impl JobPayload {
         match self {
             Self::ActivateMemberCardV1 { .. } => Self::ACTIVATE_KIND,
             Self::BindMemberV1 { .. } => Self::BIND_KIND,
+            Self::UpdateMemberV1 { .. } => Self::UPDATE_KIND,
         }
     }
 

@@ -20,6 +20,7 @@ pub struct Metrics {
     token_refreshes: IntCounterVec,
     pages: IntCounterVec,
     bindings: IntCounterVec,
+    member_updates: IntCounterVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
     wal_sync_seconds: Histogram,
@@ -118,6 +119,13 @@ impl Metrics {
             ),
             &["way", "outcome"],
         )?;
+        let member_updates = IntCounterVec::new(
+            Opts::new(
+                "cardhook_member_updates_total",
+                "Members' points and balance sent to WeChat (updateuser), by outcome",
+            ),
+            &["outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -135,6 +143,7 @@ impl Metrics {
         registry.register(Box::new(token_refreshes.clone()))?;
         registry.register(Box::new(pages.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
+        registry.register(Box::new(member_updates.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(wal_sync_seconds.clone()))?;
@@ -150,6 +159,7 @@ impl Metrics {
             token_refreshes,
             pages,
             bindings,
+            member_updates,
             wal_pages,
             wal_restart_seconds,
             wal_sync_seconds,
@@ -201,6 +211,16 @@ impl Metrics {
     /// A member binding: `way` is `h5` or `one_click`, `outcome` `bound`, `already` or a refusal.
     pub fn observe_binding(&self, way: &str, outcome: &str) {
         self.bindings.with_label_values(&[way, outcome]).inc();
+    }
+
+    /// An updateuser call of the worker: `ok` or `error`.
+    pub fn observe_member_update(&self, outcome: &str) {
+        self.member_updates.with_label_values(&[outcome]).inc();
+    }
+
+    /// Member updates so far with `outcome` (tests read it).
+    pub fn member_updates(&self, outcome: &str) -> u64 {
+        self.member_updates.with_label_values(&[outcome]).get()
     }
 
     /// `credential`: access_token, wx_card or jsapi.

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use entity::{channel, job};
 
 use crate::members::import::ImportReport;
+use crate::members::reconcile::{Drift, Reconciled};
 use crate::store::bindings::BindingView;
 use crate::store::members::MemberView;
 
@@ -222,8 +223,74 @@ pub fn import_report(report: &ImportReport) -> String {
         "inserted {} / updated {} / unchanged {} / rejected {}\n",
         report.inserted, report.updated, report.unchanged, report.rejected
     );
+    if report.syncs_queued > 0 {
+        out.push_str(&format!(
+            "points or balance of {} activated member card(s) queued for WeChat\n",
+            report.syncs_queued
+        ));
+    }
     for line in &report.rejected_lines {
         out.push_str(&format!("line {}: {}\n", line.line, line.reason));
+    }
+    out
+}
+
+/// What `members reconcile` found: each member that differs (ours against WeChat's), each card that
+/// could not be read, and with --fix what still differs.
+pub fn reconcile_report(outcome: &Reconciled) -> String {
+    let drift_table = |drift: &[Drift]| {
+        let head: Vec<String> = [
+            "member_no",
+            "card_id",
+            "bonus",
+            "wechat_bonus",
+            "balance",
+            "wechat_balance",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let body: Vec<Vec<String>> = drift
+            .iter()
+            .map(|d| {
+                vec![
+                    d.member_no.clone(),
+                    d.card_id.clone(),
+                    d.bonus.to_string(),
+                    d.wechat_bonus.to_string(),
+                    d.balance.to_string(),
+                    d.wechat_balance.to_string(),
+                ]
+            })
+            .collect();
+        table(&head, &body)
+    };
+    let found = &outcome.found;
+    let mut out = format!(
+        "checked {} / differ {} / unread {}\n",
+        found.checked,
+        found.drift.len(),
+        found.unread.len()
+    );
+    if !found.drift.is_empty() {
+        out.push_str(&drift_table(&found.drift));
+        out.push('\n');
+    }
+    for unread in &found.unread {
+        out.push_str(&format!(
+            "{}: not read: {}\n",
+            unread.member_no, unread.error
+        ));
+    }
+    if let Some(fixed) = &outcome.fixed {
+        out.push_str(&format!(
+            "fixed: {} update(s) sent / still differ {}\n",
+            fixed.queued,
+            fixed.still_differ.len()
+        ));
+        if !fixed.still_differ.is_empty() {
+            out.push_str(&drift_table(&fixed.still_differ));
+            out.push('\n');
+        }
     }
     out
 }
@@ -241,6 +308,7 @@ pub fn members_table(members: &[MemberView]) -> String {
         "code",
         "bound_at",
         "activated",
+        "synced",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -258,6 +326,7 @@ pub fn members_table(members: &[MemberView]) -> String {
                 m.code.clone().unwrap_or_default(),
                 m.bound_at.map(|t| t.to_string()).unwrap_or_default(),
                 m.activated.to_string(),
+                m.synced.to_string(),
             ]
         })
         .collect();

@@ -3,8 +3,9 @@
 Official Account.
 
 Standard library only. Serves the documented JSON of /cgi-bin/stable_token, /cgi-bin/token,
-/card/membercard/activate, /card/membercard/userinfo/get (with a one-click form whose mobile number is
---form-mobile), /card/code/decrypt (the code is the encrypt_code without its "ENC" prefix), /card/code/get
+/card/membercard/activate, /card/membercard/updateuser (points and balance kept per code, absolute values,
+each change message printed), /card/membercard/userinfo/get (those values, and a one-click form whose mobile
+number is --form-mobile), /card/code/decrypt (the code is the encrypt_code without its "ENC" prefix), /card/code/get
 (held by --holder), /sns/oauth2/access_token (every code is --holder's) and WeChat's authorize page
 /connect/oauth2/authorize (straight back to redirect_uri, as snsapi_base does) (shared/reference §4, §5, 002),
 and can inject failures: the first N activations answer an errcode, or answer late (past cardhook's
@@ -20,7 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
-state = {"activations": 0, "active": set()}
+state = {"activations": 0, "active": set(), "shown": {}}
 
 
 def make_handler(args):
@@ -71,12 +72,29 @@ def make_handler(args):
                         time.sleep(args.delay)
                     else:
                         return self.answer({"errcode": args.errcode, "errmsg": "injected by fake_wechat.py"})
-                state["active"].add((body.get("card_id"), body.get("code")))
+                card = (body.get("card_id"), body.get("code"))
+                state["active"].add(card)
+                state["shown"][card] = (body.get("init_bonus", 0), body.get("init_balance", 0))
                 return self.answer({"errcode": 0, "errmsg": "ok"})
+            if route == "/card/membercard/updateuser":
+                card = (body.get("card_id"), body.get("code"))
+                if card not in state["shown"]:
+                    return self.answer({"errcode": 40056, "errmsg": "invalid serial code"})
+                bonus, balance = state["shown"][card]
+                bonus, balance = body.get("bonus", bonus), body.get("balance", balance)
+                state["shown"][card] = (bonus, balance)
+                notify = body.get("notify_optional", {})
+                print("POST updateuser: now %d points, %d fen; message: %+d points%s, %+d fen%s" % (
+                    bonus, balance, body.get("add_bonus", 0), "" if notify.get("is_notify_bonus") else " (silent)",
+                    body.get("add_balance", 0), "" if notify.get("is_notify_balance") else " (silent)"), flush=True)
+                return self.answer({"errcode": 0, "errmsg": "ok", "result_bonus": bonus, "result_balance": balance,
+                                    "openid": args.holder})
             if route == "/card/membercard/userinfo/get":
-                active = (body.get("card_id"), body.get("code")) in state["active"]
+                card = (body.get("card_id"), body.get("code"))
+                bonus, balance = state["shown"].get(card, (0, 0))
                 form = [{"name": "USER_FORM_INFO_FLAG_MOBILE", "value": args.form_mobile}] if args.form_mobile else []
-                return self.answer({"errcode": 0, "errmsg": "ok", "has_active": active, "user_card_status": "NORMAL",
+                return self.answer({"errcode": 0, "errmsg": "ok", "has_active": card in state["active"],
+                                    "bonus": bonus, "balance": balance, "user_card_status": "NORMAL",
                                     "user_info": {"common_field_list": form, "custom_field_list": []}})
             if route == "/card/code/decrypt":
                 code = str(body.get("encrypt_code", "")).removeprefix("ENC")

@@ -20,6 +20,13 @@ pub struct Model {
     pub code: Option<String>,
     pub bound_at: Option<i64>,
     pub activated_at: Option<i64>,
+    pub wechat_bonus: Option<i64>,
+    pub wechat_balance: Option<i64>,
+    pub revision: i64,
+    pub record_bonus: Option<String>,
+    pub record_balance: Option<String>,
+    pub echo_bonus: Option<i64>,
+    pub echo_balance: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

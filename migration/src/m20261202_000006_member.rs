@@ -1,5 +1,5 @@
-//! Members (issue 23): the merchant's own members, imported from its system, and the WeChat card
-//! each is bound to once a customer claims it.
+//! Members (issues 23, 24): the merchant's own members, imported from its system, the WeChat card
+//! each is bound to once a customer claims it, and what WeChat last confirmed of its points and balance.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -50,6 +50,17 @@ fn member() -> TableCreateStatement {
         .col(big_integer_null("bound_at"))
         // When WeChat activated the bound card.
         .col(big_integer_null("activated_at"))
+        // What WeChat last confirmed the card shows (None: nothing confirmed yet).
+        .col(big_integer_null("wechat_bonus"))
+        .col(big_integer_null("wechat_balance"))
+        // Bumped by every change of points or balance (an update in flight knows it was overtaken).
+        .col(big_integer("revision").default(0))
+        // The texts of the next change message (积分/余额变动), cleared once sent.
+        .col(text_null("record_bonus"))
+        .col(text_null("record_balance"))
+        // The changes of cardhook's last updateuser whose update_member_card push has not come back.
+        .col(big_integer_null("echo_bonus"))
+        .col(big_integer_null("echo_balance"))
         .col(big_integer("created_at"))
         .col(big_integer("updated_at"))
         .primary_key(Index::create().col("appid").col("member_no"))

@@ -1,13 +1,20 @@
-//! `cardhook members import|show`: the merchant's members, and the WeChat card each is bound to.
+//! `cardhook members import|show|update|reconcile`: the merchant's members, the WeChat card each is
+//! bound to, and the points and balance the card shows.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 
 use super::Format;
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::credentials::TokenProvider;
 use crate::members;
+use crate::members::reconcile::{Fixed, Reconciled, Reconciler};
+use crate::members::sync::{self, NewValues};
+use crate::metrics::Metrics;
 use crate::report;
+use crate::store::jobs;
 use crate::store::members as stored;
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +46,44 @@ pub enum Action {
         openid: Option<String>,
         #[arg(long)]
         appid: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Set a member's points and balance (absolute; balance in fen) and queue their sync to WeChat,
+    /// with a change message worded by --record-bonus / --record-balance.
+    Update {
+        #[arg(long)]
+        member_no: String,
+        #[arg(long)]
+        bonus: Option<i64>,
+        #[arg(long)]
+        balance: Option<i64>,
+        #[arg(long)]
+        record_bonus: Option<String>,
+        #[arg(long)]
+        record_balance: Option<String>,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Read every activated member card from WeChat and list the members whose points or balance
+    /// differ from cardhook's; exits non-zero while any differ (or could not be read).
+    Reconcile {
+        #[arg(long)]
+        card_id: Option<String>,
+        #[arg(long)]
+        appid: Option<String>,
+        /// Queue the update of each member that differs, wait for the worker of `cardhook serve`
+        /// to send them, and check those members again.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: how long to wait for the updates (seconds).
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        /// WeChat reads in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -113,6 +158,116 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 (Format::Table | Format::Csv, many) => println!("{}", report::members_table(many)),
             }
         }
+        Action::Update {
+            member_no,
+            bonus,
+            balance,
+            record_bonus,
+            record_balance,
+            appid,
+            format,
+        } => {
+            let appid = account(settings, appid.as_deref())?;
+            let db = super::database_to_read(settings).await?;
+            let values = NewValues {
+                bonus,
+                balance,
+                record_bonus,
+                record_balance,
+            };
+            let now = chrono::Utc::now().timestamp();
+            let member = sync::set_values(&db, &appid, &member_no, values, now).await?;
+            let view = stored::MemberView::from(member);
+            match format {
+                Format::Json => super::print_json(&view)?,
+                Format::Table | Format::Csv => println!("{}", report::members_table(&[view])),
+            }
+        }
+        Action::Reconcile {
+            card_id,
+            appid,
+            fix,
+            wait,
+            concurrency,
+            format,
+        } => {
+            let appid = account(settings, appid.as_deref())?;
+            let db = super::database_to_read(settings).await?;
+            let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
+            let clock = Clock::system();
+            let reconciler = Reconciler {
+                db: &db,
+                tokens: &tokens,
+                clock: &clock,
+                appid: &appid,
+                concurrency,
+            };
+            let outcome = reconcile(&reconciler, card_id.as_deref(), fix, wait).await?;
+            match format {
+                Format::Json => super::print_json(&outcome)?,
+                Format::Table | Format::Csv => print!("{}", report::reconcile_report(&outcome)),
+            }
+            anyhow::ensure!(
+                outcome.remaining().is_empty() && outcome.found.unread.is_empty(),
+                "{} member(s) differ from WeChat, {} could not be read",
+                outcome.remaining().len(),
+                outcome.found.unread.len()
+            );
+        }
     }
     Ok(())
+}
+
+async fn reconcile(
+    reconciler: &Reconciler<'_>,
+    card_id: Option<&str>,
+    fix: bool,
+    wait: u64,
+) -> anyhow::Result<Reconciled> {
+    let to_check = reconciler.members(card_id).await?;
+    let found = reconciler.check(&to_check, &progress).await?;
+    if !fix || found.drift.is_empty() {
+        return Ok(Reconciled { found, fixed: None });
+    }
+    let keys = reconciler.queue_fixes(&found.drift).await?;
+    eprintln!(
+        "reconcile: {} update(s) queued; waiting for the worker of `cardhook serve`",
+        keys.len()
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let unsettled = jobs::count_unsettled(reconciler.db, &keys).await?;
+        if unsettled == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{unsettled} of {} update(s) still queued after {wait} s: is `cardhook serve` running with [worker] enabled? (`cardhook jobs list` shows them)",
+            keys.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let drifted: std::collections::HashSet<&str> =
+        found.drift.iter().map(|d| d.member_no.as_str()).collect();
+    let again: Vec<_> = to_check
+        .into_iter()
+        .filter(|m| drifted.contains(m.member_no.as_str()))
+        .collect();
+    let rechecked = reconciler.check(&again, &progress).await?;
+    let fixed = Fixed {
+        queued: keys.len(),
+        still_differ: rechecked.drift,
+    };
+    Ok(Reconciled {
+        found,
+        fixed: Some(fixed),
+    })
+}
+
+/// Progress on stderr: about every 5 % and at the end.
+fn progress(done: usize, total: usize) {
+    let step = (total / 20).max(1);
+    if done.is_multiple_of(step) || done == total {
+        eprintln!("reconcile: read {done}/{total}");
+    }
 }

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::credentials::TokenError;
 use crate::distribution::DistributionError;
 use crate::ingest::IngestError;
+use crate::members::MembersError;
 use crate::store::StoreError;
 use crate::wechat::ProtocolError;
 
@@ -48,6 +49,8 @@ pub enum HttpError {
     NotReady(String),
     #[error("{}", distribution_message(.0))]
     Distribution(#[from] DistributionError),
+    #[error("{}", members_message(.0))]
+    Members(#[from] MembersError),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("too many requests from this address; retry in a minute")]
@@ -70,6 +73,15 @@ pub enum HttpError {
 fn distribution_message(e: &DistributionError) -> String {
     match e {
         DistributionError::Store(_) | DistributionError::Credential(TokenError::Store(_)) => {
+            "storage is unavailable; retry later".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn members_message(e: &MembersError) -> String {
+    match e {
+        MembersError::Store(_) | MembersError::Credential(TokenError::Store(_)) => {
             "storage is unavailable; retry later".to_owned()
         }
         other => other.to_string(),
@@ -107,6 +119,16 @@ impl HttpError {
                 | DistributionError::Credential(TokenError::Store(_)) => "storage_unavailable",
                 DistributionError::DepositInterrupted { .. } => "deposit_interrupted",
             },
+            Self::Members(e) => match e {
+                MembersError::Import(_) | MembersError::Invalid(_) => "bad_request",
+                MembersError::UnknownMember => "not_found",
+                MembersError::Credential(TokenError::NoSecret(_)) => "unknown_appid",
+                MembersError::Credential(TokenError::Api(_)) => "wechat_api_error",
+                MembersError::Credential(TokenError::Busy) => "credential_busy",
+                MembersError::Store(_) | MembersError::Credential(TokenError::Store(_)) => {
+                    "storage_unavailable"
+                }
+            },
         }
     }
 }
@@ -139,6 +161,15 @@ impl ResponseError for HttpError {
                 | DistributionError::DepositInterrupted { .. } => StatusCode::BAD_GATEWAY,
                 DistributionError::Credential(TokenError::Busy | TokenError::Store(_))
                 | DistributionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::Members(e) => match e {
+                MembersError::Import(_) | MembersError::Invalid(_) => StatusCode::BAD_REQUEST,
+                MembersError::UnknownMember | MembersError::Credential(TokenError::NoSecret(_)) => {
+                    StatusCode::NOT_FOUND
+                }
+                MembersError::Credential(TokenError::Api(_)) => StatusCode::BAD_GATEWAY,
+                MembersError::Credential(TokenError::Busy | TokenError::Store(_))
+                | MembersError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }

@@ -1,4 +1,4 @@
-//! The admin API's members (DESIGN §4): `GET /api/v1/members/{member_no}` and
+//! The admin API's members (DESIGN §4): `GET` and `PUT /api/v1/members/{member_no}`, and
 //! `POST /api/v1/members/import` (a `text/csv` body; the same report as `cardhook members import`).
 
 use actix_web::{web, HttpResponse};
@@ -6,7 +6,8 @@ use actix_web::{web, HttpResponse};
 use super::admin::{AdminAuth, AppIdParam};
 use super::error::HttpError;
 use super::AdminState;
-use crate::members::{self, MembersError};
+use crate::members;
+use crate::members::sync::{self, NewValues};
 use crate::store::members as stored;
 
 /// The account a request is for: `?appid`, or the one configured.
@@ -48,14 +49,33 @@ pub async fn import(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let appid = account(&state, params.appid.as_deref())?;
-    let report = members::import(&state.db, &appid, &csv, state.clock.now())
-        .await
-        .map_err(|e| match e {
-            MembersError::Import(e) => HttpError::BadParam {
+    let report = members::import(&state.db, &appid, &csv, state.clock.now()).await?;
+    if report.syncs_queued > 0 {
+        state.wake_worker.notify_one();
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// PUT /api/v1/members/{member_no}[?appid] with `{"bonus"?, "balance"?, "record_bonus"?,
+/// "record_balance"?}`: sets the member's absolute points and balance (in fen) and queues their sync
+/// to WeChat; 202 with the member.
+pub async fn update(
+    _: AdminAuth,
+    member_no: web::Path<String>,
+    params: web::Query<AppIdParam>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let appid = account(&state, params.appid.as_deref())?;
+    // The error names the field at fault (`bonus: invalid type: string "ten", expected i64`).
+    let values: NewValues =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+            .map_err(|e| HttpError::BadParam {
                 name: "body",
                 reason: e.to_string(),
-            },
-            MembersError::Store(e) => HttpError::Query(e),
-        })?;
-    Ok(HttpResponse::Ok().json(report))
+            })?;
+    let member = sync::set_values(&state.db, &appid, &member_no, values, state.clock.now()).await?;
+    state.wake_worker.notify_one();
+    tracing::info!(appid, "member points and balance set");
+    Ok(HttpResponse::Accepted().json(stored::MemberView::from(member)))
 }

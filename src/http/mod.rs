@@ -107,6 +107,10 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/members/import", web::post().to(members::import))
         .route("/api/v1/members/{member_no}", web::get().to(members::show))
+        .route(
+            "/api/v1/members/{member_no}",
+            web::put().to(members::update),
+        )
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))

@@ -33,6 +33,9 @@ pub struct ImportReport {
     pub updated: usize,
     pub unchanged: usize,
     pub rejected: usize,
+    /// Members bound to an activated card whose points or balance changed: their sync to WeChat is
+    /// queued.
+    pub syncs_queued: usize,
     /// Every refused line with its number in the file (the header is line 1) and why.
     pub rejected_lines: Vec<RejectedLine>,
 }

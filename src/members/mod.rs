@@ -5,17 +5,26 @@
 pub mod bind;
 pub mod import;
 pub mod phone;
+pub mod reconcile;
+pub mod sync;
 
 use sea_orm::DatabaseConnection;
 
 use crate::store::{self, members, StoreError};
 use import::{ImportError, ImportReport};
 
-/// Why members could not be imported or shown.
+/// Why members could not be imported, shown, changed or reconciled.
 #[derive(Debug, thiserror::Error)]
 pub enum MembersError {
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// The request itself is wrong; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such member")]
+    UnknownMember,
+    #[error(transparent)]
+    Credential(#[from] crate::credentials::TokenError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -31,9 +40,22 @@ pub async fn import(
     // Read and compare outside the write transaction (a large file takes a moment); the write keeps
     // what members are bound to, which is all a concurrent binding changes.
     let stored = members::all(db, appid).await?;
-    let (rows, report) = import::plan(csv, &stored)?;
+    let (rows, mut report) = import::plan(csv, &stored)?;
+    // Members whose points or balance the file changes: WeChat must show the new values.
+    let revalued: Vec<String> = rows
+        .iter()
+        .filter(|row| {
+            stored
+                .get(&row.member_no)
+                .is_some_and(|old| (old.bonus, old.balance) != (row.bonus, row.balance))
+        })
+        .map(|row| row.member_no.clone())
+        .collect();
     let txn = store::begin_write(db).await?;
     members::upsert(&txn, appid, &rows, now).await?;
+    report.syncs_queued = sync::queue_changed(&txn, appid, &revalued, now)
+        .await?
+        .len();
     txn.commit().await.map_err(StoreError::from)?;
     Ok(report)
 }

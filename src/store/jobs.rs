@@ -63,23 +63,7 @@ pub async fn enqueue_many(
 ) -> Result<u64, StoreError> {
     let mut added = 0;
     for chunk in super::statement_chunks(jobs) {
-        let rows = chunk
-            .iter()
-            .map(|new| job::ActiveModel {
-                kind: Set(new.kind.to_owned()),
-                dedup_key: Set(new.dedup_key.clone()),
-                payload: Set(new.payload.clone()),
-                state: Set(JobState::Pending.as_str().to_owned()),
-                attempts: Set(0),
-                run_at: Set(now),
-                lease_until: Set(None),
-                claim_token: Set(None),
-                last_error: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            })
-            .collect::<Vec<_>>();
+        let rows = chunk.iter().map(|new| pending_row(new, now));
         let inserted = job::Entity::insert_many(rows)
             .on_conflict(OnConflict::column(Column::DedupKey).do_nothing().to_owned())
             .try_insert()
@@ -90,6 +74,56 @@ pub async fn enqueue_many(
         }
     }
     Ok(added)
+}
+
+/// Queue `jobs` to run now: each added if new, made pending again if it is done or dead. A pending
+/// job is left as it is (the new request joins it), and so is a running one (its runner queues it
+/// again when it finds more to do).
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    jobs: &[NewJob],
+    now: i64,
+) -> Result<(), StoreError> {
+    let settled = Expr::col((job::Entity, Column::State))
+        .is_in([JobState::Done.as_str(), JobState::Dead.as_str()]);
+    for chunk in super::statement_chunks(jobs) {
+        let rows = chunk.iter().map(|new| pending_row(new, now));
+        job::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(Column::DedupKey)
+                    .update_columns([
+                        Column::State,
+                        Column::Attempts,
+                        Column::RunAt,
+                        Column::LastError,
+                        Column::UpdatedAt,
+                    ])
+                    .action_and_where(settled.clone())
+                    .to_owned(),
+            )
+            .try_insert()
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A new job, due at `now`.
+fn pending_row(new: &NewJob, now: i64) -> job::ActiveModel {
+    job::ActiveModel {
+        kind: Set(new.kind.to_owned()),
+        dedup_key: Set(new.dedup_key.clone()),
+        payload: Set(new.payload.clone()),
+        state: Set(JobState::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        run_at: Set(now),
+        lease_until: Set(None),
+        claim_token: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
 }
 
 /// Due: pending and `run_at` passed, or running with an expired lease (its worker died).
@@ -318,4 +352,21 @@ pub async fn count_by_state(db: &impl ConnectionTrait) -> Result<Vec<(String, i6
         .into_tuple()
         .all(db)
         .await?)
+}
+
+/// How many of the jobs with these dedup keys are still to run (pending or running).
+pub async fn count_unsettled(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let mut unsettled = 0;
+    for chunk in super::statement_chunks(keys) {
+        unsettled += job::Entity::find()
+            .filter(Column::DedupKey.is_in(chunk.iter().map(String::as_str)))
+            .filter(Column::State.is_in([JobState::Pending.as_str(), JobState::Running.as_str()]))
+            .count(db)
+            .await?;
+    }
+    Ok(unsettled)
 }

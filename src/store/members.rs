@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use entity::member::{self, Column, Entity, Model};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde::Serialize;
 
+use super::push::MemberCardChange;
 use super::StoreError;
 
 /// A member as `cardhook members show` and the admin API print it (DESIGN §4).
@@ -28,6 +29,11 @@ pub struct MemberView {
     pub bound_at: Option<i64>,
     /// Whether WeChat activated the bound card.
     pub activated: bool,
+    /// What WeChat last confirmed the card shows (null until it is activated).
+    pub wechat_bonus: Option<i64>,
+    pub wechat_balance: Option<i64>,
+    /// Whether WeChat shows the member's points and balance (false while a sync is pending).
+    pub synced: bool,
 }
 
 /// What a member is, as written by an import or a new member made at binding.
@@ -134,7 +140,8 @@ pub async fn all(
 }
 
 /// Insert or update `rows` by member number, in order (a phone passed from one member to another
-/// within a file is freed before it is taken). What a member is bound to is kept.
+/// within a file is freed before it is taken). What a member is bound to is kept; an updated member
+/// gets a new revision.
 pub async fn upsert(
     db: &impl ConnectionTrait,
     appid: &str,
@@ -154,6 +161,13 @@ pub async fn upsert(
             code: Set(None),
             bound_at: Set(None),
             activated_at: Set(None),
+            wechat_bonus: Set(None),
+            wechat_balance: Set(None),
+            revision: Set(0),
+            record_bonus: Set(None),
+            record_balance: Set(None),
+            echo_bonus: Set(None),
+            echo_balance: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         });
@@ -167,6 +181,11 @@ pub async fn upsert(
                         Column::Balance,
                         Column::UpdatedAt,
                     ])
+                    // A new revision: an update to WeChat in flight is sent again after it.
+                    .value(
+                        Column::Revision,
+                        Expr::col((Entity, Column::Revision)).add(1),
+                    )
                     .to_owned(),
             )
             .exec_without_returning(db)
@@ -199,28 +218,229 @@ pub async fn bind(
     Ok(bound.rows_affected == 1)
 }
 
-/// WeChat activated the card bound to a member (if one is bound to it).
+/// WeChat activated the card bound to a member (if one is bound to it) with these points and
+/// balance; the member as it now is.
 pub async fn mark_activated(
     db: &impl ConnectionTrait,
-    appid: &str,
-    card_id: &str,
-    code: &str,
+    card: (&str, &str, &str),
+    shown: (i64, i64),
     now: i64,
-) -> Result<(), StoreError> {
-    Entity::update_many()
+) -> Result<Option<Model>, StoreError> {
+    let (appid, card_id, code) = card;
+    let mut rows = Entity::update_many()
         .col_expr(Column::ActivatedAt, Expr::value(now))
+        .col_expr(Column::WechatBonus, Expr::value(shown.0))
+        .col_expr(Column::WechatBalance, Expr::value(shown.1))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Appid.eq(appid))
         .filter(Column::CardId.eq(card_id))
         .filter(Column::Code.eq(code))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
+/// The members bound to an activated card of `appid` (of `card_id` only, if given), by number.
+pub async fn activated(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    card_id: Option<&str>,
+) -> Result<Vec<Model>, StoreError> {
+    let mut query = Entity::find()
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::Code.is_not_null())
+        .filter(Column::ActivatedAt.is_not_null());
+    if let Some(card_id) = card_id {
+        query = query.filter(Column::CardId.eq(card_id));
+    }
+    Ok(query.order_by_asc(Column::MemberNo).all(db).await?)
+}
+
+/// WeChat was read to show these points and balance on a member's card.
+pub async fn note_shown(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_no: &str,
+    shown: (i64, i64),
+    now: i64,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::WechatBonus, Expr::value(shown.0))
+        .col_expr(Column::WechatBalance, Expr::value(shown.1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.eq(member_no))
         .exec(db)
         .await?;
     Ok(())
 }
 
+/// A change of a member's points or balance (absolute values; None keeps the value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueChange {
+    pub bonus: Option<i64>,
+    pub balance: Option<i64>,
+    /// The text of the points change message.
+    pub record_bonus: Option<String>,
+    /// The text of the balance change message.
+    pub record_balance: Option<String>,
+}
+
+/// Set a member's points and balance and the texts of their change messages (a new revision to send
+/// to WeChat); the member as it now is.
+pub async fn change_values(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_no: &str,
+    change: &ValueChange,
+    now: i64,
+) -> Result<Option<Model>, StoreError> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    if let Some(bonus) = change.bonus {
+        update = update.col_expr(Column::Bonus, Expr::value(bonus));
+    }
+    if let Some(balance) = change.balance {
+        update = update.col_expr(Column::Balance, Expr::value(balance));
+    }
+    let mut rows = update
+        // The message texts are the latest change's (none given: WeChat's default wording).
+        .col_expr(
+            Column::RecordBonus,
+            Expr::value(change.record_bonus.clone()),
+        )
+        .col_expr(
+            Column::RecordBalance,
+            Expr::value(change.record_balance.clone()),
+        )
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.eq(member_no))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
+/// Those of `member_nos` bound to an activated card.
+pub async fn activated_among(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_nos: &[String],
+) -> Result<Vec<Model>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in super::statement_chunks(member_nos) {
+        let rows = Entity::find()
+            .filter(Column::Appid.eq(appid))
+            .filter(Column::MemberNo.is_in(chunk.iter().map(String::as_str)))
+            .filter(Column::Code.is_not_null())
+            .filter(Column::ActivatedAt.is_not_null())
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// What one updateuser call sent for a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub revision: i64,
+    pub add_bonus: i64,
+    pub add_balance: i64,
+}
+
+/// WeChat took an update: it now shows `shown` (points, balance). The message texts are cleared when
+/// nothing changed since the update was read (revision `sent`), and the update's push, when it comes,
+/// is recognised as this change's echo. The member as it now is.
+pub async fn confirm_sync(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_no: &str,
+    sent: Sent,
+    shown: (i64, i64),
+    now: i64,
+) -> Result<Option<Model>, StoreError> {
+    let unchanged_since = Expr::col(Column::Revision).eq(sent.revision);
+    let clear = |column: Column| {
+        Expr::case(unchanged_since.clone(), Expr::value(Option::<String>::None))
+            .finally(Expr::col(column))
+    };
+    let echo = |change: i64| Expr::value((change != 0).then_some(change));
+    let mut rows = Entity::update_many()
+        .col_expr(Column::WechatBonus, Expr::value(shown.0))
+        .col_expr(Column::WechatBalance, Expr::value(shown.1))
+        .col_expr(Column::RecordBonus, clear(Column::RecordBonus).into())
+        .col_expr(Column::RecordBalance, clear(Column::RecordBalance).into())
+        .col_expr(Column::EchoBonus, echo(sent.add_bonus))
+        .col_expr(Column::EchoBalance, echo(sent.add_balance))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.eq(member_no))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
+/// An `update_member_card` push (reference §3.9): the change WeChat made to a bound card. The echo of
+/// cardhook's own last update is only recognised (WeChat's values were taken from that call's
+/// answer); any other change is added to what WeChat shows. `store::sqlite_batch` writes the same.
+pub async fn note_wechat_change(
+    db: &impl ConnectionTrait,
+    change: &MemberCardChange<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let of_card = || {
+        Condition::all()
+            .add(Column::Appid.eq(change.appid))
+            .add(Column::CardId.eq(change.card_id))
+            .add(Column::Code.eq(change.code))
+    };
+    let echo = Entity::update_many()
+        .col_expr(Column::EchoBonus, Expr::value(Option::<i64>::None))
+        .col_expr(Column::EchoBalance, Expr::value(Option::<i64>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(of_card())
+        .filter(
+            Condition::any()
+                .add(Column::EchoBonus.is_not_null())
+                .add(Column::EchoBalance.is_not_null()),
+        )
+        .filter(Expr::col(Column::EchoBonus).if_null(0).eq(change.bonus))
+        .filter(Expr::col(Column::EchoBalance).if_null(0).eq(change.balance))
+        .exec(db)
+        .await?;
+    if echo.rows_affected > 0 {
+        return Ok(());
+    }
+    Entity::update_many()
+        .col_expr(
+            Column::WechatBonus,
+            Expr::col(Column::WechatBonus).if_null(0).add(change.bonus),
+        )
+        .col_expr(
+            Column::WechatBalance,
+            Expr::col(Column::WechatBalance)
+                .if_null(0)
+                .add(change.balance),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(of_card())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether WeChat confirmed the member's points and balance as cardhook has them.
+pub fn wechat_shows_ours(member: &Model) -> bool {
+    member.wechat_bonus == Some(member.bonus) && member.wechat_balance == Some(member.balance)
+}
+
 impl From<Model> for MemberView {
     fn from(member: Model) -> Self {
         Self {
+            synced: wechat_shows_ours(&member),
+            wechat_bonus: member.wechat_bonus,
+            wechat_balance: member.wechat_balance,
             activated: member.activated_at.is_some(),
             appid: member.appid,
             member_no: member.member_no,

@@ -18,6 +18,33 @@ pub struct Incoming {
     pub received_at: i64,
 }
 
+impl Incoming {
+    /// The change an `update_member_card` push reports of a card's points and balance (reference
+    /// §3.9); None for any other push, or one without a code.
+    pub fn member_card_change(&self) -> Option<MemberCardChange<'_>> {
+        let Event::UpdateMemberCard(e) = &self.message.event else {
+            return None;
+        };
+        Some(MemberCardChange {
+            appid: self.appid.as_str(),
+            card_id: e.card_id.as_str(),
+            code: e.code.as_ref()?.as_str(),
+            bonus: e.modify_bonus.unwrap_or(0),
+            balance: e.modify_balance.unwrap_or(0),
+        })
+    }
+}
+
+/// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberCardChange<'a> {
+    pub appid: &'a str,
+    pub card_id: &'a str,
+    pub code: &'a str,
+    pub bonus: i64,
+    pub balance: i64,
+}
+
 /// What storing a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {

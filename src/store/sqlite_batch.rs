@@ -16,7 +16,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::bindings::Status;
 use super::channel_day::{self, ChannelDelta, Counts};
-use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
+use super::push::{
+    dedupe_key, EventRow, Incoming, JobsFor, LocalDays, MemberCardChange, NewJob, Recorded, Stored,
+};
 use crate::wechat::events::{Event, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
 
@@ -45,6 +47,9 @@ pub fn record_batch(
         let day = days.of(push.message.create_time);
         if let Some(delta) = apply(conn, push, &day)? {
             counters.add(delta);
+        }
+        if let Some(change) = push.member_card_change() {
+            note_wechat_change(conn, &change, push.received_at)?;
         }
         let seq = match job_rules.sequence_for(push) {
             Some(card_id) => next_sequence(conn, push.appid.as_str(), card_id)?,
@@ -270,6 +275,41 @@ fn transition(
         |row| Ok((row.get(0)?, row.get(1)?)),
     )
     .optional()
+}
+
+/// What an `update_member_card` push changed on a bound member's card (`store::members::
+/// note_wechat_change`): the echo of cardhook's own last update is only recognised, any other
+/// change is added to what WeChat shows.
+fn note_wechat_change(
+    conn: &Connection,
+    change: &MemberCardChange<'_>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let card = params![
+        change.appid,
+        change.card_id,
+        change.code,
+        change.bonus,
+        change.balance,
+        now
+    ];
+    let echo = conn
+        .prepare_cached(
+            "UPDATE member SET echo_bonus = NULL, echo_balance = NULL, updated_at = ?6 \
+             WHERE appid = ?1 AND card_id = ?2 AND code = ?3 \
+             AND (echo_bonus IS NOT NULL OR echo_balance IS NOT NULL) \
+             AND IFNULL(echo_bonus, 0) = ?4 AND IFNULL(echo_balance, 0) = ?5",
+        )?
+        .execute(card)?;
+    if echo == 0 {
+        conn.prepare_cached(
+            "UPDATE member SET wechat_bonus = IFNULL(wechat_bonus, 0) + ?4, \
+             wechat_balance = IFNULL(wechat_balance, 0) + ?5, updated_at = ?6 \
+             WHERE appid = ?1 AND card_id = ?2 AND code = ?3",
+        )?
+        .execute(card)?;
+    }
+    Ok(())
 }
 
 /// Issue the next membership sequence number (1, 2, …) of `(appid, card_id)`.

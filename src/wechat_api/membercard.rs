@@ -13,6 +13,10 @@ struct UserInfo {
     #[serde(default)]
     has_active: bool,
     #[serde(default)]
+    bonus: i64,
+    #[serde(default)]
+    balance: i64,
+    #[serde(default)]
     user_info: FormAnswers,
 }
 
@@ -32,6 +36,37 @@ struct NameValue {
 
 /// The mobile number field of the one-click form (reference §4.5).
 const MOBILE_FIELD: &str = "USER_FORM_INFO_FLAG_MOBILE";
+
+/// The body of `/card/membercard/updateuser` (reference §4.2). `bonus` and `balance` are absolute, so a
+/// retried call is harmless; `add_bonus` and `add_balance` only word WeChat's change message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateUser<'a> {
+    pub code: &'a str,
+    pub card_id: &'a str,
+    pub bonus: i64,
+    pub add_bonus: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_bonus: Option<&'a str>,
+    pub balance: i64,
+    pub add_balance: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_balance: Option<&'a str>,
+    pub notify_optional: NotifyOptional,
+}
+
+/// Which change messages WeChat sends the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NotifyOptional {
+    pub is_notify_bonus: bool,
+    pub is_notify_balance: bool,
+}
+
+/// What the card shows after an update (absent when WeChat does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Updated {
+    pub result_bonus: Option<i64>,
+    pub result_balance: Option<i64>,
+}
 
 #[derive(Deserialize)]
 struct Decrypted {
@@ -71,6 +106,29 @@ impl WechatApi {
             .post_json("/card/membercard/userinfo/get", access_token, &body)
             .await?;
         Ok(info.has_active)
+    }
+
+    pub async fn update_user(
+        &self,
+        access_token: &str,
+        body: &UpdateUser<'_>,
+    ) -> Result<Updated, ApiCallError> {
+        self.post_json("/card/membercard/updateuser", access_token, body)
+            .await
+    }
+
+    /// The points and balance the card `code` shows.
+    pub async fn shown_values(
+        &self,
+        access_token: &str,
+        card_id: &str,
+        code: &str,
+    ) -> Result<(i64, i64), ApiCallError> {
+        let body = serde_json::json!({ "card_id": card_id, "code": code });
+        let info: UserInfo = self
+            .post_json("/card/membercard/userinfo/get", access_token, &body)
+            .await?;
+        Ok((info.bonus, info.balance))
     }
 
     /// The mobile number the holder of `code` gave on the card's one-click form, if any.

@@ -83,6 +83,10 @@ impl Worker {
                 };
                 self.bind_member(job, &claim, now).await.map(Step::Settled)
             }
+            Ok(JobPayload::UpdateMemberV1 { appid, member_no }) => self
+                .update_member(job, &appid, &member_no, now)
+                .await
+                .map(Step::Settled),
             Err(e) => {
                 let reason = format!("unreadable {} payload: {e}", job.kind);
                 self.bury(job, &reason, now).await.map(Step::Settled)
@@ -253,7 +257,14 @@ impl Worker {
                 now,
             )
             .await?;
-            members::mark_activated(txn, &a.appid, card_id.as_str(), code.as_str(), now).await?;
+            let shown = (a.request.init_bonus, a.request.init_balance);
+            let card = (a.appid.as_str(), card_id.as_str(), code.as_str());
+            if let Some(member) = members::mark_activated(txn, card, shown, now).await? {
+                // Changed since the activation was queued: WeChat gets the member's values now.
+                if (member.bonus, member.balance) != shown {
+                    jobs::requeue(txn, &[JobPayload::update_member(&member).to_job()], now).await?;
+                }
+            }
             let counts = Counts {
                 activated: 1,
                 ..Counts::default()

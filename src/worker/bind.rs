@@ -93,7 +93,7 @@ impl Worker {
     }
 
     /// A WeChat call of a job that failed: retried while it may succeed later, dead when it cannot.
-    async fn failed_call(
+    pub(super) async fn failed_call(
         &self,
         job: &Claimed,
         error: TokenError,

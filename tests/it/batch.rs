@@ -13,7 +13,9 @@ use cardhook::store::{self, record, sqlite_batch, DatabaseFile};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
 use cardhook::wechat::Mode;
-use entity::{card_binding, card_event, card_sequence, channel_day as channel_day_row, job};
+use entity::{
+    card_binding, card_event, card_sequence, channel_day as channel_day_row, job, member,
+};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
@@ -116,6 +118,18 @@ fn stream(seed: u64) -> Vec<Incoming> {
             6 => code_event_xml("user_del_card", &format!("o{code}"), t, "pMIX", &code),
             7 => code_event_xml("user_consume_card", &format!("o{code}"), t, "pMIX", &code),
             8 => code_event_xml("user_gifting_card", &format!("o{code}"), t, "pMIX", &code),
+            9 if rng.gen_bool(0.3) => {
+                // A member card's points or balance changed, by WeChat or as the echo of an update.
+                let (bonus, balance) =
+                    [(5, 0), (0, 100), (-3, 100), (7, -250)][rng.gen_range(0..4)];
+                code_event_xml("update_member_card", &format!("o{code}"), t, "pMIX", &code)
+                    .replace(
+                        "</xml>",
+                        &format!(
+                            "<ModifyBonus>{bonus}</ModifyBonus><ModifyBalance>{balance}</ModifyBalance></xml>"
+                        ),
+                    )
+            }
             9 if rng.gen_bool(0.5) => code_event_xml(
                 "submit_membercard_user_info",
                 &format!("o{code}"),
@@ -165,6 +179,29 @@ struct Tables {
     counters: Vec<channel_day_row::Model>,
     jobs: Vec<job::Model>,
     sequences: Vec<card_sequence::Model>,
+    members: Vec<member::Model>,
+}
+
+/// Members bound to most codes of the stream's card, some with the echo of an update pending (so
+/// `update_member_card` pushes meet both an echo and a change of WeChat's own).
+async fn seed_members(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    for code in 0..10 {
+        let (wechat, echo) = match code % 4 {
+            0 => ("NULL, NULL", "NULL, NULL"),
+            1 => ("10, 500", "5, NULL"),
+            2 => ("20, 0", "-3, 100"),
+            _ => ("0, 0", "NULL, 100"),
+        };
+        db.execute_unprepared(&format!(
+            "INSERT INTO member (appid, member_no, phone, bonus, balance, openid, card_id, code, \
+             bound_at, activated_at, wechat_bonus, wechat_balance, revision, \
+             echo_bonus, echo_balance, created_at, updated_at) VALUES ('wxbatch', 'M{code}', \
+             '1380000000{code}', 1, 2, 'o{code}', 'pMIX', '{code}', 1, 1, {wechat}, 0, {echo}, 1, 1)"
+        ))
+        .await
+        .unwrap();
+    }
 }
 
 async fn tables(db: &DatabaseConnection) -> Tables {
@@ -212,18 +249,25 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         .all(db)
         .await
         .unwrap();
+    let members = member::Entity::find()
+        .order_by_asc(member::Column::MemberNo)
+        .all(db)
+        .await
+        .unwrap();
     Tables {
         events,
         bindings,
         counters,
         jobs,
         sequences,
+        members,
     }
 }
 
 /// Store `pushes` one per transaction through sea-orm on a fresh SQLite file: the reference.
 async fn reference(pushes: &[Incoming], dir: &tempfile::TempDir) -> (Vec<Recorded>, Tables) {
     let (db, _) = fresh_db(Backend::Sqlite, dir).await;
+    seed_members(&db).await;
     let mut outcomes = Vec::new();
     for push in pushes {
         let txn = db.begin().await.unwrap();
@@ -247,6 +291,7 @@ async fn batched(
     dir: &tempfile::TempDir,
 ) -> (Vec<Recorded>, Tables) {
     let (db, test_db) = fresh_db(backend, dir).await;
+    seed_members(&db).await;
     let mut writer = Writer::on(backend, &db, &test_db).await;
     let mut outcomes = Vec::new();
     let mut rest: Vec<&Incoming> = pushes.iter().collect();
@@ -287,6 +332,7 @@ proptest! {
                 assert_eq!(got.counters, expected.counters, "{backend:?}: channel_day");
                 assert_eq!(got.jobs, expected.jobs, "{backend:?}: job");
                 assert_eq!(got.sequences, expected.sequences, "{backend:?}: card_sequence");
+                assert_eq!(got.members, expected.members, "{backend:?}: member");
             }
         });
     }

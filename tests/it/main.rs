@@ -12,6 +12,7 @@ mod dedupe;
 mod distribution;
 mod durability;
 mod faults;
+mod member_sync;
 mod members;
 mod migrations;
 mod power_loss;

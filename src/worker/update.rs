@@ -1,0 +1,157 @@
+//! Running an `update_member` job: a bound member's points and balance sent to WeChat
+//! (`/card/membercard/updateuser`, reference §4.2), exactly once in effect.
+//!
+//! The job carries no values: it reads the member when it runs, so the updates made before it runs
+//! share one call with the latest values. The values are absolute, so a retried call (its answer lost)
+//! does no harm; `add_bonus`/`add_balance` are the change against what WeChat last confirmed and only
+//! word the message the customer gets. A retry reads the card first (`userinfo/get`): when the lost
+//! attempt already landed, it is only confirmed, so the customer gets one message. WeChat's answer
+//! (`result_bonus`, `result_balance`) is recorded with the job's completion, in one transaction; a
+//! change made while the call was in flight queues the job again in that transaction.
+
+use super::activate::JobOutcome;
+use super::Worker;
+use crate::activation::JobPayload;
+use crate::store::jobs::{self, Claimed};
+use crate::store::members::{self, Sent};
+use crate::store::{self, StoreError};
+use crate::wechat_api::membercard::{NotifyOptional, UpdateUser};
+use entity::member::Model;
+
+impl Worker {
+    pub(super) async fn update_member(
+        &self,
+        job: &Claimed,
+        appid: &str,
+        member_no: &str,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
+        let Some(member) = members::get(&self.db, appid, member_no).await? else {
+            return self.bury(job, "the member no longer exists", now).await;
+        };
+        let (Some(card_id), Some(code), Some(_)) =
+            (&member.card_id, &member.code, member.activated_at)
+        else {
+            // Not bound, or not activated yet: the values go to WeChat with the activation.
+            return self.complete(job, "not_activated", now).await;
+        };
+        if members::wechat_shows_ours(&member) {
+            return self.complete(job, "unchanged", now).await;
+        }
+        let mut shown = (
+            member.wechat_bonus.unwrap_or(member.bonus),
+            member.wechat_balance.unwrap_or(member.balance),
+        );
+        if job.attempts > 1 {
+            // An earlier attempt may have reached WeChat with its answer lost: read the card first,
+            // so the customer gets one change message and its text counts from what the card shows.
+            let api = self.tokens.api();
+            let read = self
+                .tokens
+                .with_token(appid, now, |token| async move {
+                    api.shown_values(&token, card_id, code).await
+                })
+                .await;
+            let before = shown;
+            shown = match read {
+                Ok(read) => read,
+                Err(error) => return self.failed_call(job, error, now).await,
+            };
+            if shown == (member.bonus, member.balance) {
+                // It did: what that attempt sent is confirmed, and its push is its echo.
+                let sent = Sent {
+                    revision: member.revision,
+                    add_bonus: member.bonus - before.0,
+                    add_balance: member.balance - before.1,
+                };
+                self.metrics.observe_member_update("already");
+                return self.confirm(job, &member, sent, shown, now).await;
+            }
+        }
+        let add_bonus = member.bonus - shown.0;
+        let add_balance = member.balance - shown.1;
+        let body = UpdateUser {
+            code,
+            card_id,
+            bonus: member.bonus,
+            add_bonus,
+            record_bonus: member.record_bonus.as_deref(),
+            balance: member.balance,
+            add_balance,
+            record_balance: member.record_balance.as_deref(),
+            notify_optional: NotifyOptional {
+                is_notify_bonus: add_bonus != 0,
+                is_notify_balance: add_balance != 0,
+            },
+        };
+        let api = self.tokens.api();
+        let body = &body;
+        let updated = self
+            .tokens
+            .with_token(appid, now, |token| async move {
+                api.update_user(&token, body).await
+            })
+            .await;
+        let updated = match updated {
+            Ok(updated) => updated,
+            Err(error) => {
+                self.metrics.observe_member_update("error");
+                return self.failed_call(job, error, now).await;
+            }
+        };
+        self.metrics.observe_member_update("ok");
+        let sent = Sent {
+            revision: member.revision,
+            add_bonus,
+            add_balance,
+        };
+        let shown = (
+            updated.result_bonus.unwrap_or(member.bonus),
+            updated.result_balance.unwrap_or(member.balance),
+        );
+        self.confirm(job, &member, sent, shown, now).await
+    }
+
+    /// WeChat shows `shown` after the update `sent`: recorded with the job's completion, in one
+    /// transaction; a change made meanwhile queues the job again.
+    async fn confirm(
+        &self,
+        job: &Claimed,
+        member: &Model,
+        sent: Sent,
+        shown: (i64, i64),
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
+        let (appid, member_no) = (member.appid.as_str(), member.member_no.as_str());
+        let txn = store::begin_write(&self.db).await?;
+        let after = members::confirm_sync(&txn, appid, member_no, sent, shown, now).await?;
+        let held = jobs::complete(&txn, job.id, &job.claim_token, now).await?;
+        if let Some(after) = after.filter(|m| held && m.revision > sent.revision) {
+            // Changed while the call was in flight: send the new values after it.
+            jobs::requeue(&txn, &[JobPayload::update_member(&after).to_job()], now).await?;
+            self.wake.notify_one();
+        }
+        txn.commit().await?;
+        tracing::info!(
+            job_id = job.id,
+            appid,
+            "member points and balance confirmed by WeChat"
+        );
+        Ok(if held {
+            JobOutcome::Done
+        } else {
+            JobOutcome::LostClaim
+        })
+    }
+
+    /// Done without a call (`why` is logged).
+    async fn complete(&self, job: &Claimed, why: &str, now: i64) -> Result<JobOutcome, StoreError> {
+        tracing::debug!(job_id = job.id, why, "member update needs no call");
+        let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
+        Ok(if held {
+            JobOutcome::Done
+        } else {
+            JobOutcome::LostClaim
+        })
+    }
+}
