@@ -41,6 +41,8 @@ async fn run() -> anyhow::Result<()> {
         Command::Codes(args) => cli::codes::run(args, &settings).await,
         Command::Whitelist(args) => cli::whitelist::run(args, &settings).await,
         Command::MpnewsHtml(args) => cli::mpnews::run(args, &settings).await,
+        Command::Card(args) => cli::card::run(args, &settings).await,
+        Command::Media(args) => cli::media::run(args, &settings).await,
         Command::Bench(args) => cli::bench::run(args, &settings, cli.config.is_some()).await,
     }
 }

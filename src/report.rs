@@ -7,6 +7,7 @@ use entity::{channel, job};
 use crate::members::import::ImportReport;
 use crate::members::reconcile::{Drift, Reconciled};
 use crate::store::bindings::BindingView;
+use crate::store::cards::CardView;
 use crate::store::members::MemberView;
 
 use crate::store::channel_day::{Counts, GroupBy, StatsReport};
@@ -293,6 +294,36 @@ pub fn reconcile_report(outcome: &Reconciled) -> String {
         }
     }
     out
+}
+
+/// Cards of the catalogue as an aligned table.
+pub fn cards_table(cards: &[CardView]) -> String {
+    let head: Vec<String> = [
+        "appid",
+        "card_id",
+        "card_type",
+        "title",
+        "status",
+        "quantity",
+        "refuse_reason",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = cards
+        .iter()
+        .map(|c| {
+            vec![
+                c.appid.clone(),
+                c.card_id.clone(),
+                c.card_type.clone(),
+                c.title.clone(),
+                c.status.clone(),
+                c.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                c.refuse_reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body) + "\n"
 }
 
 /// Members as an aligned table.

@@ -8,6 +8,7 @@ mod m20261125_000003_drop_event_code_index;
 mod m20261125_000004_channel_registry;
 mod m20261126_000005_job_attempts_bigint;
 mod m20261202_000006_member;
+mod m20261202_000007_card;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_channel_registry::Migration),
             Box::new(m20261126_000005_job_attempts_bigint::Migration),
             Box::new(m20261202_000006_member::Migration),
+            Box::new(m20261202_000007_card::Migration),
         ]
     }
 }

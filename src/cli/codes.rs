@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::{operator, print_json};
 use crate::config::Settings;
 use crate::distribution::deposit::parse_codes;
+use crate::wechat_api::catalogue::StockChange;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,7 +20,7 @@ pub struct Args {
 pub enum Action {
     /// Import the codes of FILE (one per line). An interrupted run resumes when run again: codes
     /// WeChat took are not sent twice. Then checks every code with WeChat and lists the missing.
-    Deposit(CodesArgs),
+    Deposit(DepositArgs),
     /// List the codes of FILE that WeChat does not have for the card.
     Check(CodesArgs),
 }
@@ -34,6 +35,16 @@ pub struct CodesArgs {
     pub file: PathBuf,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DepositArgs {
+    #[command(flatten)]
+    pub codes: CodesArgs,
+    /// Then set the card's stock to the number of codes WeChat holds (reference 001: the stock may
+    /// not exceed the codes deposited).
+    #[arg(long)]
+    pub sync_stock: bool,
 }
 
 impl CodesArgs {
@@ -52,11 +63,30 @@ impl CodesArgs {
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let operator = operator(settings).await?;
     let missing = match args.action {
-        Action::Deposit(args) => {
+        Action::Deposit(DepositArgs {
+            codes: args,
+            sync_stock,
+        }) => {
             let codes = args.codes()?;
             let report = operator
                 .deposit(args.appid.as_deref(), &args.card_id, &codes)
                 .await?;
+            if sync_stock {
+                let appid = operator.appid(args.appid.as_deref())?;
+                let change = operator
+                    .set_stock(&appid, &args.card_id, report.deposit_count)
+                    .await?;
+                eprintln!(
+                    "stock of {} set to {} ({})",
+                    args.card_id,
+                    report.deposit_count,
+                    match change {
+                        Some(StockChange::Increase(n)) => format!("+{n}"),
+                        Some(StockChange::Reduce(n)) => format!("-{n}"),
+                        None => "unchanged".to_owned(),
+                    }
+                );
+            }
             if args.json {
                 print_json(&report)?;
             } else {

@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod binding;
+pub mod card;
 pub mod channels;
 pub mod codes;
 pub mod jobs;
 pub mod landingpage;
+pub mod media;
 pub mod members;
 pub mod migrate;
 pub mod mpnews;
@@ -65,6 +67,10 @@ pub enum Command {
     Codes(codes::Args),
     /// The test whitelist of cards under review.
     Whitelist(whitelist::Args),
+    /// The card catalogue: create cards from JSON files, follow their review, stock and activation form.
+    Card(card::Args),
+    /// Images for cards, uploaded to WeChat's CDN.
+    Media(media::Args),
     /// The HTML that puts a card into a 图文 (mpnews) message.
     #[command(name = "mpnews-html")]
     MpnewsHtml(mpnews::Args),

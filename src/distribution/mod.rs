@@ -3,6 +3,7 @@
 //! signatures. One service behind both the CLI and the admin API; the WeChat calls go through the
 //! shared access_token (refreshed once when WeChat refuses it).
 
+pub mod catalogue;
 pub mod deposit;
 pub mod jssdk;
 pub mod qrcode;

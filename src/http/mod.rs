@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod catalogue;
 pub mod distribution;
 pub mod error;
 pub mod health;
@@ -111,6 +112,9 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/members/{member_no}",
             web::put().to(members::update),
         )
+        .route("/api/v1/cards", web::get().to(catalogue::list))
+        .route("/api/v1/cards", web::post().to(catalogue::create))
+        .route("/api/v1/cards/{card_id}", web::get().to(catalogue::show))
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))

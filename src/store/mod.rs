@@ -4,6 +4,7 @@
 //! transaction and tests move time without sleeping. Query code lives here, never in handlers.
 
 pub mod bindings;
+pub mod cards;
 pub mod channel;
 pub mod channel_day;
 pub mod database_file;

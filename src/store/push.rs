@@ -35,6 +35,40 @@ impl Incoming {
     }
 }
 
+impl Incoming {
+    /// The review a `card_pass_check` / `card_not_pass_check` push reports (reference §3.1); None for
+    /// any other push.
+    pub fn card_review(&self) -> Option<CardReview<'_>> {
+        let (check, status) = match &self.message.event {
+            Event::CardPassCheck(check) => (check, "CARD_STATUS_VERIFY_OK"),
+            Event::CardNotPassCheck(check) => (check, "CARD_STATUS_VERIFY_FAIL"),
+            _ => return None,
+        };
+        Some(CardReview {
+            appid: self.appid.as_str(),
+            card_id: check.card_id.as_str(),
+            status,
+            // WeChat's own sample of card_pass_check carries a RefuseReason too (§3.1): only a
+            // refusal has one.
+            refuse_reason: check
+                .refuse_reason
+                .as_deref()
+                .filter(|_| status == "CARD_STATUS_VERIFY_FAIL"),
+            reviewed_at: self.message.create_time,
+        })
+    }
+}
+
+/// A card's review: its new status, why it was refused, and when (the push's CreateTime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardReview<'a> {
+    pub appid: &'a str,
+    pub card_id: &'a str,
+    pub status: &'a str,
+    pub refuse_reason: Option<&'a str>,
+    pub reviewed_at: i64,
+}
+
 /// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberCardChange<'a> {

@@ -17,7 +17,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::bindings::Status;
 use super::channel_day::{self, ChannelDelta, Counts};
 use super::push::{
-    dedupe_key, EventRow, Incoming, JobsFor, LocalDays, MemberCardChange, NewJob, Recorded, Stored,
+    dedupe_key, CardReview, EventRow, Incoming, JobsFor, LocalDays, MemberCardChange, NewJob,
+    Recorded, Stored,
 };
 use crate::wechat::events::{Event, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
@@ -50,6 +51,9 @@ pub fn record_batch(
         }
         if let Some(change) = push.member_card_change() {
             note_wechat_change(conn, &change, push.received_at)?;
+        }
+        if let Some(review) = push.card_review() {
+            note_review(conn, &review, push.received_at)?;
         }
         let seq = match job_rules.sequence_for(push) {
             Some(card_id) => next_sequence(conn, push.appid.as_str(), card_id)?,
@@ -309,6 +313,28 @@ fn note_wechat_change(
         )?
         .execute(card)?;
     }
+    Ok(())
+}
+
+/// A card's review (`store::cards::reviewed`): a card created elsewhere gets a row; a push older than
+/// the one applied last changes nothing.
+fn note_review(conn: &Connection, review: &CardReview<'_>, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO card (appid, card_id, card_type, title, status, refuse_reason, quantity, body, \
+         reviewed_at, created_at, updated_at) VALUES (?1, ?2, '', '', ?3, ?4, NULL, NULL, ?5, ?6, ?6) \
+         ON CONFLICT (appid, card_id) DO UPDATE SET status = excluded.status, \
+         refuse_reason = excluded.refuse_reason, reviewed_at = excluded.reviewed_at, \
+         updated_at = excluded.updated_at \
+         WHERE card.reviewed_at IS NULL OR card.reviewed_at <= excluded.reviewed_at",
+    )?
+    .execute(params![
+        review.appid,
+        review.card_id,
+        review.status,
+        review.refuse_reason,
+        review.reviewed_at,
+        now
+    ])?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! The outbound WeChat API client (reqwest): access tokens, tickets, member-card activation and
-//! the distribution APIs.
+//! the distribution and card catalogue APIs.
 //!
 //! URLs carry `access_token` (and, for `/cgi-bin/token`, the AppSecret): no URL is ever logged or
 //! put in an error; reqwest errors are stripped of theirs.
 
+pub mod catalogue;
 pub mod distribution;
 pub mod error;
 pub mod membercard;

@@ -14,7 +14,7 @@ use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
 use cardhook::wechat::Mode;
 use entity::{
-    card_binding, card_event, card_sequence, channel_day as channel_day_row, job, member,
+    card, card_binding, card_event, card_sequence, channel_day as channel_day_row, job, member,
 };
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -130,6 +130,17 @@ fn stream(seed: u64) -> Vec<Incoming> {
                         ),
                     )
             }
+            // A card's review, sometimes older than one already applied.
+            10 if rng.gen_bool(0.4) => {
+                let event = ["card_pass_check", "card_not_pass_check"][rng.gen_range(0..2)];
+                let card = ["pMIX", "pOTHER"][rng.gen_range(0..2)];
+                format!(
+                    "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>{}</CreateTime>\
+                     <MsgType>event</MsgType><Event>{event}</Event><CardId>{card}</CardId>\
+                     <RefuseReason>r{i}</RefuseReason></xml>",
+                    t - rng.gen_range(0..30)
+                )
+            }
             9 if rng.gen_bool(0.5) => code_event_xml(
                 "submit_membercard_user_info",
                 &format!("o{code}"),
@@ -180,6 +191,7 @@ struct Tables {
     jobs: Vec<job::Model>,
     sequences: Vec<card_sequence::Model>,
     members: Vec<member::Model>,
+    cards: Vec<card::Model>,
 }
 
 /// Members bound to most codes of the stream's card, some with the echo of an update pending (so
@@ -254,6 +266,11 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         .all(db)
         .await
         .unwrap();
+    let cards = card::Entity::find()
+        .order_by_asc(card::Column::CardId)
+        .all(db)
+        .await
+        .unwrap();
     Tables {
         events,
         bindings,
@@ -261,6 +278,7 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         jobs,
         sequences,
         members,
+        cards,
     }
 }
 
@@ -333,6 +351,7 @@ proptest! {
                 assert_eq!(got.jobs, expected.jobs, "{backend:?}: job");
                 assert_eq!(got.sequences, expected.sequences, "{backend:?}: card_sequence");
                 assert_eq!(got.members, expected.members, "{backend:?}: member");
+                assert_eq!(got.cards, expected.cards, "{backend:?}: card");
             }
         });
     }

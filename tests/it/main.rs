@@ -5,6 +5,7 @@
 mod activation;
 mod admin;
 mod batch;
+mod catalogue;
 mod channels;
 mod cli;
 mod crash;

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod browser;
 pub mod burst;
+pub mod fake_catalogue;
 pub mod fake_codes;
 pub mod fake_member_cards;
 pub mod fake_wechat;

@@ -1,0 +1,170 @@
+//! `cardhook card create|list|show|update|stock|form set`: the card catalogue — cards created from
+//! JSON files kept in version control, their review, stock and one-click activation form.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{operator, print_json, Format};
+use crate::config::Settings;
+use crate::report;
+use crate::wechat_api::catalogue::StockChange;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Create a card from FILE, the body of `/card/create` as WeChat documents it; image fields that
+    /// name a local file (relative to FILE) are uploaded first. Prints the card_id, and for a member
+    /// card the `[[cards]]` block to add to the configuration.
+    Create {
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The catalogue: every card created here or reviewed since, with its status and stock.
+    List {
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One card, refreshed from WeChat (`/card/get`).
+    Show {
+        #[arg(long)]
+        card_id: String,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Change a card (`/card/update`) with FILE: `{"member_card": {"base_info": {…}}}`.
+    Update(CardFile),
+    /// Increase or reduce the stock (`/card/modifystock`).
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["increase", "reduce"])))]
+    Stock {
+        #[arg(long)]
+        card_id: String,
+        #[arg(long)]
+        increase: Option<u64>,
+        #[arg(long)]
+        reduce: Option<u64>,
+        #[arg(long)]
+        appid: Option<String>,
+    },
+    /// The one-click activation form of a member card.
+    Form {
+        #[command(subcommand)]
+        action: FormAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum FormAction {
+    /// Set it (`/card/membercard/activateuserform/set`) from FILE: `required_form` / `optional_form`
+    /// with `common_field_id_list` such as `USER_FORM_INFO_FLAG_MOBILE`.
+    Set(CardFile),
+}
+
+/// A card and the JSON file of what to send for it.
+#[derive(Debug, clap::Args)]
+pub struct CardFile {
+    #[arg(long)]
+    card_id: String,
+    #[arg(long = "from", value_name = "FILE")]
+    from: PathBuf,
+    #[arg(long)]
+    appid: Option<String>,
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
+    let operator = operator(settings).await?;
+    match args.action {
+        Action::Create { from, appid, json } => {
+            let body = read_json(&from)?;
+            let dir = from.parent().unwrap_or(Path::new("."));
+            let created = operator
+                .create_card(appid.as_deref(), body, Some(dir))
+                .await?;
+            if json {
+                print_json(&created)?;
+            } else {
+                println!("card_id {}", created.card_id);
+                if let Some(block) = &created.config_block {
+                    println!("\n# add to the configuration to run it:\n{block}");
+                }
+            }
+        }
+        Action::List { appid, format } => {
+            let cards = operator.cards(appid.as_deref()).await?;
+            match format {
+                Format::Json => print_json(&serde_json::json!({ "cards": cards }))?,
+                Format::Table | Format::Csv => print!("{}", report::cards_table(&cards)),
+            }
+        }
+        Action::Show {
+            card_id,
+            appid,
+            format,
+        } => {
+            let card = operator.card(appid.as_deref(), &card_id).await?;
+            match format {
+                Format::Json => print_json(&card)?,
+                Format::Table | Format::Csv => print!("{}", report::cards_table(&[card])),
+            }
+        }
+        Action::Update(CardFile {
+            card_id,
+            from,
+            appid,
+        }) => {
+            let card = operator
+                .update_card(appid.as_deref(), &card_id, read_json(&from)?)
+                .await?;
+            print!("{}", report::cards_table(&[card]));
+        }
+        Action::Stock {
+            card_id,
+            increase,
+            reduce,
+            appid,
+        } => {
+            let change = match (increase, reduce) {
+                (Some(n), _) => StockChange::Increase(n),
+                (None, Some(n)) => StockChange::Reduce(n),
+                (None, None) => anyhow::bail!("give --increase N or --reduce N"),
+            };
+            let card = operator
+                .change_stock(appid.as_deref(), &card_id, change)
+                .await?;
+            print!("{}", report::cards_table(&[card]));
+        }
+        Action::Form {
+            action:
+                FormAction::Set(CardFile {
+                    card_id,
+                    from,
+                    appid,
+                }),
+        } => {
+            operator
+                .set_activate_form(appid.as_deref(), &card_id, read_json(&from)?)
+                .await?;
+            println!("activation form of {card_id} set");
+        }
+    }
+    Ok(())
+}
