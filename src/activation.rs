@@ -1,5 +1,6 @@
 //! Which pushes activate a member card, and the jobs a card's configuration makes: an activation, or
-//! for a one-click card bound by phone, first the binding to the merchant's member.
+//! for a one-click card bound by phone, first the binding to the merchant's member; and the card a
+//! follow QR code hands out. The payloads of every job kind.
 
 use std::collections::HashMap;
 
@@ -30,6 +31,15 @@ pub enum JobPayload {
     /// Send a bound member's points and balance to WeChat (`/card/membercard/updateuser`). One job per
     /// member: the values are read when it runs, so updates made before it runs share one call.
     UpdateMemberV1 { appid: String, member_no: String },
+    /// Send a card in a customer-service message to who followed or scanned a follow QR code
+    /// (reference 000), its cardExt naming the scene as outer_str so the get counts in its channel.
+    /// One per (account, OpenID, scene, card): a second scan sends nothing more.
+    SendCardV1 {
+        appid: String,
+        openid: String,
+        card_id: String,
+        outer_str: String,
+    },
 }
 
 /// What a member card is activated with. Its JSON is exactly the body of
@@ -62,6 +72,7 @@ impl JobPayload {
     pub const ACTIVATE_KIND: &'static str = "activate_member_card";
     pub const BIND_KIND: &'static str = "bind_member";
     pub const UPDATE_KIND: &'static str = "update_member";
+    pub const SEND_KIND: &'static str = "send_card";
 
     /// The job that sends `member`'s points and balance to WeChat.
     pub fn update_member(member: &entity::member::Model) -> Self {
@@ -84,6 +95,12 @@ impl JobPayload {
                 ..
             } => format!("bind|{appid}|{card_id}|{code}"),
             Self::UpdateMemberV1 { appid, member_no } => format!("update|{appid}|{member_no}"),
+            Self::SendCardV1 {
+                appid,
+                openid,
+                card_id,
+                outer_str,
+            } => format!("send|{appid}|{openid}|{outer_str}|{card_id}"),
         }
     }
 
@@ -92,6 +109,7 @@ impl JobPayload {
             Self::ActivateMemberCardV1 { .. } => Self::ACTIVATE_KIND,
             Self::BindMemberV1 { .. } => Self::BIND_KIND,
             Self::UpdateMemberV1 { .. } => Self::UPDATE_KIND,
+            Self::SendCardV1 { .. } => Self::SEND_KIND,
         }
     }
 
@@ -201,6 +219,16 @@ impl JobsFor for CardRules {
             appid: push.appid.as_str().to_owned(),
             openid: openid.to_owned(),
             request: activate.activation(openid, seq),
+        };
+        Some(payload.to_job())
+    }
+
+    fn follow_job(&self, push: &Incoming, scene: &str, card_id: &str) -> Option<NewJob> {
+        let payload = JobPayload::SendCardV1 {
+            appid: push.appid.as_str().to_owned(),
+            openid: push.message.from_user_name.as_str().to_owned(),
+            card_id: card_id.to_owned(),
+            outer_str: scene.to_owned(),
         };
         Some(payload.to_job())
     }

@@ -43,6 +43,8 @@ async fn run() -> anyhow::Result<()> {
         Command::MpnewsHtml(args) => cli::mpnews::run(args, &settings).await,
         Command::Card(args) => cli::card::run(args, &settings).await,
         Command::Media(args) => cli::media::run(args, &settings).await,
+        Command::Send(args) => cli::send::run(args, &settings).await,
+        Command::Mass(args) => cli::mass::run(args, &settings).await,
         Command::Bench(args) => cli::bench::run(args, &settings, cli.config.is_some()).await,
     }
 }

@@ -21,6 +21,7 @@ pub struct Metrics {
     pages: IntCounterVec,
     bindings: IntCounterVec,
     member_updates: IntCounterVec,
+    card_messages: IntCounterVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
     wal_sync_seconds: Histogram,
@@ -126,6 +127,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let card_messages = IntCounterVec::new(
+            Opts::new(
+                "cardhook_card_messages_total",
+                "Cards sent in customer-service messages by the worker (follow QR codes), by outcome",
+            ),
+            &["outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -144,6 +152,7 @@ impl Metrics {
         registry.register(Box::new(pages.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
         registry.register(Box::new(member_updates.clone()))?;
+        registry.register(Box::new(card_messages.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(wal_sync_seconds.clone()))?;
@@ -160,6 +169,7 @@ impl Metrics {
             pages,
             bindings,
             member_updates,
+            card_messages,
             wal_pages,
             wal_restart_seconds,
             wal_sync_seconds,
@@ -221,6 +231,11 @@ impl Metrics {
     /// Member updates so far with `outcome` (tests read it).
     pub fn member_updates(&self, outcome: &str) -> u64 {
         self.member_updates.with_label_values(&[outcome]).get()
+    }
+
+    /// A card message of the worker: `sent` or `error`.
+    pub fn observe_card_message(&self, outcome: &str) {
+        self.card_messages.with_label_values(&[outcome]).inc();
     }
 
     /// `credential`: access_token, wx_card or jsapi.

@@ -8,6 +8,7 @@ use crate::members::import::ImportReport;
 use crate::members::reconcile::{Drift, Reconciled};
 use crate::store::bindings::BindingView;
 use crate::store::cards::CardView;
+use crate::store::mass::MassSendView;
 use crate::store::members::MemberView;
 
 use crate::store::channel_day::{Counts, GroupBy, StatsReport};
@@ -320,6 +321,33 @@ pub fn cards_table(cards: &[CardView]) -> String {
                 c.status.clone(),
                 c.quantity.map(|q| q.to_string()).unwrap_or_default(),
                 c.refuse_reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body) + "\n"
+}
+
+/// Mass sends as an aligned table.
+pub fn mass_table(sends: &[MassSendView]) -> String {
+    let head: Vec<String> = [
+        "id", "card_id", "name", "target", "msg_ids", "status", "total", "sent", "errors",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = sends
+        .iter()
+        .map(|s| {
+            let msg_ids: Vec<String> = s.msg_ids.iter().map(i64::to_string).collect();
+            vec![
+                s.id.to_string(),
+                s.card_id.clone(),
+                s.name.clone(),
+                s.target.clone(),
+                msg_ids.join(","),
+                s.status.clone(),
+                s.total.to_string(),
+                s.sent.to_string(),
+                s.errors.to_string(),
             ]
         })
         .collect();

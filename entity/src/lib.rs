@@ -9,4 +9,6 @@ pub mod channel;
 pub mod channel_day;
 pub mod code_deposit;
 pub mod job;
+pub mod mass_send;
+pub mod mass_send_msg;
 pub mod member;

@@ -9,6 +9,7 @@ mod m20261125_000004_channel_registry;
 mod m20261126_000005_job_attempts_bigint;
 mod m20261202_000006_member;
 mod m20261202_000007_card;
+mod m20261202_000008_mass_send;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_job_attempts_bigint::Migration),
             Box::new(m20261202_000006_member::Migration),
             Box::new(m20261202_000007_card::Migration),
+            Box::new(m20261202_000008_mass_send::Migration),
         ]
     }
 }

@@ -7,12 +7,14 @@ pub mod channels;
 pub mod codes;
 pub mod jobs;
 pub mod landingpage;
+pub mod mass;
 pub mod media;
 pub mod members;
 pub mod migrate;
 pub mod mpnews;
 pub mod qrcode;
 pub mod replay;
+pub mod send;
 pub mod serve;
 pub mod stats;
 pub mod whitelist;
@@ -71,6 +73,10 @@ pub enum Command {
     Card(card::Args),
     /// Images for cards, uploaded to WeChat's CDN.
     Media(media::Args),
+    /// A card to one customer in a customer-service message.
+    Send(send::Args),
+    /// Cards mass-sent to a tag, a list of OpenIDs or every follower (with a preview first).
+    Mass(mass::Args),
     /// The HTML that puts a card into a 图文 (mpnews) message.
     #[command(name = "mpnews-html")]
     MpnewsHtml(mpnews::Args),

@@ -1,13 +1,14 @@
-//! `cardhook qrcode create`: a card QR code for a named channel (reference §8.1), optionally
-//! rendered to a PNG for print.
+//! `cardhook qrcode create|follow`: a card QR code for a named channel (reference §8.1), or a follow
+//! QR code that hands out a card (reference 000), optionally rendered to a PNG for print.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::{operator, print_json};
 use crate::config::Settings;
-use crate::distribution::qrcode::{render_png, QrCodeOrder};
+use crate::distribution::messages::FollowQrOrder;
+use crate::distribution::qrcode::{render_png, CreatedQrCode, QrCodeOrder};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,6 +20,35 @@ pub struct Args {
 pub enum Action {
     /// Create a QR code (QR_CARD, or QR_MULTIPLE_CARD with --multiple) and register its channel.
     Create(CreateArgs),
+    /// A follow QR code for a poster: scanning it follows the account and gets the card in a
+    /// customer-service message; its scene is the channel's outer_str.
+    Follow(FollowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FollowArgs {
+    #[arg(long)]
+    pub appid: Option<String>,
+    /// The QR code's scene (1–64 characters): the channel in `stats`.
+    #[arg(long)]
+    pub scene: String,
+    /// The card it hands out.
+    #[arg(long)]
+    pub card_id: String,
+    /// The channel's name, shown by `stats`.
+    #[arg(long)]
+    pub name: String,
+    /// Seconds a temporary code lives, at most 2592000 (30 days, the default).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "permanent")]
+    pub expire: Option<u32>,
+    /// A permanent code (QR_LIMIT_STR_SCENE).
+    #[arg(long)]
+    pub permanent: bool,
+    /// Write the QR image (PNG, rendered here from the returned url) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +92,10 @@ pub struct CreateArgs {
 }
 
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
-    let Action::Create(args) = args.action;
+    let args = match args.action {
+        Action::Create(args) => args,
+        Action::Follow(args) => return follow(args, settings).await,
+    };
     let order = QrCodeOrder {
         appid: args.appid,
         card_id: args.card_id,
@@ -76,11 +109,32 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         openid: args.openid,
     };
     let created = operator(settings).await?.create_qrcode(order).await?;
-    if let Some(path) = &args.png {
+    print_created(&created, args.png.as_deref(), args.json)
+}
+
+async fn follow(args: FollowArgs, settings: &Settings) -> anyhow::Result<()> {
+    let order = FollowQrOrder {
+        appid: args.appid,
+        scene: args.scene,
+        card_id: args.card_id,
+        name: args.name,
+        expire_seconds: args.expire,
+        permanent: args.permanent,
+    };
+    let created = operator(settings)
+        .await?
+        .create_follow_qrcode(order)
+        .await?;
+    print_created(&created, args.png.as_deref(), args.json)
+}
+
+/// The QR code created (and its PNG written, if asked).
+fn print_created(created: &CreatedQrCode, png: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    if let Some(path) = png {
         std::fs::write(path, render_png(&created.url)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.json {
+    if json {
         return print_json(&created);
     }
     let c = &created.channel;
@@ -92,7 +146,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     if let Some(show) = &created.show_qrcode_url {
         println!("show_qrcode_url  {show}");
     }
-    if let Some(path) = &args.png {
+    if let Some(path) = png {
         println!("png              {}", path.display());
     }
     Ok(())

@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod deposit;
 pub mod jssdk;
+pub mod messages;
 pub mod qrcode;
 
 use sea_orm::DatabaseConnection;
@@ -36,6 +37,13 @@ pub enum DistributionError {
     Store(#[from] StoreError),
     #[error("the deposit stopped after {done} of {total} codes reached WeChat: {source}; run the same deposit again to resume")]
     DepositInterrupted {
+        done: usize,
+        total: usize,
+        source: TokenError,
+    },
+    #[error("the mass send stopped after {done} of {total} calls: {source}; what was sent is recorded as send {id} (`cardhook mass list`)")]
+    MassInterrupted {
+        id: i64,
         done: usize,
         total: usize,
         source: TokenError,

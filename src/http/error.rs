@@ -118,6 +118,7 @@ impl HttpError {
                 DistributionError::Store(_)
                 | DistributionError::Credential(TokenError::Store(_)) => "storage_unavailable",
                 DistributionError::DepositInterrupted { .. } => "deposit_interrupted",
+                DistributionError::MassInterrupted { .. } => "mass_send_interrupted",
             },
             Self::Members(e) => match e {
                 MembersError::Import(_) | MembersError::Invalid(_) => "bad_request",
@@ -158,7 +159,8 @@ impl ResponseError for HttpError {
                 DistributionError::UnknownAccount(_)
                 | DistributionError::Credential(TokenError::NoSecret(_)) => StatusCode::NOT_FOUND,
                 DistributionError::Credential(TokenError::Api(_))
-                | DistributionError::DepositInterrupted { .. } => StatusCode::BAD_GATEWAY,
+                | DistributionError::DepositInterrupted { .. }
+                | DistributionError::MassInterrupted { .. } => StatusCode::BAD_GATEWAY,
                 DistributionError::Credential(TokenError::Busy | TokenError::Store(_))
                 | DistributionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },

@@ -7,6 +7,7 @@ pub mod distribution;
 pub mod error;
 pub mod health;
 pub mod members;
+pub mod messages;
 pub mod wechat;
 
 use std::sync::Arc;
@@ -115,6 +116,13 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/cards", web::get().to(catalogue::list))
         .route("/api/v1/cards", web::post().to(catalogue::create))
         .route("/api/v1/cards/{card_id}", web::get().to(catalogue::show))
+        .route(
+            "/api/v1/channels/follow-qrcode",
+            web::post().to(messages::follow_qrcode),
+        )
+        .route("/api/v1/send/card", web::post().to(messages::send_card))
+        .route("/api/v1/mass", web::post().to(messages::mass))
+        .route("/api/v1/mass", web::get().to(messages::mass_list))
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))

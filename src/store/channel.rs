@@ -19,6 +19,9 @@ pub enum ChannelKind {
     LandingPage,
     /// Named by the operator for an outer_str used elsewhere (a cardExt, a mass-sent article).
     Named,
+    /// A follow QR code (issue 26): its scene is the outer_str, and a follow or scan of it gets the
+    /// channel's card in a customer-service message.
+    FollowQrCode,
 }
 
 impl ChannelKind {
@@ -28,6 +31,7 @@ impl ChannelKind {
             Self::QrCodeMultiple => "qrcode_multiple",
             Self::LandingPage => "landingpage",
             Self::Named => "named",
+            Self::FollowQrCode => "follow_qrcode",
         }
     }
 }
@@ -95,6 +99,26 @@ pub async fn register(
     row.created_at = Set(created_at);
     row.updated_at = Set(now);
     Ok(row.save(db).await?.try_into_model()?)
+}
+
+/// The cards a follow or scan of the follow QR code `scene` hands out (usually one).
+pub async fn follow_cards(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    scene: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(channel::Entity::find()
+        .select_only()
+        .column(Column::CardId)
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::Kind.eq(ChannelKind::FollowQrCode.as_str()))
+        .filter(Column::OuterId.eq(0))
+        .filter(Column::OuterStr.eq(scene))
+        .order_by_asc(Column::CardId)
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Every registered channel (of one account), oldest first.

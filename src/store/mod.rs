@@ -12,6 +12,7 @@ pub mod deposits;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod mass;
 pub mod members;
 pub mod push;
 pub mod record;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, FixedOffset};
 
-use crate::wechat::events::{Event, Message};
+use crate::wechat::events::{Event, MassSendFinish, Message};
 use crate::wechat::ids::AppId;
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
@@ -56,6 +56,25 @@ impl Incoming {
                 .filter(|_| status == "CARD_STATUS_VERIFY_FAIL"),
             reviewed_at: self.message.create_time,
         })
+    }
+}
+
+impl Incoming {
+    /// The scene of a follow or scan of a parametric QR code (reference 000); None for a plain
+    /// follow or any other push.
+    pub fn follow_scene(&self) -> Option<&str> {
+        match &self.message.event {
+            Event::Subscribe(scan) | Event::Scan(scan) => scan.scene.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What a MASSSENDJOBFINISH push reports of a mass send's message; None for any other push.
+    pub fn mass_finish(&self) -> Option<(&str, &MassSendFinish)> {
+        match &self.message.event {
+            Event::MassSendJobFinish(finish) => Some((self.appid.as_str(), finish)),
+            _ => None,
+        }
     }
 }
 
@@ -109,6 +128,9 @@ pub trait JobsFor: Send + Sync {
     fn sequence_for<'a>(&self, push: &'a Incoming) -> Option<&'a str>;
     /// The job `push` calls for; `seq` is the number drawn for `sequence_for` (0 when none was).
     fn job_for(&self, push: &Incoming, seq: i64) -> Option<NewJob>;
+    /// The job that sends `card_id` to the sender of a follow or scan of the follow QR code `scene`
+    /// (the writers look up which cards a scene hands out: `store::channel::follow_cards`).
+    fn follow_job(&self, push: &Incoming, scene: &str, card_id: &str) -> Option<NewJob>;
 }
 
 /// No jobs at all (a receiver without member cards; tests).
@@ -119,6 +141,9 @@ impl JobsFor for NoJobs {
         None
     }
     fn job_for(&self, _: &Incoming, _: i64) -> Option<NewJob> {
+        None
+    }
+    fn follow_job(&self, _: &Incoming, _: &str, _: &str) -> Option<NewJob> {
         None
     }
 }

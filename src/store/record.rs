@@ -4,14 +4,15 @@
 //! A batch stores, in order, each push's `card_event` row (a duplicate — of an earlier push or of
 //! one in the same batch — changes nothing), the binding it creates or moves, the channel counters
 //! it moves (summed per channel and day), what WeChat shows of a member's points and balance, a
-//! card's review status, and the jobs it calls for.
+//! card's review status, a mass send's report, and the jobs it calls for (a follow QR code's card
+//! sent to who scanned it among them).
 
 use chrono::FixedOffset;
 use sea_orm::ConnectionTrait;
 
 use super::channel_day::{self, ChannelDelta, Counts};
 use super::push::{dedupe_key, Incoming, JobsFor, LocalDays, Recorded, Stored};
-use super::{bindings, cards, events, jobs, members, sequences, StoreError};
+use super::{bindings, cards, channel, events, jobs, mass, members, sequences, StoreError};
 use crate::wechat::events::Event;
 
 /// Store one push (see [`record_batch`]).
@@ -29,8 +30,8 @@ pub async fn record(
 ///
 /// The common case, a new `user_get_card`, costs no statement of its own: events, bindings,
 /// counters and jobs go in multi-row statements (each a round trip to PostgreSQL). Rarer events
-/// (delete, consume, gift, restore, a member card's points changed, a card's review) are applied one
-/// by one, in order.
+/// (delete, consume, gift, restore, a member card's points changed, a card's review, a mass send's
+/// report, a follow QR code's scan) are applied one by one, in order.
 pub async fn record_batch(
     db: &impl ConnectionTrait,
     pushes: &[&Incoming],
@@ -82,6 +83,14 @@ pub async fn record_batch(
         }
         if let Some(review) = push.card_review() {
             cards::reviewed(db, &review, push.received_at).await?;
+        }
+        if let Some((appid, finish)) = push.mass_finish() {
+            mass::finished(db, appid, finish, push.received_at).await?;
+        }
+        if let Some(scene) = push.follow_scene() {
+            for card_id in channel::follow_cards(db, push.appid.as_str(), scene).await? {
+                new_jobs.extend(job_rules.follow_job(push, scene, &card_id));
+            }
         }
         let seq = match job_rules.sequence_for(push) {
             Some(card_id) => sequences::next(db, push.appid.as_str(), card_id).await?,

@@ -15,12 +15,13 @@ use chrono::FixedOffset;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::bindings::Status;
+use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
 use super::push::{
     dedupe_key, CardReview, EventRow, Incoming, JobsFor, LocalDays, MemberCardChange, NewJob,
     Recorded, Stored,
 };
-use crate::wechat::events::{Event, UserGetCard};
+use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
 
 /// Store `pushes` in order on `conn`, which the caller holds in a write transaction: each new
@@ -54,6 +55,16 @@ pub fn record_batch(
         }
         if let Some(review) = push.card_review() {
             note_review(conn, &review, push.received_at)?;
+        }
+        if let Some((appid, finish)) = push.mass_finish() {
+            note_mass_finish(conn, appid, finish, push.received_at)?;
+        }
+        if let Some(scene) = push.follow_scene() {
+            for card_id in follow_cards(conn, push.appid.as_str(), scene)? {
+                if let Some(job) = job_rules.follow_job(push, scene, &card_id) {
+                    jobs_queued += insert_job(conn, &job, queued_at)?;
+                }
+            }
         }
         let seq = match job_rules.sequence_for(push) {
             Some(card_id) => next_sequence(conn, push.appid.as_str(), card_id)?,
@@ -336,6 +347,44 @@ fn note_review(conn: &Connection, review: &CardReview<'_>, now: i64) -> rusqlite
         now
     ])?;
     Ok(())
+}
+
+/// A MASSSENDJOBFINISH push (`store::mass::finished`): what WeChat reports of one message id.
+fn note_mass_finish(
+    conn: &Connection,
+    appid: &str,
+    finish: &MassSendFinish,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let Some(msg_id) = finish.msg_id else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "UPDATE mass_send_msg SET status = ?1, total_count = ?2, filter_count = ?3, \
+         sent_count = ?4, error_count = ?5, finished_at = ?6 WHERE appid = ?7 AND msg_id = ?8",
+    )?
+    .execute(params![
+        finish.status,
+        finish.total_count,
+        finish.filter_count,
+        finish.sent_count,
+        finish.error_count,
+        now,
+        appid,
+        msg_id
+    ])?;
+    Ok(())
+}
+
+/// The cards a follow QR code's scene hands out (`store::channel::follow_cards`).
+fn follow_cards(conn: &Connection, appid: &str, scene: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT card_id FROM channel WHERE appid = ?1 AND kind = ?2 \
+         AND outer_id = 0 AND outer_str = ?3 ORDER BY card_id",
+    )?;
+    let kind = ChannelKind::FollowQrCode.as_str();
+    let cards = statement.query_map(params![appid, kind, scene], |row| row.get(0))?;
+    cards.collect()
 }
 
 /// Issue the next membership sequence number (1, 2, …) of `(appid, card_id)`.

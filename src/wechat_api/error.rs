@@ -36,7 +36,9 @@ const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
 const TRANSIENT: [i64; 2] = [-1, 45011];
 /// Card errors no retry can fix: bad code, consumed, bad code, deleted/gifting, bad card_id,
 /// bad card state, no API permission for the card, invalid appid.
-const TERMINAL: [i64; 8] = [40056, 40099, 40116, 40127, 40073, 40078, 45030, 40013];
+const TERMINAL: [i64; 10] = [
+    40056, 40099, 40116, 40127, 40073, 40078, 45030, 40013, 45015, 43004,
+];
 const DAILY_QUOTA: i64 = 45009;
 
 /// What the documentation says an errcode means (reference §5.3), for the operator's message.
@@ -62,6 +64,9 @@ fn meaning(errcode: i64) -> String {
         40124 => "too many custom_field entries on the member card",
         43009 => "no custom-code permission",
         43010 => "no stored-value (balance) permission",
+        43004 => "the user does not follow the account",
+        45015 => "the customer-service window has closed (48 hours after the user last interacted)",
+        45028 => "no mass-send quota left",
         45009 => "daily API quota used up",
         45011 => "API called too often",
         45021 => "a field is too long",

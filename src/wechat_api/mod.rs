@@ -1,5 +1,5 @@
 //! The outbound WeChat API client (reqwest): access tokens, tickets, member-card activation and
-//! the distribution and card catalogue APIs.
+//! the distribution, card catalogue and message APIs.
 //!
 //! URLs carry `access_token` (and, for `/cgi-bin/token`, the AppSecret): no URL is ever logged or
 //! put in an error; reqwest errors are stripped of theirs.
@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod distribution;
 pub mod error;
 pub mod membercard;
+pub mod messages;
 pub mod oauth;
 pub mod ticket;
 pub mod token;

@@ -7,6 +7,7 @@ use super::retry::{next_day, next_run};
 use super::Worker;
 use crate::activation::{JobPayload, MemberActivation};
 use crate::credentials::TokenError;
+use crate::distribution::messages::SendCardOrder;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
 use crate::store::{self, bindings, members, push::day_of, StoreError};
@@ -87,6 +88,20 @@ impl Worker {
                 .update_member(job, &appid, &member_no, now)
                 .await
                 .map(Step::Settled),
+            Ok(JobPayload::SendCardV1 {
+                appid,
+                openid,
+                card_id,
+                outer_str,
+            }) => {
+                let order = SendCardOrder {
+                    appid: Some(appid),
+                    card_id,
+                    openid,
+                    outer_str: Some(outer_str),
+                };
+                self.send_card(job, order, now).await.map(Step::Settled)
+            }
             Err(e) => {
                 let reason = format!("unreadable {} payload: {e}", job.kind);
                 self.bury(job, &reason, now).await.map(Step::Settled)

@@ -5,6 +5,7 @@
 pub mod activate;
 pub mod bind;
 pub mod retry;
+pub mod send;
 pub mod update;
 
 use std::collections::HashMap;

@@ -361,6 +361,23 @@ async fn readiness_follows_the_database_file() {
     );
 }
 
+/// An admin API answer with its status, checked against what openapi.json documents for `verb`
+/// `route` and that status.
+pub(crate) async fn documented(
+    response: reqwest::Response,
+    route: &str,
+    verb: &str,
+) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let spec: Value = serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
+    let schema = &spec["paths"][route][verb]["responses"][status.to_string()]["content"]
+        ["application/json"]["schema"];
+    assert!(!schema.is_null(), "{verb} {route} {status} is documented");
+    check(&spec, schema, &body, route);
+    (status, body)
+}
+
 /// A minimal OpenAPI schema check: types, required properties, nullable, arrays, $ref.
 pub(crate) fn check(spec: &Value, schema: &Value, value: &Value, at: &str) {
     if let Some(reference) = schema["$ref"].as_str() {
@@ -513,7 +530,8 @@ async fn the_openapi_description_matches_real_answers() {
                 || path == "/api/v1/members/import"
                 // Checked against real answers in distribution.rs (the PNG is decoded there).
                 || DISTRIBUTION_PATHS.contains(&path.as_str())
-                || crate::catalogue::CATALOGUE_PATHS.contains(&path.as_str()),
+                || crate::catalogue::CATALOGUE_PATHS.contains(&path.as_str())
+                || crate::messages::MESSAGE_PATHS.contains(&path.as_str()),
             "{path} unchecked"
         );
     }

@@ -14,7 +14,8 @@ use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
 use cardhook::wechat::Mode;
 use entity::{
-    card, card_binding, card_event, card_sequence, channel_day as channel_day_row, job, member,
+    card, card_binding, card_event, card_sequence, channel_day as channel_day_row, job,
+    mass_send_msg, member,
 };
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -130,6 +131,28 @@ fn stream(seed: u64) -> Vec<Incoming> {
                         ),
                     )
             }
+            // A follow or scan of a follow QR code (one handing out two cards), or of an unknown one.
+            10 if rng.gen_bool(0.3) => {
+                let (event, key) = [
+                    ("subscribe", "qrscene_poster"),
+                    ("SCAN", "poster"),
+                    ("SCAN", "elsewhere"),
+                    ("subscribe", ""),
+                ][rng.gen_range(0..4)];
+                format!(
+                    "<xml><ToUserName>gh</ToUserName><FromUserName>o{code}</FromUserName><CreateTime>{t}</CreateTime>\
+                     <MsgType>event</MsgType><Event>{event}</Event><EventKey>{key}</EventKey></xml>"
+                )
+            }
+            // A mass send's report, of a message id cardhook sent or not.
+            10 if rng.gen_bool(0.3) => format!(
+                "<xml><ToUserName>gh</ToUserName><FromUserName>oSys</FromUserName><CreateTime>{t}</CreateTime>\
+                 <MsgType>event</MsgType><Event>MASSSENDJOBFINISH</Event><MsgID>{}</MsgID>\
+                 <Status>{}</Status><TotalCount>{i}</TotalCount><SentCount>{}</SentCount><ErrorCount>1</ErrorCount></xml>",
+                rng.gen_range(1..5),
+                ["sendsuccess", "err(30003)"][rng.gen_range(0..2)],
+                i / 2
+            ),
             // A card's review, sometimes older than one already applied.
             10 if rng.gen_bool(0.4) => {
                 let event = ["card_pass_check", "card_not_pass_check"][rng.gen_range(0..2)];
@@ -192,6 +215,33 @@ struct Tables {
     sequences: Vec<card_sequence::Model>,
     members: Vec<member::Model>,
     cards: Vec<card::Model>,
+    mass_msgs: Vec<mass_send_msg::Model>,
+}
+
+/// A follow QR code handing out two cards (scene `poster`), and a mass send of message ids 1 to 3.
+async fn seed_messages(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    for card_id in ["pMIX", "pFORM"] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO channel (appid, card_id, outer_id, outer_str, name, kind, created_at, updated_at) \
+             VALUES ('wxbatch', '{card_id}', 0, 'poster', 'Poster', 'follow_qrcode', 1, 1)"
+        ))
+        .await
+        .unwrap();
+    }
+    db.execute_unprepared(
+        "INSERT INTO mass_send (id, appid, card_id, name, target, created_at) \
+         VALUES (1, 'wxbatch', 'pMIX', 'tag', 'tag:1', 1)",
+    )
+    .await
+    .unwrap();
+    for msg_id in 1..=3 {
+        db.execute_unprepared(&format!(
+            "INSERT INTO mass_send_msg (appid, msg_id, mass_send_id) VALUES ('wxbatch', {msg_id}, 1)"
+        ))
+        .await
+        .unwrap();
+    }
 }
 
 /// Members bound to most codes of the stream's card, some with the echo of an update pending (so
@@ -271,6 +321,11 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         .all(db)
         .await
         .unwrap();
+    let mass_msgs = mass_send_msg::Entity::find()
+        .order_by_asc(mass_send_msg::Column::MsgId)
+        .all(db)
+        .await
+        .unwrap();
     Tables {
         events,
         bindings,
@@ -279,6 +334,7 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         sequences,
         members,
         cards,
+        mass_msgs,
     }
 }
 
@@ -286,6 +342,7 @@ async fn tables(db: &DatabaseConnection) -> Tables {
 async fn reference(pushes: &[Incoming], dir: &tempfile::TempDir) -> (Vec<Recorded>, Tables) {
     let (db, _) = fresh_db(Backend::Sqlite, dir).await;
     seed_members(&db).await;
+    seed_messages(&db).await;
     let mut outcomes = Vec::new();
     for push in pushes {
         let txn = db.begin().await.unwrap();
@@ -310,6 +367,7 @@ async fn batched(
 ) -> (Vec<Recorded>, Tables) {
     let (db, test_db) = fresh_db(backend, dir).await;
     seed_members(&db).await;
+    seed_messages(&db).await;
     let mut writer = Writer::on(backend, &db, &test_db).await;
     let mut outcomes = Vec::new();
     let mut rest: Vec<&Incoming> = pushes.iter().collect();
@@ -352,6 +410,7 @@ proptest! {
                 assert_eq!(got.sequences, expected.sequences, "{backend:?}: card_sequence");
                 assert_eq!(got.members, expected.members, "{backend:?}: member");
                 assert_eq!(got.cards, expected.cards, "{backend:?}: card");
+                assert_eq!(got.mass_msgs, expected.mass_msgs, "{backend:?}: mass_send_msg");
             }
         });
     }

@@ -169,18 +169,6 @@ async fn card_create_uploads_the_local_logo_and_sends_the_golden_body() {
     assert_eq!(app.fake_wechat.bodies("/card/create").await.len(), 2);
 }
 
-/// An admin API answer, checked against openapi.json.
-async fn documented(response: reqwest::Response, route: &str, verb: &str) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    let spec: Value = serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
-    let schema = &spec["paths"][route][verb]["responses"][status.to_string()]["content"]
-        ["application/json"]["schema"];
-    assert!(!schema.is_null(), "{verb} {route} {status} is documented");
-    crate::admin::check(&spec, schema, &body, route);
-    (status, body)
-}
-
 #[tokio::test]
 async fn review_pushes_move_the_card_through_its_states() {
     let (app, _catalogue, config) = catalogue_app().await;
@@ -191,7 +179,7 @@ async fn review_pushes_move_the_card_through_its_states() {
     let created = app
         .admin_json(Method::POST, &format!("/api/v1/cards?appid={appid}"), &body)
         .await;
-    let (status, created) = documented(created, "/api/v1/cards", "post").await;
+    let (status, created) = crate::admin::documented(created, "/api/v1/cards", "post").await;
     assert_eq!((status, &created), (201, &json!({"card_id": "pFAKE1"})));
     assert_eq!(app.fake_wechat.requests_to(UPLOAD).await.len(), 0);
 
@@ -228,7 +216,7 @@ async fn review_pushes_move_the_card_through_its_states() {
     let elsewhere = review("card_pass_check", "pELSEWHERE", 1_700_000_400, "");
     assert_success(app.push_xml(&elsewhere, Mode::Safe).await).await;
     let listed = app.admin_get(&format!("/api/v1/cards?appid={appid}")).await;
-    let (_, listed) = documented(listed, "/api/v1/cards", "get").await;
+    let (_, listed) = crate::admin::documented(listed, "/api/v1/cards", "get").await;
     let ids: Vec<&str> = listed["cards"]
         .as_array()
         .unwrap()
@@ -241,7 +229,7 @@ async fn review_pushes_move_the_card_through_its_states() {
     let shown = app
         .admin_get(&format!("/api/v1/cards/pFAKE1?appid={appid}"))
         .await;
-    let (status, shown) = documented(shown, "/api/v1/cards/{card_id}", "get").await;
+    let (status, shown) = crate::admin::documented(shown, "/api/v1/cards/{card_id}", "get").await;
     assert_eq!(status, 200);
     assert_eq!(
         (&shown["title"], &shown["quantity"], &shown["status"]),
@@ -265,7 +253,7 @@ async fn review_pushes_move_the_card_through_its_states() {
         let refused = app
             .admin_json(Method::POST, &format!("/api/v1/cards?appid={appid}"), &body)
             .await;
-        let (status, error) = documented(refused, "/api/v1/cards", "post").await;
+        let (status, error) = crate::admin::documented(refused, "/api/v1/cards", "post").await;
         assert_eq!(status, 400, "{error}");
         assert!(error["message"].as_str().unwrap().contains(words), "{error}");
     }
@@ -276,7 +264,7 @@ async fn review_pushes_move_the_card_through_its_states() {
     let refused = app
         .admin_json(Method::POST, &format!("/api/v1/cards?appid={appid}"), &body)
         .await;
-    let (status, error) = documented(refused, "/api/v1/cards", "post").await;
+    let (status, error) = crate::admin::documented(refused, "/api/v1/cards", "post").await;
     assert_eq!(status, 502);
     assert!(
         error["message"]

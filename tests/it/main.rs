@@ -15,6 +15,7 @@ mod durability;
 mod faults;
 mod member_sync;
 mod members;
+mod messages;
 mod migrations;
 mod power_loss;
 mod push_modes;

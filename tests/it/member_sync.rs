@@ -88,14 +88,7 @@ async fn put_member(app: &TestApp, body: Value) -> (u16, Value) {
             &body,
         )
         .await;
-    let status = response.status().as_u16();
-    let answer: Value = response.json().await.unwrap();
-    let spec: Value = serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
-    let documented = &spec["paths"]["/api/v1/members/{member_no}"]["put"]["responses"]
-        [status.to_string()]["content"]["application/json"]["schema"];
-    assert!(!documented.is_null(), "PUT {status} is documented");
-    crate::admin::check(&spec, documented, &answer, "/api/v1/members/VIP-1");
-    (status, answer)
+    crate::admin::documented(response, "/api/v1/members/{member_no}", "put").await
 }
 
 async fn member_json(app: &TestApp) -> Value {

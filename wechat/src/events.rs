@@ -137,6 +137,26 @@ pub struct CardPayOrder {
     pub receipt_info: Option<String>,
 }
 
+/// `subscribe` / `SCAN` of a parametric QR code (reference 000, "Follow QR codes"): the scene it
+/// carries (`qrscene_` dropped from a subscribe's EventKey). A plain follow has no scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowScan {
+    pub scene: Option<String>,
+    pub ticket: Option<String>,
+}
+
+/// `MASSSENDJOBFINISH`: how a mass send ended (reference "Sending cards").
+#[derive(Debug, Clone, PartialEq)]
+pub struct MassSendFinish {
+    pub msg_id: Option<i64>,
+    /// `sendsuccess`, `sendfail` or `err(num)`.
+    pub status: Option<String>,
+    pub total_count: Option<i64>,
+    pub filter_count: Option<i64>,
+    pub sent_count: Option<i64>,
+    pub error_count: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// §2.1
@@ -165,6 +185,12 @@ pub enum Event {
     CardPayOrder(CardPayOrder),
     /// §2.12
     SubmitMembercardUserInfo(CardCode),
+    /// A follow (by a parametric QR code, or plain).
+    Subscribe(FollowScan),
+    /// A follower scanned a parametric QR code.
+    Scan(FollowScan),
+    /// A mass send ended.
+    MassSendJobFinish(MassSendFinish),
     /// Any other event or message type (reference §3.13): kept raw, acknowledged.
     Unknown {
         event: Option<String>,
@@ -199,6 +225,10 @@ impl Event {
             Self::CardSkuRemind(_) => "card_sku_remind",
             Self::CardPayOrder(_) => "card_pay_order",
             Self::SubmitMembercardUserInfo(_) => "submit_membercard_user_info",
+            // Spelled as WeChat sends them: a stored dedupe key holds the name (they were untyped before).
+            Self::Subscribe(_) => "subscribe",
+            Self::Scan(_) => "SCAN",
+            Self::MassSendJobFinish(_) => "MASSSENDJOBFINISH",
             Self::Unknown { .. } => return None,
         })
     }
@@ -217,6 +247,7 @@ impl Event {
             Self::UpdateMemberCard(e) => Some(&e.card_id),
             Self::CardSkuRemind(e) => Some(&e.card_id),
             Self::CardPayOrder(_) => None,
+            Self::Subscribe(_) | Self::Scan(_) | Self::MassSendJobFinish(_) => None,
             Self::Unknown { card_id, .. } => card_id.as_ref(),
         }
     }
@@ -234,6 +265,7 @@ impl Event {
             Self::UpdateMemberCard(e) => e.code.as_ref(),
             Self::CardPassCheck(_) | Self::CardNotPassCheck(_) => None,
             Self::CardSkuRemind(_) | Self::CardPayOrder(_) => None,
+            Self::Subscribe(_) | Self::Scan(_) | Self::MassSendJobFinish(_) => None,
             Self::Unknown { code, .. } => code.as_ref(),
         }
     }
@@ -330,6 +362,16 @@ fn typed_event(mut raw: RawMessage) -> Result<Event, ProtocolError> {
         }),
         "card_pay_order" => Event::CardPayOrder(card_pay_order(raw)?),
         "submit_membercard_user_info" => Event::SubmitMembercardUserInfo(card_code(raw)?),
+        "subscribe" => Event::Subscribe(follow_scan(raw, "qrscene_")),
+        "scan" => Event::Scan(follow_scan(raw, "")),
+        "masssendjobfinish" => Event::MassSendJobFinish(MassSendFinish {
+            msg_id: int(raw.mass_msg_id, "MsgID")?,
+            status: text(raw.status),
+            total_count: int(raw.total_count, "TotalCount")?,
+            filter_count: int(raw.filter_count, "FilterCount")?,
+            sent_count: int(raw.sent_count, "SentCount")?,
+            error_count: int(raw.error_count, "ErrorCount")?,
+        }),
         _ => Event::Unknown {
             event: (!name.is_empty()).then_some(name),
             card_id: text(raw.card_id).map(CardId),
@@ -353,6 +395,18 @@ fn user_get_card(mut raw: RawMessage) -> Result<UserGetCard, ProtocolError> {
         union_id: text(raw.union_id),
         source_scene: text(raw.source_scene),
     })
+}
+
+/// The scene of a follow or scan: EventKey without `prefix` (a subscribe's `qrscene_`). A key
+/// without the prefix is no parametric QR code's (a plain follow sends none, or an empty one).
+fn follow_scan(raw: RawMessage, prefix: &str) -> FollowScan {
+    let scene = text(raw.event_key)
+        .and_then(|key| key.strip_prefix(prefix).map(str::to_owned))
+        .filter(|scene| !scene.is_empty());
+    FollowScan {
+        scene,
+        ticket: text(raw.ticket),
+    }
 }
 
 fn card_check(mut raw: RawMessage) -> Result<CardCheck, ProtocolError> {
@@ -440,6 +494,52 @@ mod tests {
         assert_eq!(e.old_user_card_code, None);
         assert!(!e.is_give_by_friend && !e.is_restore_member_card && !e.is_recommend_by_friend);
         assert_eq!(e.union_id.as_deref(), Some("o6_bmasdasdsad6_2sgVt7hMZOPfL"));
+    }
+
+    #[test]
+    fn follows_scans_and_mass_send_reports_are_typed() {
+        let follow = parse(include_str!("../../fixtures/push/subscribe_qrscene.xml")).unwrap();
+        assert_eq!(
+            follow.event,
+            Event::Subscribe(FollowScan {
+                scene: Some("123123".to_owned()),
+                ticket: Some("TICKET".to_owned())
+            })
+        );
+        assert_eq!(follow.event.name(), Some("subscribe"));
+        let scan = parse(include_str!("../../fixtures/push/scan.xml")).unwrap();
+        assert_eq!(scan.event.name(), Some("SCAN"));
+        let Event::Scan(scan) = scan.event else {
+            panic!("{:?}", scan.event)
+        };
+        assert_eq!(scan.scene.as_deref(), Some("SCENE_VALUE"));
+        // A plain follow (no EventKey, or an empty one) has no scene.
+        for key in ["", "<EventKey><![CDATA[]]></EventKey>"] {
+            let xml = format!("<xml><ToUserName>g</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event>{key}</xml>");
+            assert_eq!(
+                parse(&xml).unwrap().event,
+                Event::Subscribe(FollowScan {
+                    scene: None,
+                    ticket: None
+                })
+            );
+        }
+        let finish = parse(include_str!("../../fixtures/push/masssendjobfinish.xml")).unwrap();
+        assert_eq!(
+            finish.msg_id, None,
+            "MsgID is the mass send's, not a message id"
+        );
+        assert_eq!(
+            finish.event,
+            Event::MassSendJobFinish(MassSendFinish {
+                msg_id: Some(1_000_001_625),
+                status: Some("err(30003)".to_owned()),
+                total_count: Some(0),
+                filter_count: Some(0),
+                sent_count: Some(0),
+                error_count: Some(0),
+            })
+        );
     }
 
     #[test]

@@ -254,6 +254,14 @@ flat_message! {
         order_type: "OrderType",
         memo: "Memo",
         receipt_info: "ReceiptInfo",
+        event_key: "EventKey",
+        ticket: "Ticket",
+        // MASSSENDJOBFINISH spells it MsgID, not MsgId (reference "Sending cards").
+        mass_msg_id: "MsgID",
+        total_count: "TotalCount",
+        filter_count: "FilterCount",
+        sent_count: "SentCount",
+        error_count: "ErrorCount",
     }
 }
 

@@ -1,0 +1,112 @@
+//! `cardhook mass card|list`: a card mass-sent to a tag, a list of OpenIDs or every follower — or
+//! previewed by one operator first — and the sends with what WeChat reported of them.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{operator, print_json, Format};
+use crate::config::Settings;
+use crate::distribution::messages::{MassOrder, MassTarget};
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Mass-send a card (`/cgi-bin/message/mass/sendall` or `/send`, 10 000 OpenIDs a call), or
+    /// with --preview send it to one follower only (`/cgi-bin/message/mass/preview`).
+    #[command(group(clap::ArgGroup::new("to").required(true).args(["tag_id", "openids", "all", "preview"])))]
+    Card {
+        #[arg(long)]
+        card_id: String,
+        /// Every follower with this tag.
+        #[arg(long)]
+        tag_id: Option<i64>,
+        /// A file of OpenIDs, one per line.
+        #[arg(long, value_name = "FILE")]
+        openids: Option<PathBuf>,
+        /// Every follower.
+        #[arg(long)]
+        all: bool,
+        /// Only this follower (the operator's own OpenID), to see it first.
+        #[arg(long, value_name = "OPENID")]
+        preview: Option<String>,
+        /// The send's name in `mass list`.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mass sends, newest first, with what WeChat reported (MASSSENDJOBFINISH).
+    List {
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn read_openids(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut openids: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    openids.sort();
+    openids.dedup();
+    Ok(openids)
+}
+
+pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
+    let operator = operator(settings).await?;
+    match args.action {
+        Action::Card {
+            card_id,
+            tag_id,
+            openids,
+            all,
+            preview,
+            name,
+            appid,
+            json,
+        } => {
+            let target = match (tag_id, openids, all, preview) {
+                (Some(tag_id), ..) => MassTarget::Tag(tag_id),
+                (_, Some(file), ..) => MassTarget::OpenIds(read_openids(&file)?),
+                (_, _, true, _) => MassTarget::All,
+                (_, _, _, Some(openid)) => MassTarget::Preview(openid),
+                _ => anyhow::bail!("say who: --tag-id, --openids, --all or --preview"),
+            };
+            let order = MassOrder {
+                appid,
+                card_id,
+                target,
+                name,
+            };
+            let send = operator.mass_card(order).await?;
+            if json {
+                print_json(&send)?;
+            } else {
+                print!("{}", report::mass_table(&[send]));
+            }
+        }
+        Action::List { appid, format } => {
+            let sends = operator.mass_sends(appid.as_deref()).await?;
+            match format {
+                Format::Json => print_json(&serde_json::json!({ "sends": sends }))?,
+                Format::Table | Format::Csv => print!("{}", report::mass_table(&sends)),
+            }
+        }
+    }
+    Ok(())
+}

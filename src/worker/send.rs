@@ -1,0 +1,42 @@
+//! Running a `send_card` job: the card of a follow QR code sent to who followed or scanned it, in a
+//! customer-service message whose cardExt names the scene (`distribution::messages`). A closed
+//! customer-service window (45015) or a user who does not follow (43004) ends it `dead`.
+
+use super::activate::JobOutcome;
+use super::Worker;
+use crate::distribution::messages::SendCardOrder;
+use crate::distribution::{Distribution, DistributionError};
+use crate::store::jobs::{self, Claimed};
+use crate::store::StoreError;
+
+impl Worker {
+    pub(super) async fn send_card(
+        &self,
+        job: &Claimed,
+        order: SendCardOrder,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
+        let operator = Distribution::new(self.db.clone(), self.tokens.clone(), self.clock.clone());
+        match operator.send_card(order).await {
+            Ok(()) => {
+                self.metrics.observe_card_message("sent");
+                tracing::info!(job_id = job.id, "card sent in a customer-service message");
+                let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
+                Ok(if held {
+                    JobOutcome::Done
+                } else {
+                    JobOutcome::LostClaim
+                })
+            }
+            Err(DistributionError::Credential(error)) => {
+                self.metrics.observe_card_message("error");
+                self.failed_call(job, error, now).await
+            }
+            Err(DistributionError::Store(e)) => Err(e),
+            Err(other) => {
+                self.metrics.observe_card_message("error");
+                self.bury(job, &other.to_string(), now).await
+            }
+        }
+    }
+}
