@@ -55,13 +55,16 @@ pub enum Command {
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
-    /// The member-card activation queue: list, show, retry.
+    /// The job queue (activations, one-click bindings, member updates, follow QR code cards): list,
+    /// show, retry.
     Jobs(jobs::Args),
-    /// The merchant's members: import a CSV, show one (and the card it is bound to).
+    /// The merchant's members: import a CSV, show one (and the card it is bound to), set points and
+    /// balance, reconcile them with WeChat.
     Members(members::Args),
     /// The channel registry: list the channels, or name one used outside cardhook.
     Channels(channels::Args),
-    /// Card QR codes, one per named channel (optionally printed to a PNG).
+    /// Card QR codes, one per named channel, and follow QR codes that hand out a card (optionally
+    /// printed to a PNG).
     Qrcode(qrcode::Args),
     /// Landing pages (货架), registered as channels.
     Landingpage(landingpage::Args),
