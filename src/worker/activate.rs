@@ -52,6 +52,16 @@ pub enum JobOutcome {
 }
 
 impl JobOutcome {
+    /// `self` when the worker still held the job's claim as it settled it; else `LostClaim` (its
+    /// write changed nothing: another worker holds the job).
+    pub(super) fn if_held(self, held: bool) -> Self {
+        if held {
+            self
+        } else {
+            Self::LostClaim
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Done => "done",
@@ -315,11 +325,7 @@ impl Worker {
             Some(at) => {
                 let held =
                     jobs::retry_later(&self.db, job.id, &job.claim_token, at, reason, now).await?;
-                Ok(if held {
-                    JobOutcome::RetryLater
-                } else {
-                    JobOutcome::LostClaim
-                })
+                Ok(JobOutcome::RetryLater.if_held(held))
             }
             None => {
                 self.bury(
@@ -343,10 +349,12 @@ impl Worker {
     ) -> Result<JobOutcome, StoreError> {
         tracing::error!(job_id = job.id, reason, "job is dead");
         let held = jobs::bury(&self.db, job.id, &job.claim_token, reason, now).await?;
-        Ok(if held {
-            JobOutcome::Dead
-        } else {
-            JobOutcome::LostClaim
-        })
+        Ok(JobOutcome::Dead.if_held(held))
+    }
+
+    /// Mark a held job done.
+    pub(super) async fn complete(&self, job: &Claimed, now: i64) -> Result<JobOutcome, StoreError> {
+        let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
+        Ok(JobOutcome::Done.if_held(held))
     }
 }

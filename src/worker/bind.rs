@@ -7,7 +7,7 @@ use super::Worker;
 use crate::credentials::TokenError;
 use crate::members::bind::{self, Bound, Claim};
 use crate::members::phone;
-use crate::store::jobs::{self, Claimed};
+use crate::store::jobs::Claimed;
 use crate::store::StoreError;
 use crate::wechat_api::Retry;
 
@@ -84,12 +84,7 @@ impl Worker {
         };
         self.metrics.observe_binding("one_click", label);
         tracing::info!(job_id = job.id, appid = one_click.appid, card_id = %card.card_id, outcome = label, "member binding");
-        let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
-        Ok(if held {
-            JobOutcome::Done
-        } else {
-            JobOutcome::LostClaim
-        })
+        self.complete(job, now).await
     }
 
     /// A WeChat call of a job that failed: retried while it may succeed later, dead when it cannot.

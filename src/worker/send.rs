@@ -6,7 +6,7 @@ use super::activate::JobOutcome;
 use super::Worker;
 use crate::distribution::messages::SendCardOrder;
 use crate::distribution::{Distribution, DistributionError};
-use crate::store::jobs::{self, Claimed};
+use crate::store::jobs::Claimed;
 use crate::store::StoreError;
 
 impl Worker {
@@ -21,12 +21,7 @@ impl Worker {
             Ok(()) => {
                 self.metrics.observe_card_message("sent");
                 tracing::info!(job_id = job.id, "card sent in a customer-service message");
-                let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
-                Ok(if held {
-                    JobOutcome::Done
-                } else {
-                    JobOutcome::LostClaim
-                })
+                self.complete(job, now).await
             }
             Err(DistributionError::Credential(error)) => {
                 self.metrics.observe_card_message("error");

@@ -33,10 +33,10 @@ impl Worker {
             (&member.card_id, &member.code, member.activated_at)
         else {
             // Not bound, or not activated yet: the values go to WeChat with the activation.
-            return self.complete(job, "not_activated", now).await;
+            return self.no_call_needed(job, "not_activated", now).await;
         };
         if members::wechat_shows_ours(&member) {
-            return self.complete(job, "unchanged", now).await;
+            return self.no_call_needed(job, "unchanged", now).await;
         }
         let mut shown = (
             member.wechat_bonus.unwrap_or(member.bonus),
@@ -137,21 +137,17 @@ impl Worker {
             appid,
             "member points and balance confirmed by WeChat"
         );
-        Ok(if held {
-            JobOutcome::Done
-        } else {
-            JobOutcome::LostClaim
-        })
+        Ok(JobOutcome::Done.if_held(held))
     }
 
     /// Done without a call (`why` is logged).
-    async fn complete(&self, job: &Claimed, why: &str, now: i64) -> Result<JobOutcome, StoreError> {
+    async fn no_call_needed(
+        &self,
+        job: &Claimed,
+        why: &str,
+        now: i64,
+    ) -> Result<JobOutcome, StoreError> {
         tracing::debug!(job_id = job.id, why, "member update needs no call");
-        let held = jobs::complete(&self.db, job.id, &job.claim_token, now).await?;
-        Ok(if held {
-            JobOutcome::Done
-        } else {
-            JobOutcome::LostClaim
-        })
+        self.complete(job, now).await
     }
 }
