@@ -28,7 +28,7 @@ pub struct CreatedCard {
 }
 
 /// The image in `bytes` (read from `file_name`), if it is a JPG or PNG WeChat takes.
-pub fn image<'a>(file_name: &'a str, bytes: Vec<u8>) -> Result<Image<'a>, String> {
+pub fn image<'a>(file_name: &'a str, bytes: &'a [u8]) -> Result<Image<'a>, String> {
     let content_type = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         "image/jpeg"
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -162,14 +162,11 @@ impl Distribution {
             .unwrap_or("image")
             .to_owned();
         // Checked before anything is sent.
-        image(&file_name, bytes.clone()).map_err(DistributionError::Invalid)?;
+        let image = image(&file_name, &bytes).map_err(DistributionError::Invalid)?;
         let api = self.tokens.api();
-        let (file_name, bytes) = (&file_name, &bytes);
         Ok(self
             .tokens
             .with_token(appid, self.now(), |token| async move {
-                let image = image(file_name, bytes.clone())
-                    .map_err(crate::wechat_api::ApiCallError::Decode)?;
                 api.upload_image(&token, image).await
             })
             .await?)
@@ -359,17 +356,17 @@ mod tests {
     #[test]
     fn images_are_jpg_or_png_of_at_most_1_mb() {
         let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
-        assert_eq!(image("a.png", png).unwrap().content_type, "image/png");
+        assert_eq!(image("a.png", &png).unwrap().content_type, "image/png");
         let jpg = vec![0xFF, 0xD8, 0xFF, 0xE0];
-        assert_eq!(image("a.jpg", jpg).unwrap().content_type, "image/jpeg");
+        assert_eq!(image("a.jpg", &jpg).unwrap().content_type, "image/jpeg");
         let gif = b"GIF89a".to_vec();
         assert_eq!(
-            image("a.gif", gif).err().unwrap(),
+            image("a.gif", &gif).err().unwrap(),
             "a.gif is not a JPG or PNG image"
         );
         let mut big = vec![0xFF, 0xD8, 0xFF];
         big.resize(IMAGE_MAX_BYTES + 1, 0);
-        assert!(image("big.jpg", big)
+        assert!(image("big.jpg", &big)
             .err()
             .unwrap()
             .contains("at most 1 MB"));

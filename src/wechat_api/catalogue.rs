@@ -7,10 +7,11 @@ use serde_json::Value;
 use super::{ApiCallError, WechatApi};
 
 /// An image to upload: its file name and bytes (a JPG or PNG of at most [`IMAGE_MAX_BYTES`]).
+#[derive(Clone, Copy)]
 pub struct Image<'a> {
     pub file_name: &'a str,
     pub content_type: &'static str,
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
 }
 
 /// The largest image `/cgi-bin/media/uploadimg` takes.
@@ -61,7 +62,7 @@ impl WechatApi {
         access_token: &str,
         image: Image<'_>,
     ) -> Result<String, ApiCallError> {
-        let part = reqwest::multipart::Part::bytes(image.bytes)
+        let part = reqwest::multipart::Part::bytes(image.bytes.to_vec())
             .file_name(image.file_name.to_owned())
             .mime_str(image.content_type)
             .map_err(|e| ApiCallError::Transport(e.without_url().to_string()))?;
