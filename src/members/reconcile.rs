@@ -113,7 +113,8 @@ impl Reconciler<'_> {
                     continue;
                 }
             };
-            members::note_shown(
+            // Compared with the member as it is now, not as it was listed.
+            let noted = members::note_shown(
                 self.db,
                 self.appid,
                 &member.member_no,
@@ -121,10 +122,7 @@ impl Reconciler<'_> {
                 self.clock.now(),
             )
             .await?;
-            // Compared with the member as it is now, not as it was listed.
-            let Some(now) = members::get(self.db, self.appid, &member.member_no).await? else {
-                continue;
-            };
+            let Some(now) = noted else { continue };
             if (now.bonus, now.balance) != shown {
                 found.drift.push(Drift {
                     member_no: now.member_no,

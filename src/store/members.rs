@@ -256,23 +256,23 @@ pub async fn activated(
     Ok(query.order_by_asc(Column::MemberNo).all(db).await?)
 }
 
-/// WeChat was read to show these points and balance on a member's card.
+/// WeChat was read to show these points and balance on a member's card; the member as it now is.
 pub async fn note_shown(
     db: &impl ConnectionTrait,
     appid: &str,
     member_no: &str,
     shown: (i64, i64),
     now: i64,
-) -> Result<(), StoreError> {
-    Entity::update_many()
+) -> Result<Option<Model>, StoreError> {
+    let mut rows = Entity::update_many()
         .col_expr(Column::WechatBonus, Expr::value(shown.0))
         .col_expr(Column::WechatBalance, Expr::value(shown.1))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Appid.eq(appid))
         .filter(Column::MemberNo.eq(member_no))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(())
+    Ok(rows.pop())
 }
 
 /// A change of a member's points or balance (absolute values; None keeps the value).
