@@ -309,8 +309,8 @@ impl Distribution {
             more if more > 0 => StockChange::Increase(more.unsigned_abs()),
             less => StockChange::Reduce(less.unsigned_abs()),
         };
+        // change_stock stores the stock as /card/get then reports it.
         self.change_stock(Some(appid), card_id, change).await?;
-        cards::set_quantity(&self.db, (appid, card_id), quantity, self.now()).await?;
         Ok(Some(change))
     }
 

@@ -157,23 +157,6 @@ pub async fn reviewed(
     upsert(db, row, &columns, Some(newer)).await
 }
 
-/// The card's stock, as WeChat now counts it.
-pub async fn set_quantity(
-    db: &impl ConnectionTrait,
-    (appid, card_id): (&str, &str),
-    quantity: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::Quantity, Expr::value(quantity))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Appid.eq(appid))
-        .filter(Column::CardId.eq(card_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 pub async fn get(
     db: &impl ConnectionTrait,
     appid: &str,
