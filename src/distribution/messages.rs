@@ -240,11 +240,7 @@ impl Distribution {
                 source,
             });
         }
-        let sends = mass::list(&self.db, Some(&appid)).await?;
-        sends
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or(DistributionError::Store(crate::store::StoreError::NotFound))
+        Ok(mass::get(&self.db, id).await?)
     }
 
     /// The mass sends, newest first.

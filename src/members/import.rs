@@ -113,7 +113,7 @@ pub fn plan(
         };
         seen.insert(row.member_no.clone(), line);
         match stored.get(&row.member_no) {
-            Some(old) if row.same_as(old) => {
+            Some(old) if row == *old => {
                 report.unchanged += 1;
                 continue;
             }

@@ -115,6 +115,20 @@ pub async fn finished(
     Ok(())
 }
 
+/// One mass send.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<MassSendView, StoreError> {
+    let send = mass_send::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let msgs = mass_send_msg::Entity::find()
+        .filter(mass_send_msg::Column::MassSendId.eq(id))
+        .order_by_asc(mass_send_msg::Column::MsgId)
+        .all(db)
+        .await?;
+    Ok(view(send, &msgs.iter().collect::<Vec<_>>()))
+}
+
 /// The mass sends (of one account), newest first.
 pub async fn list(
     db: &impl ConnectionTrait,

@@ -46,13 +46,6 @@ pub struct MemberRow {
     pub balance: i64,
 }
 
-impl MemberRow {
-    /// Whether `stored` already holds these values.
-    pub fn same_as(&self, stored: &MemberRow) -> bool {
-        self == stored
-    }
-}
-
 pub async fn get(
     db: &impl ConnectionTrait,
     appid: &str,
