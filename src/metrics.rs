@@ -22,6 +22,8 @@ pub struct Metrics {
     bindings: IntCounterVec,
     member_updates: IntCounterVec,
     card_messages: IntCounterVec,
+    pushes_unparsed: IntCounterVec,
+    sms: IntCounterVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
     wal_sync_seconds: Histogram,
@@ -134,6 +136,20 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let pushes_unparsed = IntCounterVec::new(
+            Opts::new(
+                "cardhook_pushes_unparsed_total",
+                "Signed pushes stored with a field that could not be read, by event and XML field (`cardhook events unparsed` lists them)",
+            ),
+            &["event", "field"],
+        )?;
+        let sms = IntCounterVec::new(
+            Opts::new(
+                "cardhook_sms_codes_total",
+                "SMS codes of the H5 page: sent, refused by a limit, failed to send, and codes checked (right, wrong, expired, burnt)",
+            ),
+            &["outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -153,6 +169,8 @@ impl Metrics {
         registry.register(Box::new(bindings.clone()))?;
         registry.register(Box::new(member_updates.clone()))?;
         registry.register(Box::new(card_messages.clone()))?;
+        registry.register(Box::new(pushes_unparsed.clone()))?;
+        registry.register(Box::new(sms.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(wal_sync_seconds.clone()))?;
@@ -170,6 +188,8 @@ impl Metrics {
             bindings,
             member_updates,
             card_messages,
+            pushes_unparsed,
+            sms,
             wal_pages,
             wal_restart_seconds,
             wal_sync_seconds,
@@ -188,6 +208,19 @@ impl Metrics {
         self.push_seconds
             .with_label_values(&[class])
             .observe(seconds);
+    }
+
+    /// A stored push's field that could not be read (`event`: a known event name or `other`;
+    /// `field`: one of the XML names cardhook reads).
+    pub fn observe_unparsed(&self, event: &str, field: &str) {
+        self.pushes_unparsed
+            .with_label_values(&[event, field])
+            .inc();
+    }
+
+    /// An SMS code sent, refused, checked (a bounded set of outcomes; never a phone or a code).
+    pub fn observe_sms(&self, outcome: &str) {
+        self.sms.with_label_values(&[outcome]).inc();
     }
 
     pub fn observe_commit(&self, batch: usize, seconds: f64) {

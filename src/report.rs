@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use entity::{channel, job};
+use entity::job;
 
 use crate::members::import::ImportReport;
 use crate::members::reconcile::{Drift, Reconciled};
@@ -146,8 +146,36 @@ pub fn bindings_table(rows: &[BindingView]) -> String {
     table(&head, &body)
 }
 
+/// A time in seconds since the epoch, as RFC 3339 (UTC).
+fn time(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+/// Pushes with fields that could not be read, one line per field.
+pub fn unparsed_table(rows: &[crate::store::events::UnparsedField]) -> String {
+    let head: Vec<String> = ["id", "appid", "event", "field", "reason", "received_at"]
+        .map(str::to_owned)
+        .to_vec();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|u| {
+            vec![
+                u.id.to_string(),
+                u.appid.clone(),
+                u.event.clone().unwrap_or_default(),
+                u.field.clone(),
+                u.reason.clone(),
+                time(u.received_at),
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
 /// Registered channels as an aligned table.
-pub fn channels_table(rows: &[channel::Model]) -> String {
+pub fn channels_table(rows: &[crate::store::channel::Channel]) -> String {
     let head: Vec<String> = [
         "id",
         "appid",
@@ -196,9 +224,7 @@ pub fn jobs_table(rows: &[job::Model]) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|j| {
-            let run_at = chrono::DateTime::from_timestamp(j.run_at, 0)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default();
+            let run_at = time(j.run_at);
             let error: String = j
                 .last_error
                 .clone()
@@ -422,7 +448,7 @@ mod tests {
             rows: vec![StatsRow {
                 appid: "wxA".into(),
                 card_id: "c".into(),
-                outer_id: 0,
+                outer_id: 0.into(),
                 outer_str: "a,\"b\"".into(),
                 day: None,
                 counts: Counts {

@@ -15,7 +15,9 @@ pub struct Model {
     pub code: String,
     pub openid: String,
     pub unionid: Option<String>,
-    pub outer_id: i64,
+    /// Digits (up to 60); shown as a JSON number by cardhook's binding view, not here.
+    #[serde(skip_serializing)]
+    pub outer_id: String,
     pub outer_str: String,
     pub source_scene: Option<String>,
     pub got_at: i64,

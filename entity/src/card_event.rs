@@ -18,7 +18,7 @@ pub struct Model {
     pub code: Option<String>,
     pub create_time: i64,
     pub received_at: i64,
-    pub outer_id: i64,
+    pub outer_id: String,
     pub outer_str: Option<String>,
     pub source_scene: Option<String>,
     pub is_give_by_friend: bool,
@@ -28,6 +28,11 @@ pub struct Model {
     pub unionid: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub raw_xml: String,
+    /// The fields that could not be read, as JSON `[{"field","reason"}]`; NULL for nearly all.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub unparsed: Option<String>,
+    /// A plain-mode push's query (`timestamp|nonce`): one stored push per signed URL.
+    pub query_key: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

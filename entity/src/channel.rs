@@ -1,17 +1,16 @@
 //! `SeaORM` Entity for `channel`: a distribution channel an operator created and named.
 
 use sea_orm::entity::prelude::*;
-use serde::Serialize;
 
 #[sea_orm::model]
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "channel")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub appid: String,
     pub card_id: String,
-    pub outer_id: i64,
+    pub outer_id: String,
     pub outer_str: String,
     pub name: String,
     pub kind: String,

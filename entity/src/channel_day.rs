@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub card_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub outer_id: i64,
+    pub outer_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub outer_str: String,
     #[sea_orm(primary_key, auto_increment = false)]

@@ -12,3 +12,6 @@ pub mod job;
 pub mod mass_send;
 pub mod mass_send_msg;
 pub mod member;
+pub mod oauth_state;
+pub mod sms_code;
+pub mod sms_send;

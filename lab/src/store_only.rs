@@ -54,6 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             message: events::parse(&xml)?,
             raw_xml: xml,
             received_at: now,
+            query_key: None,
         });
     }
     let (pushes, redeliveries) =

@@ -10,6 +10,7 @@ mod m20261126_000005_job_attempts_bigint;
 mod m20261202_000006_member;
 mod m20261202_000007_card;
 mod m20261202_000008_mass_send;
+mod m20261207_000009_trust_at_the_edges;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_member::Migration),
             Box::new(m20261202_000007_card::Migration),
             Box::new(m20261202_000008_mass_send::Migration),
+            Box::new(m20261207_000009_trust_at_the_edges::Migration),
         ]
     }
 }

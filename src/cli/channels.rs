@@ -30,8 +30,9 @@ pub enum Action {
         card_id: Option<String>,
         #[arg(long)]
         outer_str: Option<String>,
+        /// Up to 60 digits.
         #[arg(long)]
-        outer_id: Option<i64>,
+        outer_id: Option<crate::wechat::ids::OuterId>,
         #[arg(long)]
         name: String,
     },

@@ -5,6 +5,7 @@ pub mod binding;
 pub mod card;
 pub mod channels;
 pub mod codes;
+pub mod events;
 pub mod jobs;
 pub mod landingpage;
 pub mod mass;
@@ -55,6 +56,8 @@ pub enum Command {
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
+    /// The pushes stored: `events unparsed` lists those with fields that could not be read.
+    Events(events::Args),
     /// The job queue (activations, one-click bindings, member updates, follow QR code cards): list,
     /// show, retry.
     Jobs(jobs::Args),

@@ -107,17 +107,30 @@ impl Distribution {
                     source,
                 })?;
             report.calls += 1;
+            let (succ, duplicate, fail) = match answer.named() {
+                Some(lists) => lists,
+                // Only counts came back: ask WeChat which of the chunk it holds now.
+                None => {
+                    let checked = self.check(Some(&appid), card_id, chunk).await?;
+                    let held = chunk
+                        .iter()
+                        .filter(|c| !checked.not_exist.contains(c))
+                        .cloned()
+                        .collect();
+                    (held, Vec::new(), checked.not_exist)
+                }
+            };
             let now = self.now();
             for (list, state) in [
-                (&answer.succ_code, DepositState::Deposited),
-                (&answer.duplicate_code, DepositState::Duplicate),
-                (&answer.fail_code, DepositState::Failed),
+                (&succ, DepositState::Deposited),
+                (&duplicate, DepositState::Duplicate),
+                (&fail, DepositState::Failed),
             ] {
                 deposits::mark(&self.db, &appid, card_id, list, state, now).await?;
             }
-            report.deposited += answer.succ_code.len();
-            report.duplicate += answer.duplicate_code.len();
-            report.failed.extend(answer.fail_code);
+            report.deposited += succ.len();
+            report.duplicate += duplicate.len();
+            report.failed.extend(fail);
         }
         report.deposit_count = self
             .tokens
@@ -161,6 +174,29 @@ impl Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deposit_answer_names_its_codes_or_only_counts_them() {
+        use crate::wechat_api::distribution::Deposited;
+        let named: Deposited = serde_json::from_str(
+            r#"{"errcode":0,"succ_code":["1","2"],"duplicate_code":["3"],"fail_code":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            named.named(),
+            Some((
+                vec!["1".to_owned(), "2".to_owned()],
+                vec!["3".to_owned()],
+                vec![]
+            ))
+        );
+        // Reference 001's own sample: counts.
+        let counted: Deposited = serde_json::from_str(
+            r#"{"errcode":0,"errmsg":"ok","succ_code":3,"duplicate_code":0,"fail_code":0}"#,
+        )
+        .unwrap();
+        assert_eq!(counted.named(), None);
+    }
 
     #[test]
     fn a_code_file_is_one_code_per_line() {

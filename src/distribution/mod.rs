@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::credentials::{TokenError, TokenProvider};
 use crate::store::channel::{self, ChannelKind, NewChannel};
 use crate::store::StoreError;
+use crate::wechat::ids::OuterId;
 use crate::wechat_api::distribution::{
     LandingCard, LandingPage, LandingPageRequest, WHITELIST_MAX,
 };
@@ -69,8 +70,9 @@ pub struct Distribution {
 pub struct NameChannel {
     pub appid: Option<String>,
     pub card_id: Option<String>,
+    /// Up to 60 digits, as a number or a string.
     #[serde(default)]
-    pub outer_id: Option<i64>,
+    pub outer_id: Option<OuterId>,
     #[serde(default)]
     pub outer_str: Option<String>,
     pub name: String,
@@ -109,7 +111,7 @@ const SCENES: [&str; 7] = [
 /// A registered landing page: the channel and WeChat's answer.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CreatedLandingPage {
-    pub channel: entity::channel::Model,
+    pub channel: crate::store::channel::Channel,
     pub url: String,
     pub page_id: i64,
 }
@@ -126,18 +128,18 @@ pub struct Whitelist {
 
 /// A channel key from optional outer_id / outer_str; at least one, outer_id positive.
 fn channel_key(
-    outer_id: Option<i64>,
+    outer_id: Option<OuterId>,
     outer_str: Option<&str>,
-) -> Result<(i64, String), DistributionError> {
+) -> Result<(OuterId, String), DistributionError> {
     let outer_str = outer_str.unwrap_or_default().trim();
     match outer_id {
-        Some(id) if id <= 0 => Err(DistributionError::Invalid(format!(
+        Some(id) if !id.is_positive() => Err(DistributionError::Invalid(format!(
             "outer_id must be a positive integer, got {id}"
         ))),
         None if outer_str.is_empty() => Err(DistributionError::Invalid(
             "a channel needs outer_str or outer_id".to_owned(),
         )),
-        id => Ok((id.unwrap_or(0), outer_str.to_owned())),
+        id => Ok((id.unwrap_or_default(), outer_str.to_owned())),
     }
 }
 
@@ -178,11 +180,14 @@ impl Distribution {
     pub async fn channels(
         &self,
         appid: Option<&str>,
-    ) -> Result<Vec<entity::channel::Model>, DistributionError> {
+    ) -> Result<Vec<crate::store::channel::Channel>, DistributionError> {
         Ok(channel::list(&self.db, appid).await?)
     }
 
-    pub async fn channel(&self, id: i64) -> Result<entity::channel::Model, DistributionError> {
+    pub async fn channel(
+        &self,
+        id: i64,
+    ) -> Result<crate::store::channel::Channel, DistributionError> {
         Ok(channel::get(&self.db, id).await?)
     }
 
@@ -190,7 +195,7 @@ impl Distribution {
     pub async fn name_channel(
         &self,
         order: NameChannel,
-    ) -> Result<entity::channel::Model, DistributionError> {
+    ) -> Result<crate::store::channel::Channel, DistributionError> {
         required("name", &order.name)?;
         let appid = self.appid(order.appid.as_deref())?;
         let (outer_id, outer_str) = channel_key(order.outer_id, order.outer_str.as_deref())?;
@@ -227,8 +232,8 @@ impl Distribution {
         }
         let appid = self.appid(order.appid.as_deref())?;
         let (outer_id, outer_str) = match (order.outer_id, order.outer_str.as_deref()) {
-            (None, None) => (0, String::new()),
-            (id, text) => channel_key(id, text)?,
+            (None, None) => (OuterId::zero(), String::new()),
+            (id, text) => channel_key(id.map(OuterId::from), text)?,
         };
         let request = LandingPageRequest {
             banner: order.banner,
@@ -313,13 +318,17 @@ mod tests {
 
     #[test]
     fn a_channel_key_needs_a_positive_outer_id_or_an_outer_str() {
+        let id = |n: i64| Some(OuterId::from(n));
         assert_eq!(
             channel_key(None, Some(" t12 ")).ok(),
-            Some((0, "t12".into()))
+            Some((OuterId::zero(), "t12".into()))
         );
-        assert_eq!(channel_key(Some(7), None).ok(), Some((7, String::new())));
+        assert_eq!(
+            channel_key(id(7), None).ok(),
+            Some((OuterId::from(7), String::new()))
+        );
         assert!(channel_key(None, Some("  ")).is_err());
-        assert!(channel_key(Some(0), Some("x")).is_err());
-        assert!(channel_key(Some(-3), None).is_err());
+        assert!(channel_key(id(0), Some("x")).is_err());
+        assert!(channel_key(id(-3), None).is_err());
     }
 }

@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{channel_key, required, Distribution, DistributionError};
 use crate::store::channel::{self, ChannelKind, NewChannel};
+use crate::wechat::ids::OuterId;
 use crate::wechat_api::distribution::{QrCard, QrCards};
 
 /// card_id ("" = every card), outer_id, outer_str.
-type ChannelKey = (String, i64, String);
+type ChannelKey = (String, OuterId, String);
 
 /// A QR code to create for a channel.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -35,7 +36,7 @@ pub struct QrCodeOrder {
 /// A created QR code and the channel it is registered as.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedQrCode {
-    pub channel: entity::channel::Model,
+    pub channel: crate::store::channel::Channel,
     pub ticket: String,
     pub url: String,
     pub show_qrcode_url: Option<String>,
@@ -46,7 +47,8 @@ impl QrCodeOrder {
     /// The cards of the request, checked; and the channel they are registered as: its card_id
     /// ("" for several cards), outer_id and outer_str.
     fn cards(&self) -> Result<(QrCards, ChannelKey), DistributionError> {
-        let (outer_id, outer_str) = channel_key(self.outer_id, self.outer_str.as_deref())?;
+        let (outer_id, outer_str) =
+            channel_key(self.outer_id.map(OuterId::from), self.outer_str.as_deref())?;
         if let Some(seconds) = self.expire_seconds {
             if !(60..=1800).contains(&seconds) {
                 return Err(DistributionError::Invalid(format!(
@@ -57,7 +59,7 @@ impl QrCodeOrder {
         let card = |card_id: &str| QrCard {
             card_id: card_id.trim().to_owned(),
             is_unique_code: self.unique_code,
-            outer_id: (outer_id != 0).then_some(outer_id),
+            outer_id: self.outer_id,
             outer_str: (!outer_str.is_empty()).then(|| outer_str.clone()),
             ..QrCard::default()
         };
@@ -190,7 +192,7 @@ mod tests {
     #[test]
     fn orders_are_checked_before_any_call() {
         let (cards, key) = order().cards().unwrap();
-        assert_eq!(key, ("pCard".to_owned(), 0, "t12".to_owned()));
+        assert_eq!(key, ("pCard".to_owned(), OuterId::zero(), "t12".to_owned()));
         assert!(matches!(cards, QrCards::Single(c) if c.outer_str.as_deref() == Some("t12")));
         let bad = [
             QrCodeOrder {
@@ -230,7 +232,7 @@ mod tests {
             ..order()
         };
         assert!(
-            matches!(multiple.cards().unwrap(), (QrCards::Multiple(c), (id, 0, _)) if c.len() == 2 && id.is_empty())
+            matches!(multiple.cards().unwrap(), (QrCards::Multiple(c), (id, outer_id, _)) if c.len() == 2 && id.is_empty() && outer_id.is_zero())
         );
     }
 }

@@ -16,7 +16,7 @@ use super::error::HttpError;
 use super::AppState;
 use crate::accounts::Account;
 use crate::store::push::{Incoming, Recorded};
-use crate::wechat::events;
+use crate::wechat::events::{self, Unparsed};
 use crate::wechat::query::{self, CallbackQuery};
 use crate::wechat::{crypto, signature, xml, Mode, ProtocolError};
 
@@ -146,12 +146,25 @@ async fn receive(
     };
     let _entered = span.enter();
     match stored {
-        Ok((event, recorded)) => {
+        Ok(Stored {
+            event,
+            recorded,
+            unparsed,
+        }) => {
             let outcome = match recorded {
                 Recorded::New => "stored",
                 Recorded::Duplicate => "duplicate",
             };
             tracing::info!(outcome, "push");
+            if recorded == Recorded::New && !unparsed.is_empty() {
+                // WeChat's word all the same: stored whole, and the fields it left out named
+                // (never their values) for `cardhook events unparsed`.
+                let fields: Vec<&str> = unparsed.iter().map(|u| u.field).collect();
+                tracing::warn!(event, fields = ?fields, "push stored with fields that could not be read");
+                for u in &unparsed {
+                    state.metrics.observe_unparsed(event, u.field);
+                }
+            }
             state
                 .metrics
                 .observe_push(label, event, outcome, started.elapsed().as_secs_f64());
@@ -163,13 +176,20 @@ async fn receive(
     }
 }
 
-/// Authenticate, decrypt, parse and durably record one push; returns its event label.
+/// What storing one push did: its event label, whether it was new, the fields it left out.
+struct Stored {
+    event: &'static str,
+    recorded: Recorded,
+    unparsed: Vec<Unparsed>,
+}
+
+/// Authenticate, decrypt, parse and durably record one push.
 async fn store_push(
     req: &HttpRequest,
     account: &Account,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(&'static str, Recorded), HttpError> {
+) -> Result<Stored, HttpError> {
     let q = authenticate(req.query_string(), account, state)?;
     let declared = req
         .headers()
@@ -179,21 +199,34 @@ async fn store_push(
     let body = read_limited(payload, declared, state.max_body_bytes, state.body_timeout).await?;
     let body = std::str::from_utf8(&body).map_err(|_| ProtocolError::BadUtf8)?;
     let message_xml = open(&q, account, body)?;
-    let message = events::parse(&message_xml)?;
-    // A bounded metric label: the typed event's name, `other` for anything else.
-    let event = message.event.typed_name().unwrap_or("other");
+    let mut message = events::parse(&message_xml)?;
+    let received_at = state.clock.now();
+    if message.unparsed.iter().any(|u| u.field == "CreateTime") {
+        // Dated by its arrival (its dedupe key is its XML: `store::push::dedupe_key`).
+        message.create_time = received_at;
+    }
+    // A bounded metric label: the event's name when it is one cardhook knows, `other` else.
+    let event = events::label(&message);
     let span = tracing::Span::current();
     span.record("event", event);
     if let Some(card_id) = message.event.card_id() {
         span.record("card_id", card_id.as_str());
     }
+    let unparsed = message.unparsed.clone();
     let push = Incoming {
         appid: account.appid.clone(),
         message,
         raw_xml: message_xml.into_owned(),
-        received_at: state.clock.now(),
+        received_at,
+        // Only a plain-mode push is unsigned: its query may bring one body, once.
+        query_key: (account.mode == Mode::Plain).then(|| format!("{}|{}", q.timestamp, q.nonce)),
     };
-    Ok((event, state.ingest.record(push).await?))
+    let recorded = state.ingest.record(push).await?;
+    Ok(Stored {
+        event,
+        recorded,
+        unparsed,
+    })
 }
 
 /// Check the query: parameters, `signature`, and the timestamp window.
@@ -213,14 +246,16 @@ fn authenticate(
 }
 
 /// The message a push carries: the body itself in plain mode; in compat and safe mode the
-/// decrypted `Encrypt`, authenticated by `msg_signature` (plaintext siblings are ignored).
+/// decrypted `Encrypt`, authenticated by `msg_signature`. The URL's `signature` does not cover the
+/// body, so an account in compat mode, like one in safe mode, refuses a push without
+/// `msg_signature`, and never reads the plaintext beside the ciphertext.
 fn open<'b>(
     q: &CallbackQuery,
     account: &Account,
     body: &'b str,
 ) -> Result<Cow<'b, str>, ProtocolError> {
     let Some(msg_signature) = q.msg_signature.as_deref() else {
-        if account.mode == Mode::Safe {
+        if account.mode != Mode::Plain {
             return Err(ProtocolError::PlaintextRejected);
         }
         return Ok(Cow::Borrowed(body));

@@ -12,7 +12,7 @@ use super::channel_day::{ChannelDelta, Counts};
 use super::push::Incoming;
 use super::StoreError;
 use crate::wechat::events::{Event, UserGetCard};
-use crate::wechat::ids::{CardId, Code};
+use crate::wechat::ids::{CardId, Code, OuterId};
 
 /// The life of a card code, as the binding's `status` column spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl<'a> Row<'a> {
             code.to_owned().into(),
             push.message.from_user_name.0.clone().into(),
             e.union_id.clone().into(),
-            e.outer_id.into(),
+            e.outer_id.to_string().into(),
             e.outer_str.clone().unwrap_or_default().into(),
             e.source_scene.clone().into(),
             push.message.create_time.into(),
@@ -343,6 +343,8 @@ fn key(appid: &str, card_id: &CardId, code: &Code) -> sea_orm::Condition {
 pub struct BindingView {
     #[serde(flatten)]
     pub binding: card_binding::Model,
+    /// The channel's outer_id, a number of up to 60 digits.
+    pub outer_id: OuterId,
     pub member_no: Option<String>,
 }
 
@@ -375,6 +377,7 @@ pub async fn with_members(
             );
             BindingView {
                 member_no: numbers.remove(&key),
+                outer_id: super::outer_id_of(&binding.outer_id),
                 binding,
             }
         })

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::channel::ChannelNames;
 use super::StoreError;
 use crate::wechat::events::UserGetCard;
-use crate::wechat::ids::CardId;
+use crate::wechat::ids::{CardId, OuterId};
 
 /// The funnel counters of one channel.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,7 +46,7 @@ impl Counts {
 pub struct ChannelDelta {
     pub appid: String,
     pub card_id: String,
-    pub outer_id: i64,
+    pub outer_id: OuterId,
     pub outer_str: String,
     pub day: String,
     pub counts: Counts,
@@ -58,7 +58,7 @@ impl ChannelDelta {
         Self {
             appid: appid.to_owned(),
             card_id: e.card_id.0.clone(),
-            outer_id: e.outer_id,
+            outer_id: e.outer_id.clone(),
             outer_str: e.outer_str.clone().unwrap_or_default(),
             day: day.to_owned(),
             counts,
@@ -73,7 +73,7 @@ impl ChannelDelta {
         day: &str,
         counts: Counts,
     ) -> Self {
-        let channel = binding.map(|b| (b.outer_id, b.outer_str.clone()));
+        let channel = binding.map(|b| (super::outer_id_of(&b.outer_id), b.outer_str.clone()));
         Self::for_channel(appid, card_id, channel, day, counts)
     }
 
@@ -81,7 +81,7 @@ impl ChannelDelta {
     pub fn for_channel(
         appid: &str,
         card_id: &CardId,
-        channel: Option<(i64, String)>,
+        channel: Option<(OuterId, String)>,
         day: &str,
         counts: Counts,
     ) -> Self {
@@ -105,7 +105,7 @@ pub async fn add(db: &impl ConnectionTrait, delta: &ChannelDelta) -> Result<(), 
 }
 
 /// A counter row's key: (appid, card_id, outer_id, outer_str, day).
-pub type DeltaKey = (String, String, i64, String, String);
+pub type DeltaKey = (String, String, OuterId, String, String);
 
 /// Counter deltas summed per channel and day, written in one multi-row upsert.
 ///
@@ -138,7 +138,7 @@ impl Batch {
                 let row: [sea_orm::Value; 11] = [
                     appid.clone().into(),
                     card_id.clone().into(),
-                    (*outer_id).into(),
+                    outer_id.as_str().into(),
                     outer_str.clone().into(),
                     day.clone().into(),
                     c.got.into(),
@@ -222,7 +222,7 @@ pub struct StatsQuery {
 pub struct StatsRow {
     pub appid: String,
     pub card_id: String,
-    pub outer_id: i64,
+    pub outer_id: OuterId,
     pub outer_str: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub day: Option<String>,
@@ -247,7 +247,7 @@ pub struct StatsReport {
     pub totals: Totals,
 }
 
-type GroupKey = (String, String, i64, String, Option<String>);
+type GroupKey = (String, String, OuterId, String, Option<String>);
 
 /// The one statistics query behind `cardhook stats` and the admin API.
 pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsReport, StoreError> {
@@ -264,7 +264,13 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
             activated: row.activated,
         };
         groups
-            .entry((row.appid, row.card_id, row.outer_id, row.outer_str, day))
+            .entry((
+                row.appid,
+                row.card_id,
+                super::outer_id_of(&row.outer_id),
+                row.outer_str,
+                day,
+            ))
             .or_default()
             .0
             .add(&counts);
@@ -272,7 +278,13 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
     for (appid, card_id, outer_id, outer_str, day, users) in user_counts(db, q).await? {
         let day = if by_day { Some(day) } else { None };
         groups
-            .entry((appid, card_id, outer_id, outer_str, day))
+            .entry((
+                appid,
+                card_id,
+                super::outer_id_of(&outer_id),
+                outer_str,
+                day,
+            ))
             .or_default()
             .1 += users;
     }
@@ -287,7 +299,7 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
                 .entry((
                     appid.clone(),
                     card_id.clone(),
-                    *outer_id,
+                    outer_id.clone(),
                     outer_str.clone(),
                     None,
                 ))
@@ -303,7 +315,7 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
         .map(
             |((appid, card_id, outer_id, outer_str, day), (counts, users))| {
                 totals.counts.add(&counts);
-                let channel_name = names.name(&appid, &card_id, outer_id, &outer_str);
+                let channel_name = names.name(&appid, &card_id, &outer_id, &outer_str);
                 StatsRow {
                     appid,
                     card_id,
@@ -360,7 +372,7 @@ fn binding_rows(q: &StatsQuery) -> Select<card_binding::Entity> {
 async fn user_counts(
     db: &impl ConnectionTrait,
     q: &StatsQuery,
-) -> Result<Vec<(String, String, i64, String, String, i64)>, StoreError> {
+) -> Result<Vec<(String, String, String, String, String, i64)>, StoreError> {
     use card_binding::Column as C;
     let day_expr = if q.by == GroupBy::Day {
         Expr::col(C::GotDay)

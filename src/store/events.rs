@@ -10,7 +10,7 @@ use super::push::{EventRow, Incoming, EVENT_COLUMNS};
 use super::StoreError;
 
 /// The values of `row`, in the order of [`EVENT_COLUMNS`].
-fn values(row: &EventRow<'_>) -> [Value; 18] {
+fn values(row: &EventRow<'_>) -> [Value; 20] {
     let text = |s: &str| Value::from(s.to_owned());
     let optional = |s: Option<&str>| Value::from(s.map(str::to_owned));
     [
@@ -23,7 +23,7 @@ fn values(row: &EventRow<'_>) -> [Value; 18] {
         optional(row.code),
         row.create_time.into(),
         row.received_at.into(),
-        row.outer_id.into(),
+        text(row.outer_id),
         optional(row.outer_str),
         optional(row.source_scene),
         row.is_give_by_friend.into(),
@@ -32,6 +32,8 @@ fn values(row: &EventRow<'_>) -> [Value; 18] {
         row.is_restore_member_card.into(),
         optional(row.unionid),
         text(row.raw_xml),
+        Value::from(row.unparsed.clone()),
+        optional(row.query_key),
     ]
 }
 
@@ -63,11 +65,8 @@ pub async fn insert_new(
         insert
             .into_table(card_event::Entity)
             .columns(EVENT_COLUMNS.map(Alias::new))
-            .on_conflict(
-                OnConflict::column(card_event::Column::DedupeKey)
-                    .do_nothing()
-                    .to_owned(),
-            );
+            // Either unique key: the dedupe key, or a plain-mode push's query.
+            .on_conflict(OnConflict::new().do_nothing().to_owned());
         for (push, key) in chunk {
             let row = values(&EventRow::of(push, key)).map(SimpleExpr::Value);
             insert
@@ -105,4 +104,50 @@ async fn stored_keys(
         }
     }
     Ok(stored)
+}
+
+/// One field of a stored push that could not be read (`cardhook events unparsed`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnparsedField {
+    /// The push's `card_event` id.
+    pub id: i64,
+    pub appid: String,
+    pub event: Option<String>,
+    pub field: String,
+    pub reason: String,
+    pub received_at: i64,
+}
+
+/// The fields of stored pushes that could not be read, oldest push first (one entry per field).
+/// Reads the partial index of the few pushes that have some.
+pub async fn unparsed(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+) -> Result<Vec<UnparsedField>, StoreError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let mut select = card_event::Entity::find()
+        .filter(card_event::Column::Unparsed.is_not_null())
+        .order_by_asc(card_event::Column::Id);
+    if let Some(appid) = appid {
+        select = select.filter(card_event::Column::Appid.eq(appid));
+    }
+    let mut fields = Vec::new();
+    for row in select.all(db).await? {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            field: String,
+            reason: String,
+        }
+        let named: Vec<Named> = serde_json::from_str(row.unparsed.as_deref().unwrap_or("[]"))
+            .map_err(|e| StoreError::Encode(format!("card_event {}: unparsed: {e}", row.id)))?;
+        fields.extend(named.into_iter().map(|n| UnparsedField {
+            id: row.id,
+            appid: row.appid.clone(),
+            event: row.event.clone(),
+            field: n.field,
+            reason: n.reason,
+            received_at: row.received_at,
+        }));
+    }
+    Ok(fields)
 }

@@ -33,6 +33,14 @@ use secrecy::ExposeSecret;
 pub use database_file::DatabaseFile;
 pub use error::StoreError;
 
+use crate::wechat::ids::OuterId;
+
+/// An `outer_id` column as read back: cardhook stores only canonical digits (`OuterId`), so any
+/// other text (none is ever written) reads as no channel.
+pub fn outer_id_of(stored: &str) -> OuterId {
+    OuterId::parse(stored).unwrap_or_default()
+}
+
 /// Split `items` into at most two chunks per 256: a multiple of 16, then the rest (under 16). A
 /// multi-row statement's SQL depends on its row count, so 31 sizes keep every shape in the
 /// prepared-statement cache, and a batch costs few statements (each one a round trip).

@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, FixedOffset};
+use sha2::Digest;
 
-use crate::wechat::events::{Event, MassSendFinish, Message};
+use crate::wechat::events::{Event, MassSendFinish, Message, Unparsed};
 use crate::wechat::ids::AppId;
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
@@ -16,6 +17,9 @@ pub struct Incoming {
     pub message: Message,
     pub raw_xml: String,
     pub received_at: i64,
+    /// A plain-mode push's `timestamp|nonce`: its body is not signed, so the query that brought a
+    /// stored push brings no other (`card_event.query_key` is UNIQUE). None when encrypted.
+    pub query_key: Option<String>,
 }
 
 impl Incoming {
@@ -153,9 +157,21 @@ impl JobsFor for NoJobs {
 /// Card events: (CreateTime, appid, FromUserName, Event, CardId, UserCardCode) — the official
 /// FromUserName+CreateTime is not unique for batch `addCard` (reference §6). Messages with a MsgId:
 /// (appid, MsgId). Stored keys never change: a redelivery after an upgrade must still match.
-pub fn dedupe_key(appid: &AppId, message: &Message) -> String {
+/// A push whose sender or time could not be read has no such key: its XML, hashed, is its key
+/// (a redelivery carries the same XML).
+pub fn dedupe_key(push: &Incoming) -> String {
+    let (appid, message) = (&push.appid, &push.message);
     if let Some(msg_id) = message.msg_id {
         return format!("m|{appid}|{msg_id}");
+    }
+    if message
+        .unparsed
+        .iter()
+        .any(|u| matches!(u.field, "CreateTime" | "FromUserName"))
+    {
+        let digest = sha2::Sha256::digest(push.raw_xml.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        return format!("x|{appid}|{hex}");
     }
     let event = &message.event;
     let parts = [
@@ -224,7 +240,7 @@ pub struct EventRow<'a> {
     pub code: Option<&'a str>,
     pub create_time: i64,
     pub received_at: i64,
-    pub outer_id: i64,
+    pub outer_id: &'a str,
     pub outer_str: Option<&'a str>,
     pub source_scene: Option<&'a str>,
     pub is_give_by_friend: bool,
@@ -233,10 +249,13 @@ pub struct EventRow<'a> {
     pub is_restore_member_card: bool,
     pub unionid: Option<&'a str>,
     pub raw_xml: &'a str,
+    /// The fields that could not be read, as JSON `[{"field","reason"}]`; None for nearly all.
+    pub unparsed: Option<String>,
+    pub query_key: Option<&'a str>,
 }
 
 /// The columns of an [`EventRow`], in order.
-pub const EVENT_COLUMNS: [&str; 18] = [
+pub const EVENT_COLUMNS: [&str; 20] = [
     "appid",
     "dedupe_key",
     "msg_type",
@@ -255,6 +274,8 @@ pub const EVENT_COLUMNS: [&str; 18] = [
     "is_restore_member_card",
     "unionid",
     "raw_xml",
+    "unparsed",
+    "query_key",
 ];
 
 impl<'a> EventRow<'a> {
@@ -271,7 +292,7 @@ impl<'a> EventRow<'a> {
             code: message.event.code().map(|c| c.as_str()),
             create_time: message.create_time,
             received_at: push.received_at,
-            outer_id: 0,
+            outer_id: "0",
             outer_str: None,
             source_scene: None,
             is_give_by_friend: false,
@@ -280,10 +301,12 @@ impl<'a> EventRow<'a> {
             is_restore_member_card: false,
             unionid: None,
             raw_xml: &push.raw_xml,
+            unparsed: unparsed_json(&message.unparsed),
+            query_key: push.query_key.as_deref(),
         };
         match &message.event {
             Event::UserGetCard(e) => {
-                row.outer_id = e.outer_id;
+                row.outer_id = e.outer_id.as_str();
                 row.outer_str = e.outer_str.as_deref();
                 row.source_scene = e.source_scene.as_deref();
                 row.is_give_by_friend = e.is_give_by_friend;
@@ -303,28 +326,55 @@ impl<'a> EventRow<'a> {
     }
 }
 
+/// `card_event.unparsed`: the fields a push left out, as JSON; None when it left out none.
+fn unparsed_json(unparsed: &[Unparsed]) -> Option<String> {
+    if unparsed.is_empty() {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = unparsed
+        .iter()
+        .map(|u| serde_json::json!({"field": u.field, "reason": u.reason}))
+        .collect();
+    Some(serde_json::Value::Array(list).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wechat::events;
 
+    fn key_of(xml: &str) -> String {
+        dedupe_key(&Incoming {
+            appid: AppId::from("wxA"),
+            message: events::parse(xml).unwrap(),
+            raw_xml: xml.to_owned(),
+            received_at: 0,
+            query_key: None,
+        })
+    }
+
     #[test]
     fn batch_add_card_pushes_have_distinct_keys() {
-        let appid = AppId::from("wxA");
         let make = |code: &str| {
             let xml = format!("<xml><ToUserName>g</ToUserName><FromUserName>o1</FromUserName><CreateTime>1700000000</CreateTime><MsgType>event</MsgType><Event>user_get_card</Event><CardId>c</CardId><UserCardCode>{code}</UserCardCode></xml>");
-            dedupe_key(&appid, &events::parse(&xml).unwrap())
+            key_of(&xml)
         };
         assert_ne!(make("1"), make("2"));
         assert_eq!(make("1"), make("1"));
         // Stored keys must never change: a redelivery after an upgrade must still match.
         assert_eq!(make("1"), "001700000000|wxA|o1|user_get_card|c|1");
         let unknown = "<xml><ToUserName>g</ToUserName><FromUserName>o2</FromUserName><CreateTime>7</CreateTime><MsgType>event</MsgType><Event>LOCATION</Event></xml>";
-        let key = dedupe_key(&appid, &events::parse(unknown).unwrap());
-        assert_eq!(key, "000000000007|wxA|o2|LOCATION||");
+        assert_eq!(key_of(unknown), "000000000007|wxA|o2|LOCATION||");
         let text = "<xml><ToUserName>g</ToUserName><FromUserName>o3</FromUserName><CreateTime>7</CreateTime><MsgType>text</MsgType><MsgId>42</MsgId></xml>";
-        let key = dedupe_key(&appid, &events::parse(text).unwrap());
-        assert_eq!(key, "m|wxA|42");
+        assert_eq!(key_of(text), "m|wxA|42");
+        // Without a readable time or sender, the XML itself is the key.
+        let timeless = "<xml><FromUserName>o</FromUserName><CreateTime>soon</CreateTime><MsgType>event</MsgType><Event>user_get_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode></xml>";
+        assert_eq!(key_of(timeless), key_of(timeless));
+        assert!(key_of(timeless).starts_with("x|wxA|"));
+        assert_ne!(
+            key_of(timeless),
+            key_of(&timeless.replace("<UserCardCode>1", "<UserCardCode>2"))
+        );
     }
 
     #[test]

@@ -38,10 +38,7 @@ pub async fn record_batch(
     offset: FixedOffset,
     job_rules: &dyn JobsFor,
 ) -> Result<Stored, StoreError> {
-    let keys: Vec<String> = pushes
-        .iter()
-        .map(|p| dedupe_key(&p.appid, &p.message))
-        .collect();
+    let keys: Vec<String> = pushes.iter().map(|p| dedupe_key(p)).collect();
     let mut inserted = events::insert_new(db, pushes, &keys).await?;
     let mut outcomes = Vec::with_capacity(pushes.len());
     let mut counters = channel_day::Batch::default();

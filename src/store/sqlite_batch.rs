@@ -22,7 +22,7 @@ use super::push::{
     Recorded, Stored,
 };
 use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
-use crate::wechat::ids::{CardId, Code};
+use crate::wechat::ids::{CardId, Code, OuterId};
 
 /// Store `pushes` in order on `conn`, which the caller holds in a write transaction: each new
 /// push's event row, the binding it creates or moves, the jobs it calls for, and the channel
@@ -40,7 +40,7 @@ pub fn record_batch(
     // Jobs of a batch are queued at its first push's arrival (as `store::record` does).
     let queued_at = pushes.first().map_or(0, |p| p.received_at);
     for push in pushes {
-        let key = dedupe_key(&push.appid, &push.message);
+        let key = dedupe_key(push);
         if !insert_event(conn, &EventRow::of(push, &key))? {
             outcomes.push(Recorded::Duplicate);
             continue;
@@ -87,7 +87,7 @@ pub fn record_batch(
         .execute(params![
             appid,
             card_id,
-            outer_id,
+            outer_id.as_str(),
             outer_str,
             day,
             c.got,
@@ -104,15 +104,16 @@ pub fn record_batch(
     })
 }
 
-/// Insert the event unless its dedupe key is stored; true when it was new.
+/// Insert the event unless its dedupe key (or, for a plain-mode push, its query) is stored; true
+/// when it was new.
 fn insert_event(conn: &Connection, row: &EventRow<'_>) -> rusqlite::Result<bool> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO card_event (appid, dedupe_key, msg_type, event, openid, card_id, code, \
              create_time, received_at, outer_id, outer_str, source_scene, is_give_by_friend, \
-             friend_openid, old_code, is_restore_member_card, unionid, raw_xml) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-             ON CONFLICT (dedupe_key) DO NOTHING",
+             friend_openid, old_code, is_restore_member_card, unionid, raw_xml, unparsed, query_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             row.appid,
@@ -132,7 +133,9 @@ fn insert_event(conn: &Connection, row: &EventRow<'_>) -> rusqlite::Result<bool>
             row.old_code,
             row.is_restore_member_card,
             row.unionid,
-            row.raw_xml
+            row.raw_xml,
+            row.unparsed,
+            row.query_key
         ])?;
     Ok(inserted == 1)
 }
@@ -194,7 +197,7 @@ fn on_get(
                     e.card_id.as_str(),
                     e.code.as_str()
                 ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                channel_of,
             )
             .optional()?;
         let counts = Counts {
@@ -256,7 +259,7 @@ fn upsert_binding(
         e.code.as_str(),
         push.message.from_user_name.as_str(),
         e.union_id,
-        e.outer_id,
+        e.outer_id.as_str(),
         e.outer_str.as_deref().unwrap_or_default(),
         e.source_scene,
         push.message.create_time,
@@ -279,7 +282,7 @@ fn transition(
     code: Option<&Code>,
     status: Status,
     now: i64,
-) -> rusqlite::Result<Option<(i64, String)>> {
+) -> rusqlite::Result<Option<(OuterId, String)>> {
     let Some(code) = code else { return Ok(None) };
     conn.prepare_cached(
         "UPDATE card_binding SET status = ?1, updated_at = ?2 \
@@ -287,9 +290,15 @@ fn transition(
     )?
     .query_row(
         params![status.as_str(), now, appid, card_id.as_str(), code.as_str()],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        channel_of,
     )
     .optional()
+}
+
+/// The channel a `RETURNING outer_id, outer_str` read back.
+fn channel_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OuterId, String)> {
+    let outer_id: String = row.get(0)?;
+    Ok((super::outer_id_of(&outer_id), row.get(1)?))
 }
 
 /// What an `update_member_card` push changed on a bound member's card (`store::members::

@@ -74,15 +74,43 @@ pub struct LandingPage {
     pub page_id: i64,
 }
 
-/// `/card/code/deposit`'s answer: every code sent lands in exactly one list.
+/// `/card/code/deposit`'s answer: every code sent lands in exactly one list. Reference 001
+/// documents the lists as counts (`"succ_code": 3`), other pages and real answers as the codes
+/// themselves: both are read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Deposited {
     #[serde(default)]
-    pub succ_code: Vec<String>,
+    pub succ_code: CodeList,
     #[serde(default)]
-    pub duplicate_code: Vec<String>,
+    pub duplicate_code: CodeList,
     #[serde(default)]
-    pub fail_code: Vec<String>,
+    pub fail_code: CodeList,
+}
+
+/// One list of a deposit's answer: the codes, or only how many there were.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CodeList {
+    Codes(Vec<String>),
+    Count(u64),
+}
+
+impl Default for CodeList {
+    fn default() -> Self {
+        Self::Codes(Vec::new())
+    }
+}
+
+impl Deposited {
+    /// The codes deposited, already held, and refused — when the answer names them (not counts).
+    pub fn named(self) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
+        match (self.succ_code, self.duplicate_code, self.fail_code) {
+            (CodeList::Codes(succ), CodeList::Codes(duplicate), CodeList::Codes(fail)) => {
+                Some((succ, duplicate, fail))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `/card/code/checkcode`'s answer.

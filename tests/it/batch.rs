@@ -100,14 +100,26 @@ fn stream(seed: u64) -> Vec<Incoming> {
         let code = format!("{}", rng.gen_range(0..12));
         let t = 1_700_000_000 + i;
         let xml = match rng.gen_range(0..11) {
-            0..=3 => get_card_xml(
-                &format!("o{code}"),
-                t,
-                "pMIX",
-                &code,
-                rng.gen_range(0..3),
-                ["", "a", "b"][rng.gen_range(0..3)],
-            ),
+            0..=3 => {
+                let xml = get_card_xml(
+                    &format!("o{code}"),
+                    t,
+                    "pMIX",
+                    &code,
+                    rng.gen_range(0..3),
+                    ["", "a", "b"][rng.gen_range(0..3)],
+                );
+                // A channel beyond 64 bits, or a field that does not read (issue 31): stored,
+                // counted, the binding written from what did read.
+                match rng.gen_range(0..8) {
+                    0 => xml.replace(
+                        "<OuterId>",
+                        "<OuterId>12345678901234567890123",
+                    ),
+                    1 => xml.replace("<IsGiveByFriend>0", "<IsGiveByFriend>no"),
+                    _ => xml,
+                }
+            }
             4 => get_card_xml(&format!("o{code}"), t, "pMIX", &code, 0, "")
                 .replace("<IsRestoreMemberCard>0", "<IsRestoreMemberCard>1"),
             5 => get_card_xml("oFriend", t, "pMIX", &format!("{code}g"), 0, "")
@@ -184,6 +196,7 @@ fn stream(seed: u64) -> Vec<Incoming> {
             message: parse::parse(&xml).unwrap(),
             raw_xml: xml,
             received_at: t + 1,
+            query_key: None,
         });
     }
     out
@@ -202,6 +215,7 @@ fn get_push_at(openid: &str, code: &str, time: i64, outer_str: &str) -> Incoming
         message: parse::parse(&xml).unwrap(),
         raw_xml: xml,
         received_at: time + 1,
+        query_key: None,
     }
 }
 

@@ -38,11 +38,11 @@ async fn counters_follow_outer_str_and_outer_id() {
     let binding = app.binding(appid, CARD, "1004").await.unwrap();
     assert_eq!(
         (
-            binding.outer_id,
+            binding.outer_id.as_str(),
             binding.outer_str.as_str(),
             binding.status.as_str()
         ),
-        (42, "", "got")
+        ("42", "", "got")
     );
 
     let report = channel_day::stats(

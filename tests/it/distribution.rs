@@ -526,6 +526,32 @@ async fn an_interrupted_deposit_resumes_and_imports_each_code_once() {
     )
     .await;
     assert_eq!(check["not_exist"], json!(["api-3"]));
+
+    // Reference 001 documents the answer's lists as counts: the codes WeChat then holds are found
+    // with checkcode, and a second run sends none again.
+    fake.answer_with_counts();
+    fake.refuse("count-bad");
+    let body = json!({"appid": safe_appid(), "codes": ["count-1", "count-bad", "count-2"]});
+    let report = json_of(
+        app.admin_json(Method::POST, "/api/v1/cards/pCount/codes/deposit", &body)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (report["deposited"].clone(), report["failed"].clone()),
+        (json!(2), json!(["count-bad"]))
+    );
+    let calls = fake.deposit_calls();
+    let body = json!({"appid": safe_appid(), "codes": ["count-1", "count-2"]});
+    let again = json_of(
+        app.admin_json(Method::POST, "/api/v1/cards/pCount/codes/deposit", &body)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(again["already_deposited"], json!(2));
+    assert_eq!(fake.deposit_calls(), calls, "nothing sent twice");
     app.shutdown().await;
 }
 

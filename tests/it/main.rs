@@ -25,5 +25,6 @@ mod scale_out;
 mod secrets;
 mod shutdown;
 mod support;
+mod unparsed;
 mod verify;
 mod web_jssdk;

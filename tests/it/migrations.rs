@@ -168,3 +168,80 @@ async fn a_postgres_server_with_fsync_off_is_refused() {
     assert!(stderr.contains("fsync = off"), "{stderr}");
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
+
+/// Issue 31 turns `outer_id` into digits (60 allowed): rows written before keep their values and
+/// ids, the channel key index still tells registered keys apart, and new rows take 25 digits.
+#[tokio::test]
+async fn outer_ids_migrate_to_digits_unchanged() {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BOTH {
+        let test_db = TestDatabase::create(backend, dir.path()).await;
+        let mut settings = Settings::defaults().unwrap();
+        settings.database.url = SecretString::from(test_db.url.clone());
+        let db = store::connect(&settings.database).await.unwrap();
+        // The schema of the last release, with rows in it.
+        Migrator::up(&db, Some(8)).await.unwrap();
+        for statement in [
+            "INSERT INTO card_event (id, appid, dedupe_key, msg_type, event, openid, card_id, code, create_time, \
+             received_at, outer_id, is_give_by_friend, is_restore_member_card, raw_xml) VALUES \
+             (41, 'wxA', 'k1', 'event', 'user_get_card', 'o1', 'pC', '1', 1, 2, 9223372036854775807, false, false, '<xml/>')",
+            "INSERT INTO card_binding (appid, card_id, code, openid, outer_id, outer_str, got_at, got_day, status, updated_at) \
+             VALUES ('wxA', 'pC', '1', 'o1', -5, '', 1, '2024-01-01', 'got', 1)",
+            "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, got) VALUES ('wxA', 'pC', 42, '', '2024-01-01', 3)",
+            "INSERT INTO channel (appid, card_id, outer_id, outer_str, name, kind, created_at, updated_at) \
+             VALUES ('wxA', 'pC', 7, '', 'seven', 'named', 1, 1)",
+        ] {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let event = card_event::Entity::find_by_id(41)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (event.outer_id.as_str(), event.unparsed, event.query_key),
+            ("9223372036854775807", None, None),
+            "{backend:?}"
+        );
+        let binding = card_binding::Entity::find()
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(binding.outer_id, "-5", "{backend:?}");
+        let counter = channel_day::Entity::find().one(&db).await.unwrap().unwrap();
+        assert_eq!((counter.outer_id.as_str(), counter.got), ("42", 3));
+        // The registered key is still unique; a 25-digit one is a key like any other.
+        let again = "INSERT INTO channel (appid, card_id, outer_id, outer_str, name, kind, created_at, updated_at) \
+                     VALUES ('wxA', 'pC', '7', '', 'dup', 'named', 1, 1)";
+        assert!(db.execute_unprepared(again).await.is_err(), "{backend:?}");
+        db.execute_unprepared(
+            "INSERT INTO channel (appid, card_id, outer_id, outer_str, name, kind, created_at, updated_at) \
+             VALUES ('wxA', 'pC', '1234567890123456789012345', '', 'big', 'named', 1, 1)",
+        )
+        .await
+        .unwrap();
+        // A new event takes the default: no channel.
+        db.execute_unprepared(
+            "INSERT INTO card_event (appid, dedupe_key, msg_type, openid, create_time, received_at, raw_xml) \
+             VALUES ('wxA', 'k2', 'event', 'o1', 1, 2, '<xml/>')",
+        )
+        .await
+        .unwrap();
+        let outer_ids: Vec<(String, String)> = card_event::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.dedupe_key, e.outer_id))
+            .collect();
+        assert!(
+            outer_ids.contains(&("k2".to_owned(), "0".to_owned())),
+            "{backend:?}"
+        );
+        db.close().await.unwrap();
+        test_db.drop_database().await;
+    }
+}

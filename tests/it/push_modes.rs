@@ -127,3 +127,63 @@ async fn safe_accounts_refuse_plaintext_and_plain_accounts_without_key_refuse_ci
     assert!(!sealed.body.is_empty());
     assert_eq!(app.event_count().await, 0);
 }
+
+/// Compat mode: the URL's `signature` does not cover the body, so a push without `msg_signature`
+/// is refused like one to a safe account (issue 31) — one signed query string cannot carry forged
+/// plaintext bodies.
+#[tokio::test]
+async fn compat_mode_refuses_an_unencrypted_push_whatever_its_query_signs() {
+    let app = spawn_app().await;
+    let (compat, _) = account_for(Mode::Compat);
+    let account = app.accounts.get(compat).unwrap();
+    let signed = account
+        .sealer()
+        .seal(
+            &fixture("user_get_card"),
+            Mode::Plain,
+            chrono::Utc::now().timestamp(),
+            "77",
+            &[0; 16],
+        )
+        .unwrap();
+    for forged in [
+        signed.body.clone(),
+        signed.body.replace("226009850808", "111111111111"),
+    ] {
+        assert_rejected(
+            app.push_raw(compat, &signed.query, forged).await,
+            401,
+            "plaintext_rejected",
+        )
+        .await;
+    }
+    assert_eq!(app.event_count().await, 0, "nothing stored");
+    // The genuine encrypted push still goes through.
+    assert_success(app.push_fixture("user_get_card", Mode::Compat).await).await;
+}
+
+/// Plain mode as WeChat defines it (the body is not signed): a query that already brought a
+/// stored push answers `success` without storing another body, so a captured URL cannot carry a
+/// forged one.
+#[tokio::test]
+async fn plain_mode_a_signed_query_brings_one_body_once() {
+    let app = spawn_app().await;
+    let (plain, _) = account_for(Mode::Plain);
+    let sealed = app.seal(&fixture("user_get_card"), Mode::Plain);
+    assert_success(app.push_sealed(&sealed, Mode::Plain).await).await;
+    // WeChat's own retry: the same query and body.
+    assert_success(app.push_sealed(&sealed, Mode::Plain).await).await;
+    // A captured URL with a forged body: acknowledged, and nothing of it stored.
+    let forged = sealed
+        .body
+        .replace("226009850808", "111111111111")
+        .replace("oZI8Fj040-be6rlDohc6gkoPOQTQ", "oAttacker");
+    assert_success(app.push_raw(plain, &sealed.query, forged).await).await;
+    assert_eq!(app.event_count().await, 1);
+    let card = "pZI8Fjwsy5fVPRBeD78J4RmqVvBc";
+    assert!(app.binding(plain, card, "226009850808").await.is_some());
+    assert!(app.binding(plain, card, "111111111111").await.is_none());
+    // A new query (WeChat signs every push anew) brings the next push.
+    assert_success(app.push_fixture("user_get_card_unicode", Mode::Plain).await).await;
+    assert_eq!(app.event_count().await, 2);
+}

@@ -253,50 +253,8 @@ async fn malformed_and_unauthenticated_pushes_are_refused_and_nothing_is_stored(
         "bad_xml",
     )
     .await;
-    let no_time = "<xml><ToUserName>g</ToUserName><FromUserName>o</FromUserName><MsgType>event</MsgType><Event>user_get_card</Event></xml>";
-    case(
-        &app,
-        plain,
-        &plain_query(plain_token, now),
-        no_time,
-        400,
-        "bad_xml_field",
-    )
-    .await;
-    let negative = get_card_xml("oN", -5, "pN", "1", 0, "");
-    case(
-        &app,
-        plain,
-        &plain_query(plain_token, now),
-        negative,
-        400,
-        "bad_xml_field",
-    )
-    .await;
-    let far_future = get_card_xml("oN", 999_999_999_999_999, "pN", "1", 0, "");
-    case(
-        &app,
-        plain,
-        &plain_query(plain_token, now),
-        far_future,
-        400,
-        "bad_xml_field",
-    )
-    .await;
-    let deep = format!(
-        "<xml><CardId>{}{}</CardId></xml>",
-        "<a>".repeat(5000),
-        "</a>".repeat(5000)
-    );
-    case(
-        &app,
-        plain,
-        &plain_query(plain_token, now),
-        deep,
-        400,
-        "bad_xml",
-    )
-    .await;
+    // (A signed push whose fields do not read — no CreateTime, one out of range, a field holding
+    // elements — is WeChat's word: stored and answered `success`, tests/it/unparsed.rs.)
     case(
         &app,
         plain,
@@ -322,7 +280,7 @@ async fn malformed_and_unauthenticated_pushes_are_refused_and_nothing_is_stored(
 
     assert_eq!(app.event_count().await, 0, "nothing was stored");
     assert_eq!(app.metrics.pushes(safe, "none", "bad_signature"), 3);
-    assert_eq!(app.metrics.pushes(plain, "none", "bad_xml"), 3);
+    assert_eq!(app.metrics.pushes(plain, "none", "bad_xml"), 2);
     assert_eq!(app.metrics.pushes("unknown", "none", "unknown_appid"), 1);
     // The accepted push still goes through afterwards.
     crate::support::fixtures::assert_success(app.push_raw(safe, q, body()).await).await;

@@ -20,7 +20,7 @@ pub enum ProtocolError {
     BadMsgSignature,
     #[error("timestamp is outside the accepted window")]
     StaleTimestamp,
-    #[error("this account accepts only encrypted pushes (safe mode)")]
+    #[error("this account accepts only encrypted pushes (compat and safe mode)")]
     PlaintextRejected,
     #[error("this account has no EncodingAESKey configured, so it cannot decrypt this push")]
     NoAesKey,

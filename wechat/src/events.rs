@@ -3,7 +3,8 @@
 //! Every event of the card event page gets its variant with all its fields; any other event or
 //! message type is [`Event::Unknown`]: stored with its raw XML and acknowledged like the others.
 
-use super::ids::{CardId, Code, OpenId};
+use super::ids::{CardId, Code, OpenId, OuterId};
+pub use super::xml::Unparsed;
 use super::xml::{self, RawMessage};
 use super::ProtocolError;
 
@@ -20,6 +21,8 @@ pub struct Message {
     /// Present on ordinary messages, never on card events (reference §3, common envelope).
     pub msg_id: Option<i64>,
     pub event: Event,
+    /// The fields that were there but could not be read (empty for nearly every push).
+    pub unparsed: Vec<Unparsed>,
 }
 
 /// `card_pass_check` / `card_not_pass_check` (card event page §2.1).
@@ -39,8 +42,8 @@ pub struct UserGetCard {
     pub friend_user_name: Option<OpenId>,
     /// The giver's code before the gift (WeChat issues the receiver a new code).
     pub old_user_card_code: Option<Code>,
-    /// Legacy integer channel (`outer_id` of the QR code); absent and 0 mean none.
-    pub outer_id: i64,
+    /// Integer channel (`outer_id` of the QR code, up to 60 digits); absent and 0 mean none.
+    pub outer_id: OuterId,
     /// String channel (`outer_str` of the QR code or `wx.addCard`).
     pub outer_str: Option<String>,
     /// A restore of a deleted member card; such pushes carry no OuterStr (reference §3.2).
@@ -275,24 +278,39 @@ impl Event {
 const MAX_CREATE_TIME: i64 = 253_402_300_799;
 
 /// Parse a decrypted (or plaintext) push into a [`Message`].
+///
+/// A push whose signature verified is WeChat's word: only XML that is not well-formed is an
+/// error. A field that is missing where the event needs it, or does not read as its type, is left
+/// out (a number or flag as absent, the event as [`Event::Unknown`] when it lacks its card or code)
+/// and named in [`Message::unparsed`]; the raw XML, stored whole, still holds it.
 pub fn parse(xml_text: &str) -> Result<Message, ProtocolError> {
-    let mut raw = xml::parse_message(xml_text)?;
-    let to_user_name = required(raw.to_user_name.take(), "ToUserName")?;
-    let from_user_name = OpenId(required(raw.from_user_name.take(), "FromUserName")?);
-    let create_time = int(raw.create_time.take(), "CreateTime")?.ok_or(ProtocolError::Xml {
-        field: "CreateTime",
-        reason: "missing",
-    })?;
-    if !(0..=MAX_CREATE_TIME).contains(&create_time) {
-        return Err(ProtocolError::Xml {
-            field: "CreateTime",
-            reason: "out of range",
-        });
-    }
-    let msg_type = required(raw.msg_type.take(), "MsgType")?;
-    let msg_id = int(raw.msg_id.take(), "MsgId")?;
+    let (mut raw, unparsed) = xml::parse_message(xml_text)?;
+    let mut fields = FieldReader { unparsed };
+    let to_user_name = text(raw.to_user_name.take()).unwrap_or_default();
+    let from_user_name = OpenId(
+        fields
+            .required(raw.from_user_name.take(), "FromUserName")
+            .unwrap_or_default(),
+    );
+    let create_time = match fields.int(raw.create_time.take(), "CreateTime") {
+        Some(time) if (0..=MAX_CREATE_TIME).contains(&time) => time,
+        Some(_) => {
+            fields.note("CreateTime", "out of range");
+            0
+        }
+        None => {
+            if !fields.names("CreateTime") {
+                fields.note("CreateTime", "missing");
+            }
+            0
+        }
+    };
+    let msg_type = fields
+        .required(raw.msg_type.take(), "MsgType")
+        .unwrap_or_default();
+    let msg_id = fields.int(raw.msg_id.take(), "MsgId");
     let event = if msg_type.eq_ignore_ascii_case("event") {
-        typed_event(raw)?
+        fields.typed_event(raw)
     } else {
         Event::Unknown {
             event: None,
@@ -307,94 +325,237 @@ pub fn parse(xml_text: &str) -> Result<Message, ProtocolError> {
         msg_type,
         msg_id,
         event,
+        unparsed: fields.unparsed,
     })
 }
 
-fn typed_event(mut raw: RawMessage) -> Result<Event, ProtocolError> {
-    let name = text(raw.event.take()).unwrap_or_default();
-    // Event names are lower case, but one SDK documents `User_pay_from_pay_cell` (reference §3.6).
-    let event = match name.to_ascii_lowercase().as_str() {
-        "card_pass_check" => Event::CardPassCheck(card_check(raw)?),
-        "card_not_pass_check" => Event::CardNotPassCheck(card_check(raw)?),
-        "user_get_card" => Event::UserGetCard(user_get_card(raw)?),
-        "user_gifting_card" => Event::UserGiftingCard(UserGiftingCard {
-            card_id: card_id(&mut raw)?,
-            code: text(raw.user_card_code).map(Code),
-            friend_user_name: text(raw.friend_user_name).map(OpenId),
-            is_return_back: flag(raw.is_return_back, "IsReturnBack")?,
-            is_chat_room: flag(raw.is_chat_room, "IsChatRoom")?,
-        }),
-        "user_del_card" => Event::UserDelCard(card_code(raw)?),
-        "user_consume_card" => Event::UserConsumeCard(UserConsumeCard {
-            card_id: card_id(&mut raw)?,
-            code: text(raw.user_card_code).map(Code),
-            consume_source: text(raw.consume_source),
-            location_name: text(raw.location_name),
-            staff_open_id: text(raw.staff_open_id),
-            verify_code: text(raw.verify_code),
-            remark_amount: text(raw.remark_amount),
-            outer_str: text(raw.outer_str),
-            location_id: int(raw.location_id, "LocationId")?,
-        }),
-        "user_pay_from_pay_cell" => Event::UserPayFromPayCell(UserPayFromPayCell {
-            card_id: card_id(&mut raw)?,
-            code: text(raw.user_card_code).map(Code),
-            trans_id: text(raw.trans_id),
-            location_id: int(raw.location_id, "LocationId")?,
-            fee: int(raw.fee, "Fee")?,
-            original_fee: int(raw.original_fee, "OriginalFee")?,
-        }),
-        "user_view_card" => Event::UserViewCard(UserViewCard {
-            card_id: card_id(&mut raw)?,
-            code: text(raw.user_card_code).map(Code),
-            outer_str: text(raw.outer_str),
-        }),
-        "user_enter_session_from_card" => Event::UserEnterSessionFromCard(card_code(raw)?),
-        "update_member_card" => Event::UpdateMemberCard(UpdateMemberCard {
-            card_id: card_id(&mut raw)?,
-            code: text(raw.user_card_code).map(Code),
-            modify_bonus: int(raw.modify_bonus, "ModifyBonus")?,
-            modify_balance: int(raw.modify_balance, "ModifyBalance")?,
-        }),
-        "card_sku_remind" => Event::CardSkuRemind(CardSkuRemind {
-            card_id: card_id(&mut raw)?,
-            detail: text(raw.detail),
-        }),
-        "card_pay_order" => Event::CardPayOrder(card_pay_order(raw)?),
-        "submit_membercard_user_info" => Event::SubmitMembercardUserInfo(card_code(raw)?),
-        "subscribe" => Event::Subscribe(follow_scan(raw, "qrscene_")),
-        "scan" => Event::Scan(follow_scan(raw, "")),
-        "masssendjobfinish" => Event::MassSendJobFinish(MassSendFinish {
-            msg_id: int(raw.mass_msg_id, "MsgID")?,
-            status: text(raw.status),
-            total_count: int(raw.total_count, "TotalCount")?,
-            filter_count: int(raw.filter_count, "FilterCount")?,
-            sent_count: int(raw.sent_count, "SentCount")?,
-            error_count: int(raw.error_count, "ErrorCount")?,
-        }),
-        _ => Event::Unknown {
-            event: (!name.is_empty()).then_some(name),
-            card_id: text(raw.card_id).map(CardId),
-            code: text(raw.user_card_code).map(Code),
-        },
-    };
-    Ok(event)
+/// Reads typed values out of the raw text fields, noting each one that does not read.
+struct FieldReader {
+    unparsed: Vec<Unparsed>,
 }
 
-fn user_get_card(mut raw: RawMessage) -> Result<UserGetCard, ProtocolError> {
-    Ok(UserGetCard {
-        card_id: card_id(&mut raw)?,
-        code: Code(required(raw.user_card_code, "UserCardCode")?),
-        is_give_by_friend: flag(raw.is_give_by_friend, "IsGiveByFriend")?,
-        friend_user_name: text(raw.friend_user_name).map(OpenId),
-        old_user_card_code: text(raw.old_user_card_code).map(Code),
-        outer_id: int(raw.outer_id, "OuterId")?.unwrap_or(0),
-        outer_str: text(raw.outer_str),
-        is_restore_member_card: flag(raw.is_restore_member_card, "IsRestoreMemberCard")?,
-        is_recommend_by_friend: flag(raw.is_recommend_by_friend, "IsRecommendByFriend")?,
-        union_id: text(raw.union_id),
-        source_scene: text(raw.source_scene),
-    })
+impl FieldReader {
+    fn note(&mut self, field: &'static str, reason: &'static str) {
+        self.unparsed.push(Unparsed { field, reason });
+    }
+
+    /// Whether `field` is already named (the XML reader found it repeated or nested).
+    fn names(&self, field: &str) -> bool {
+        self.unparsed.iter().any(|u| u.field == field)
+    }
+
+    fn required(&mut self, value: Option<String>, field: &'static str) -> Option<String> {
+        let value = text(value);
+        if value.is_none() && !self.names(field) {
+            self.note(field, "missing");
+        }
+        value
+    }
+
+    fn int(&mut self, value: Option<String>, field: &'static str) -> Option<i64> {
+        let value = text(value)?;
+        let parsed = value.parse::<i64>().ok();
+        if parsed.is_none() {
+            self.note(field, "not an integer");
+        }
+        parsed
+    }
+
+    /// WeChat's 0/1 flags; absent (or unreadable) means 0.
+    fn flag(&mut self, value: Option<String>, field: &'static str) -> bool {
+        self.int(value, field).is_some_and(|v| v != 0)
+    }
+
+    /// A channel's `OuterId`: up to 60 digits (reference 002); absent or unreadable means none.
+    fn outer_id(&mut self, value: Option<String>) -> OuterId {
+        let Some(value) = text(value) else {
+            return OuterId::zero();
+        };
+        OuterId::parse(&value).unwrap_or_else(|| {
+            self.note("OuterId", "not an integer of at most 60 digits");
+            OuterId::zero()
+        })
+    }
+
+    fn typed_event(&mut self, mut raw: RawMessage) -> Event {
+        let name = text(raw.event.take()).unwrap_or_default();
+        // Event names are lower case, but one SDK documents `User_pay_from_pay_cell` (reference §3.6).
+        let lower = name.to_ascii_lowercase();
+        let card = text(raw.card_id.take());
+        let code = text(raw.user_card_code.take());
+        let needs_card = KNOWN_EVENTS.contains(&lower.as_str())
+            && !matches!(
+                lower.as_str(),
+                "card_pay_order" | "subscribe" | "scan" | "masssendjobfinish"
+            );
+        // A card event without its card (or a got card without its code) binds nothing: it is
+        // kept untyped, and the missing field named.
+        let missing = |field, value: &Option<String>, fields: &mut Self| {
+            value.is_none() && {
+                if !fields.names(field) {
+                    fields.note(field, "missing");
+                }
+                true
+            }
+        };
+        if (needs_card && missing("CardId", &card, self))
+            || (lower == "user_get_card" && missing("UserCardCode", &code, self))
+        {
+            return untyped(name, card, code);
+        }
+        let card_id = CardId(card.clone().unwrap_or_default());
+        let code_of = |code: Option<String>| code.map(Code);
+        match lower.as_str() {
+            "card_pass_check" => Event::CardPassCheck(CardCheck {
+                card_id,
+                refuse_reason: text(raw.refuse_reason),
+            }),
+            "card_not_pass_check" => Event::CardNotPassCheck(CardCheck {
+                card_id,
+                refuse_reason: text(raw.refuse_reason),
+            }),
+            "user_get_card" => Event::UserGetCard(UserGetCard {
+                card_id,
+                code: Code(code.unwrap_or_default()),
+                is_give_by_friend: self.flag(raw.is_give_by_friend, "IsGiveByFriend"),
+                friend_user_name: text(raw.friend_user_name).map(OpenId),
+                old_user_card_code: text(raw.old_user_card_code).map(Code),
+                outer_id: self.outer_id(raw.outer_id),
+                outer_str: text(raw.outer_str),
+                is_restore_member_card: self
+                    .flag(raw.is_restore_member_card, "IsRestoreMemberCard"),
+                is_recommend_by_friend: self
+                    .flag(raw.is_recommend_by_friend, "IsRecommendByFriend"),
+                union_id: text(raw.union_id),
+                source_scene: text(raw.source_scene),
+            }),
+            "user_gifting_card" => Event::UserGiftingCard(UserGiftingCard {
+                card_id,
+                code: code_of(code),
+                friend_user_name: text(raw.friend_user_name).map(OpenId),
+                is_return_back: self.flag(raw.is_return_back, "IsReturnBack"),
+                is_chat_room: self.flag(raw.is_chat_room, "IsChatRoom"),
+            }),
+            "user_del_card" => Event::UserDelCard(CardCode {
+                card_id,
+                code: code_of(code),
+            }),
+            "user_consume_card" => Event::UserConsumeCard(UserConsumeCard {
+                card_id,
+                code: code_of(code),
+                consume_source: text(raw.consume_source),
+                location_name: text(raw.location_name),
+                staff_open_id: text(raw.staff_open_id),
+                verify_code: text(raw.verify_code),
+                remark_amount: text(raw.remark_amount),
+                outer_str: text(raw.outer_str),
+                location_id: self.int(raw.location_id, "LocationId"),
+            }),
+            "user_pay_from_pay_cell" => Event::UserPayFromPayCell(UserPayFromPayCell {
+                card_id,
+                code: code_of(code),
+                trans_id: text(raw.trans_id),
+                location_id: self.int(raw.location_id, "LocationId"),
+                fee: self.int(raw.fee, "Fee"),
+                original_fee: self.int(raw.original_fee, "OriginalFee"),
+            }),
+            "user_view_card" => Event::UserViewCard(UserViewCard {
+                card_id,
+                code: code_of(code),
+                outer_str: text(raw.outer_str),
+            }),
+            "user_enter_session_from_card" => Event::UserEnterSessionFromCard(CardCode {
+                card_id,
+                code: code_of(code),
+            }),
+            "update_member_card" => Event::UpdateMemberCard(UpdateMemberCard {
+                card_id,
+                code: code_of(code),
+                modify_bonus: self.int(raw.modify_bonus, "ModifyBonus"),
+                modify_balance: self.int(raw.modify_balance, "ModifyBalance"),
+            }),
+            "card_sku_remind" => Event::CardSkuRemind(CardSkuRemind {
+                card_id,
+                detail: text(raw.detail),
+            }),
+            "card_pay_order" => Event::CardPayOrder(CardPayOrder {
+                order_id: text(raw.order_id),
+                status: text(raw.status),
+                create_order_time: self.int(raw.create_order_time, "CreateOrderTime"),
+                pay_finish_time: self.int(raw.pay_finish_time, "PayFinishTime"),
+                desc: text(raw.desc),
+                free_coin_count: self.int(raw.free_coin_count, "FreeCoinCount"),
+                pay_coin_count: self.int(raw.pay_coin_count, "PayCoinCount"),
+                refund_free_coin_count: self.int(raw.refund_free_coin_count, "RefundFreeCoinCount"),
+                refund_pay_coin_count: self.int(raw.refund_pay_coin_count, "RefundPayCoinCount"),
+                order_type: text(raw.order_type),
+                memo: text(raw.memo),
+                receipt_info: text(raw.receipt_info),
+            }),
+            "submit_membercard_user_info" => Event::SubmitMembercardUserInfo(CardCode {
+                card_id,
+                code: code_of(code),
+            }),
+            "subscribe" => Event::Subscribe(follow_scan(raw, "qrscene_")),
+            "scan" => Event::Scan(follow_scan(raw, "")),
+            "masssendjobfinish" => Event::MassSendJobFinish(MassSendFinish {
+                msg_id: self.int(raw.mass_msg_id, "MsgID"),
+                status: text(raw.status),
+                total_count: self.int(raw.total_count, "TotalCount"),
+                filter_count: self.int(raw.filter_count, "FilterCount"),
+                sent_count: self.int(raw.sent_count, "SentCount"),
+                error_count: self.int(raw.error_count, "ErrorCount"),
+            }),
+            _ => untyped(name, card, code),
+        }
+    }
+}
+
+/// An event kept as [`Event::Unknown`]: its name, card and code as they came.
+fn untyped(name: String, card: Option<String>, code: Option<String>) -> Event {
+    Event::Unknown {
+        event: (!name.is_empty()).then_some(name),
+        card_id: card.map(CardId),
+        code: code.map(Code),
+    }
+}
+
+/// The typed events' names, lower case, as [`FieldReader::typed_event`] matches them.
+const KNOWN_EVENTS: [&str; 16] = [
+    "card_pass_check",
+    "card_not_pass_check",
+    "user_get_card",
+    "user_gifting_card",
+    "user_del_card",
+    "user_consume_card",
+    "user_pay_from_pay_cell",
+    "user_view_card",
+    "user_enter_session_from_card",
+    "update_member_card",
+    "card_sku_remind",
+    "card_pay_order",
+    "submit_membercard_user_info",
+    "subscribe",
+    "scan",
+    "masssendjobfinish",
+];
+
+/// A bounded name for a push's event, safe as a metric label: a typed event's name (also when it
+/// was kept untyped for a missing field), `other` for anything else.
+pub fn label(message: &Message) -> &'static str {
+    if let Some(name) = message.event.typed_name() {
+        return name;
+    }
+    let name = message
+        .event
+        .name()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    KNOWN_EVENTS
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .unwrap_or("other")
 }
 
 /// The scene of a follow or scan: EventKey without `prefix` (a subscribe's `qrscene_`). A key
@@ -409,66 +570,8 @@ fn follow_scan(raw: RawMessage, prefix: &str) -> FollowScan {
     }
 }
 
-fn card_check(mut raw: RawMessage) -> Result<CardCheck, ProtocolError> {
-    Ok(CardCheck {
-        card_id: card_id(&mut raw)?,
-        refuse_reason: text(raw.refuse_reason),
-    })
-}
-
-fn card_code(mut raw: RawMessage) -> Result<CardCode, ProtocolError> {
-    Ok(CardCode {
-        card_id: card_id(&mut raw)?,
-        code: text(raw.user_card_code).map(Code),
-    })
-}
-
-fn card_pay_order(raw: RawMessage) -> Result<CardPayOrder, ProtocolError> {
-    Ok(CardPayOrder {
-        order_id: text(raw.order_id),
-        status: text(raw.status),
-        create_order_time: int(raw.create_order_time, "CreateOrderTime")?,
-        pay_finish_time: int(raw.pay_finish_time, "PayFinishTime")?,
-        desc: text(raw.desc),
-        free_coin_count: int(raw.free_coin_count, "FreeCoinCount")?,
-        pay_coin_count: int(raw.pay_coin_count, "PayCoinCount")?,
-        refund_free_coin_count: int(raw.refund_free_coin_count, "RefundFreeCoinCount")?,
-        refund_pay_coin_count: int(raw.refund_pay_coin_count, "RefundPayCoinCount")?,
-        order_type: text(raw.order_type),
-        memo: text(raw.memo),
-        receipt_info: text(raw.receipt_info),
-    })
-}
-
-fn card_id(raw: &mut RawMessage) -> Result<CardId, ProtocolError> {
-    required(raw.card_id.take(), "CardId").map(CardId)
-}
-
 fn text(value: Option<String>) -> Option<String> {
     value.and_then(xml::non_empty)
-}
-
-fn required(value: Option<String>, field: &'static str) -> Result<String, ProtocolError> {
-    text(value).ok_or(ProtocolError::Xml {
-        field,
-        reason: "missing",
-    })
-}
-
-fn int(value: Option<String>, field: &'static str) -> Result<Option<i64>, ProtocolError> {
-    text(value)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| ProtocolError::Xml {
-                field,
-                reason: "not an integer",
-            })
-        })
-        .transpose()
-}
-
-/// WeChat's 0/1 flags; absent means 0.
-fn flag(value: Option<String>, field: &'static str) -> Result<bool, ProtocolError> {
-    Ok(int(value, field)?.is_some_and(|v| v != 0))
 }
 
 #[cfg(test)]
@@ -489,7 +592,7 @@ mod tests {
         assert_eq!(e.card_id.as_str(), "pZI8Fjwsy5fVPRBeD78J4RmqVvBc");
         assert_eq!(e.code.as_str(), "226009850808");
         assert_eq!(e.outer_str.as_deref(), Some("12b"));
-        assert_eq!(e.outer_id, 0);
+        assert!(e.outer_id.is_zero());
         assert_eq!(e.friend_user_name, None);
         assert_eq!(e.old_user_card_code, None);
         assert!(!e.is_give_by_friend && !e.is_restore_member_card && !e.is_recommend_by_friend);
@@ -652,7 +755,7 @@ mod tests {
         let Event::UserGetCard(e) = m.event else {
             panic!()
         };
-        assert_eq!((e.outer_id, e.outer_str.as_deref()), (1, None));
+        assert_eq!((e.outer_id.as_str(), e.outer_str.as_deref()), ("1", None));
         assert_eq!(e.source_scene.as_deref(), Some("SOURCE_SCENE_QRCODE"));
 
         let m = parse(include_str!(
@@ -679,7 +782,7 @@ mod tests {
         let Event::UserGetCard(e) = m.event else {
             panic!()
         };
-        assert_eq!((e.outer_id, e.outer_str), (0, None));
+        assert_eq!((e.outer_id.as_str(), e.outer_str), ("0", None));
 
         let m = parse(include_str!(
             "../../fixtures/push/user_get_card_unicode.xml"
@@ -703,66 +806,92 @@ mod tests {
     }
 
     #[test]
-    fn missing_and_malformed_fields_are_named() {
+    fn missing_and_malformed_fields_are_named_and_the_push_still_parses() {
         let base = |inner: &str| {
             format!("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><MsgType>event</MsgType>{inner}</xml>")
         };
-        let err = |xml: String| parse(&xml).unwrap_err();
+        let named = |xml: String| {
+            let m = parse(&xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
+            let named: Vec<(&str, &str)> = m.unparsed.iter().map(|u| (u.field, u.reason)).collect();
+            (m, named)
+        };
+        // (the XML, the fields named, then a check of what was kept)
+        let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+            (base(""), vec![("CreateTime", "missing")]),
+            (base("<CreateTime>-1</CreateTime>"), vec![("CreateTime", "out of range")]),
+            (
+                base("<CreateTime>99999999999999</CreateTime>"),
+                vec![("CreateTime", "out of range")],
+            ),
+            (base("<CreateTime>x</CreateTime>"), vec![("CreateTime", "not an integer")]),
+            (
+                base("<CreateTime>1</CreateTime><Event>user_get_card</Event><UserCardCode>1</UserCardCode>"),
+                vec![("CardId", "missing")],
+            ),
+            (
+                base("<CreateTime>1</CreateTime><Event>user_get_card</Event><CardId>c</CardId>"),
+                vec![("UserCardCode", "missing")],
+            ),
+            (
+                base("<CreateTime>1</CreateTime><Event>user_get_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><OuterId>abc</OuterId><IsGiveByFriend>yes</IsGiveByFriend>"),
+                vec![("IsGiveByFriend", "not an integer"), ("OuterId", "not an integer of at most 60 digits")],
+            ),
+            (
+                base("<CreateTime>1</CreateTime><Event>user_consume_card</Event><CardId>c</CardId><LocationId>L-1</LocationId>"),
+                vec![("LocationId", "not an integer")],
+            ),
+        ];
+        for (xml, expected) in cases {
+            let (_, got) = named(xml.clone());
+            assert_eq!(got, expected, "{xml}");
+        }
+        let no_sender =
+            "<xml><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>x</Event></xml>";
+        let (m, got) = named(no_sender.to_owned());
         assert_eq!(
-            err(base("")),
-            ProtocolError::Xml {
-                field: "CreateTime",
-                reason: "missing"
-            }
+            (m.from_user_name.as_str(), got),
+            ("", vec![("FromUserName", "missing")])
         );
-        assert_eq!(
-            err(base("<CreateTime>-1</CreateTime>")),
-            ProtocolError::Xml {
-                field: "CreateTime",
-                reason: "out of range"
-            }
-        );
-        assert_eq!(
-            err(base("<CreateTime>99999999999999</CreateTime>")),
-            ProtocolError::Xml {
-                field: "CreateTime",
-                reason: "out of range"
-            }
-        );
-        assert_eq!(
-            err(base("<CreateTime>x</CreateTime>")),
-            ProtocolError::Xml {
-                field: "CreateTime",
-                reason: "not an integer"
-            }
-        );
-        let get = |inner: &str| {
-            base(&format!(
-                "<CreateTime>1</CreateTime><Event>user_get_card</Event>{inner}"
-            ))
+
+        // What did parse is kept: the card, the code, the sender; a bad channel is no channel.
+        let (m, _) = named(base(
+            "<CreateTime>1</CreateTime><Event>user_get_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><OuterId>1x</OuterId><OuterStr>s</OuterStr>",
+        ));
+        let Event::UserGetCard(e) = m.event else {
+            panic!("{:?}", m.event)
         };
         assert_eq!(
-            err(get("<UserCardCode>1</UserCardCode>")),
-            ProtocolError::Xml {
-                field: "CardId",
-                reason: "missing"
-            }
+            (
+                e.card_id.as_str(),
+                e.code.as_str(),
+                e.outer_id.as_str(),
+                e.outer_str.as_deref()
+            ),
+            ("c", "1", "0", Some("s"))
         );
+        // A card event without its card stays a named, untyped event.
+        let (m, _) = named(base(
+            "<CreateTime>1</CreateTime><Event>user_del_card</Event><UserCardCode>9</UserCardCode>",
+        ));
+        assert!(
+            matches!(&m.event, Event::Unknown { event: Some(e), code: Some(c), .. } if e == "user_del_card" && c.as_str() == "9")
+        );
+        assert_eq!(label(&m), "user_del_card");
+        // A 25-digit OuterId is a channel like any other.
+        let (m, got) = named(base(
+            "<CreateTime>1</CreateTime><Event>user_get_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><OuterId>1234567890123456789012345</OuterId>",
+        ));
+        let Event::UserGetCard(e) = m.event else {
+            panic!()
+        };
         assert_eq!(
-            err(get("<CardId>c</CardId>")),
-            ProtocolError::Xml {
-                field: "UserCardCode",
-                reason: "missing"
-            }
+            (e.outer_id.as_str(), got),
+            ("1234567890123456789012345", vec![])
         );
-        assert_eq!(
-            err(get(
-                "<CardId>c</CardId><UserCardCode>1</UserCardCode><OuterId>abc</OuterId>"
-            )),
-            ProtocolError::Xml {
-                field: "OuterId",
-                reason: "not an integer"
-            }
-        );
+        // Only XML that is not well-formed is refused.
+        assert!(matches!(
+            parse("<xml><CardId>a</xml>"),
+            Err(ProtocolError::BadXml(_))
+        ));
     }
 }

@@ -33,7 +33,7 @@ impl Sealer<'_> {
         nonce: &str,
         random: &[u8; 16],
     ) -> Result<SealedPush, ProtocolError> {
-        let raw = xml::parse_message(message_xml)?;
+        let (raw, _) = xml::parse_message(message_xml)?;
         let timestamp = timestamp.to_string();
         let mut query = form_urlencoded::Serializer::new(String::new());
         query

@@ -224,11 +224,11 @@ pub async fn assert_consistent(
         card_binding::Entity::find().count(db).await.unwrap() as usize,
         spec.events
     );
-    let mut expected: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     for e in &events {
-        *expected.entry(e.outer_id).or_default() += 1;
+        *expected.entry(e.outer_id.clone()).or_default() += 1;
     }
-    let mut got: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut got: BTreeMap<String, i64> = BTreeMap::new();
     let mut activated = 0;
     for row in channel_day::Entity::find().all(db).await.unwrap() {
         *got.entry(row.outer_id).or_default() += row.got;

@@ -23,6 +23,8 @@ struct State {
     failures: HashMap<usize, (u16, bool)>,
     /// Codes WeChat refuses (`fail_code`).
     refused: BTreeSet<String>,
+    /// Answer deposits with counts, as reference 001 documents them, not the codes.
+    counts_only: bool,
 }
 
 /// A handle on the store, shared with the mounted responders.
@@ -104,6 +106,10 @@ impl State {
                 duplicate.push(code.clone());
             }
         }
+        if self.counts_only {
+            return json!({"errcode": 0, "errmsg": "ok", "succ_code": succ.len(),
+                          "duplicate_code": duplicate.len(), "fail_code": fail.len()});
+        }
         json!({"errcode": 0, "errmsg": "ok", "succ_code": succ, "duplicate_code": duplicate, "fail_code": fail})
     }
 }
@@ -130,6 +136,11 @@ impl FakeCodes {
             .unwrap()
             .failures
             .insert(call, (status, taken));
+    }
+
+    /// From now on, deposits are answered with counts (reference 001), not lists.
+    pub fn answer_with_counts(&self) {
+        self.0.lock().unwrap().counts_only = true;
     }
 
     pub fn refuse(&self, code: &str) {

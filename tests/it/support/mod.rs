@@ -293,7 +293,7 @@ impl TestApp {
         for row in report
             .rows
             .iter()
-            .filter(|r| r.outer_id == outer_id && r.outer_str == outer_str)
+            .filter(|r| r.outer_id == outer_id.into() && r.outer_str == outer_str)
         {
             sum.add(&row.counts);
         }
