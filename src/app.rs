@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
 use crate::activation::CardRules;
+use crate::client_address::{limit_per_client, ClientSlots, TrustedProxies};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::credentials::TokenProvider;
@@ -38,6 +40,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("SMS sender: {0}")]
+    Sms(String),
     #[error("storage failed; exiting so that the supervisor restarts cardhook: {0}")]
     Halted(String),
 }
@@ -85,7 +89,8 @@ impl App {
             distribution.clone(),
             metrics.clone(),
             wake_worker.clone(),
-        );
+        )
+        .map_err(|e| AppError::Sms(e.to_string()))?;
         let worker = Worker::new(
             settings,
             db.clone(),
@@ -106,6 +111,16 @@ impl App {
             storage_health: storage_health.clone(),
             distribution,
         };
+        for account in settings
+            .accounts
+            .iter()
+            .filter(|a| a.mode == crate::wechat::Mode::Plain)
+        {
+            tracing::warn!(
+                appid = %account.appid,
+                "account in plain mode (明文模式): WeChat does not sign the body of its pushes, so anyone who captures one signed URL could send another body with it (cardhook stores one body per URL); use safe mode (安全模式)"
+            );
+        }
         if admin_state.admin_token.is_none() {
             tracing::warn!(
                 "admin.token is not set: the admin API answers 401 to everything but /healthz"
@@ -138,9 +153,21 @@ impl App {
             body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
             timestamp_tolerance_secs: settings.server.timestamp_tolerance_secs,
         };
+        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).map_err(|entry| {
+            ConfigError::Invalid {
+                key: "server.trusted_proxies".to_owned(),
+                reason: format!("`{entry}` is not an address or a CIDR"),
+            }
+        })?;
+        let slots = web::Data::new(ClientSlots::new(
+            settings.server.max_requests_per_client,
+            proxies,
+        ));
         let callback_addr = listener.local_addr()?;
         let mut server = HttpServer::new(move || {
             ActixApp::new()
+                .wrap(from_fn(limit_per_client))
+                .app_data(slots.clone())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(web_state.clone()))
                 .configure(crate::web::routes)

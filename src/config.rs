@@ -35,6 +35,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub worker: WorkerSettings,
     pub web: WebSettings,
+    /// How the H5 page sends its SMS codes; None: not configured.
+    pub sms: Option<SmsSettings>,
     #[serde(default)]
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
@@ -49,6 +51,11 @@ pub struct ServerSettings {
     pub body_timeout_secs: u64,
     pub storage_timeout_ms: u64,
     pub workers: usize,
+    /// Proxies (CIDRs or addresses) whose X-Forwarded-For / X-Real-IP name the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Requests one client address may have in progress at once (bodies arriving, answers pending).
+    pub max_requests_per_client: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,10 +100,64 @@ pub struct WebSettings {
     /// Pages (origins) allowed to ask for JS-SDK signatures.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// OAuth2 sign-ins (code exchanges) one client address may make a minute.
+    pub sign_ins_per_minute: u32,
+}
+
+/// `[sms]`: the sender of the H5 page's one-time codes, which prove a phone before it binds a member.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsSettings {
+    pub provider: SmsProvider,
+    /// How long a code is good for.
+    #[serde(default = "default_code_ttl")]
+    pub code_ttl_secs: u64,
+    /// Wrong tries that burn a code.
+    #[serde(default = "default_max_tries")]
+    pub max_tries: u32,
+    /// Tencent Cloud SMS (API 3.0, `SendSms` of version 2021-01-11).
+    #[serde(default = "default_tencent_endpoint")]
+    pub endpoint: String,
+    #[serde(default = "default_tencent_region")]
+    pub region: String,
+    pub secret_id: Option<SecretString>,
+    pub secret_key: Option<SecretString>,
+    pub sdk_app_id: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_id: Option<String>,
+    /// The merchant's own gateway: a POST signed as Standard Webhooks are.
+    pub url: Option<String>,
+    /// `whsec_…` (base64 after the prefix).
+    pub secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Tencent,
+    Webhook,
+}
+
+fn default_code_ttl() -> u64 {
+    300
+}
+
+fn default_max_tries() -> u32 {
+    5
+}
+
+fn default_tencent_endpoint() -> String {
+    "https://sms.tencentcloudapi.com".to_owned()
+}
+
+fn default_tencent_region() -> String {
+    "ap-guangzhou".to_owned()
 }
 
 /// The shortest `web.session_secret` accepted.
 pub const MIN_SESSION_SECRET: usize = 32;
+
+/// The shortest `admin.token` accepted: a bearer token guessed online must be out of reach.
+pub const MIN_ADMIN_TOKEN: usize = 24;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
@@ -281,7 +342,32 @@ impl Settings {
                 "must be below database.max_connections (the worker and the admin API need one)",
             ));
         }
+        crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies).map_err(
+            |entry| {
+                invalid(
+                    "server.trusted_proxies",
+                    &format!("`{entry}` is not an address or a CIDR such as 10.0.0.0/8"),
+                )
+            },
+        )?;
+        if self.server.max_requests_per_client == 0 {
+            return Err(invalid(
+                "server.max_requests_per_client",
+                "must be at least 1",
+            ));
+        }
+        if let Some(token) = &self.admin.token {
+            if token.expose_secret().chars().count() < MIN_ADMIN_TOKEN {
+                return Err(invalid(
+                    "admin.token",
+                    &format!("must be at least {MIN_ADMIN_TOKEN} characters (or unset: the admin API then refuses everything)"),
+                ));
+            }
+        }
         self.validate_worker()?;
+        if let Some(sms) = &self.sms {
+            sms.validate()?;
+        }
         self.validate_cards()?;
         let mut seen = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
@@ -317,6 +403,17 @@ impl Settings {
                 },
             )?;
             let key = |name: &str| format!("cards[{i}].{name} (card {})", card.card_id);
+            for (name, value) in [
+                ("init_bonus", card.init_bonus),
+                ("init_balance", card.init_balance),
+            ] {
+                if !(0..=crate::members::MAX_VALUE).contains(&value) {
+                    return Err(invalid(
+                        &key(name),
+                        &format!("must be between 0 and {}", crate::members::MAX_VALUE),
+                    ));
+                }
+            }
             match (card.activation, card.bind_by) {
                 (Activation::H5, None) => {
                     return Err(invalid(
@@ -334,6 +431,15 @@ impl Settings {
             }
             if card.activation == Activation::H5 {
                 self.validate_web(&key("activation"))?;
+                if self.sms.is_none() {
+                    return Err(invalid(
+                        "sms.provider",
+                        &format!(
+                            "is required by {} = \"h5\" with bind_by = \"phone\": the page proves the phone with an SMS code (tencent or webhook)",
+                            key("activation")
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -396,6 +502,66 @@ impl Settings {
     pub fn stats_offset(&self) -> Result<FixedOffset, ConfigError> {
         parse_offset(&self.stats.utc_offset)
             .ok_or_else(|| invalid("stats.utc_offset", "must look like +08:00 or -05:30"))
+    }
+}
+
+impl SmsSettings {
+    /// What the provider needs, named by key (never echoing a secret).
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(60..=1800).contains(&self.code_ttl_secs) {
+            return Err(invalid("sms.code_ttl_secs", "must be between 60 and 1800"));
+        }
+        if !(1..=10).contains(&self.max_tries) {
+            return Err(invalid("sms.max_tries", "must be between 1 and 10"));
+        }
+        let http_url = |key: &str, value: &str| {
+            url::Url::parse(value)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+                .map(|_| ())
+                .ok_or_else(|| invalid(key, "must be an http(s) URL"))
+        };
+        match self.provider {
+            SmsProvider::Tencent => {
+                let present = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
+                for (key, value) in [
+                    (
+                        "sms.secret_id",
+                        self.secret_id.as_ref().map(|s| s.expose_secret()),
+                    ),
+                    (
+                        "sms.secret_key",
+                        self.secret_key.as_ref().map(|s| s.expose_secret()),
+                    ),
+                    ("sms.sdk_app_id", self.sdk_app_id.as_deref()),
+                    ("sms.sign_name", self.sign_name.as_deref()),
+                    ("sms.template_id", self.template_id.as_deref()),
+                ] {
+                    if !present(value) {
+                        return Err(invalid(key, "is required with provider = \"tencent\""));
+                    }
+                }
+                http_url("sms.endpoint", &self.endpoint)
+            }
+            SmsProvider::Webhook => {
+                http_url("sms.url", self.url.as_deref().unwrap_or_default())?;
+                let secret = self
+                    .secret
+                    .as_ref()
+                    .map(|s| s.expose_secret())
+                    .unwrap_or_default();
+                let decodes = secret.strip_prefix("whsec_").is_some_and(|key| {
+                    standardwebhooks::Webhook::new(key).is_ok() && key.len() >= 24
+                });
+                if !decodes {
+                    return Err(invalid(
+                        "sms.secret",
+                        "must be whsec_ followed by base64 of at least 18 bytes (as Standard Webhooks secrets are)",
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -501,14 +667,14 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let s = with("[[accounts]]\nappid = \"wxA\"\ntoken = \"tok-secret\"\napp_secret = \"app-secret\"\nencoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n[admin]\ntoken = \"admin-secret\"\n").unwrap();
+        let s = with("[[accounts]]\nappid = \"wxA\"\ntoken = \"tok-secret\"\napp_secret = \"app-secret\"\nencoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n[admin]\ntoken = \"admin-secret-of-24-characters\"\n").unwrap();
         s.validate().unwrap();
         let debug = format!("{s:?}");
         for secret in [
             "tok-secret",
             "app-secret",
             "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-            "admin-secret",
+            "admin-secret-of-24-characters",
             "cardhook.db",
         ] {
             assert!(!debug.contains(secret), "{secret} leaked into Debug");
@@ -601,13 +767,70 @@ mod tests {
         assert!(e.contains("web.session_secret") && e.contains("32"), "{e}");
         assert!(!e.contains("short\""), "the secret is not echoed: {e}");
         let good = format!(
-            "{card}[web]\npublic_url = \"https://h.example.com\"\nsession_secret = \"{}\"\n",
+            "{card}[web]\npublic_url = \"https://h.example.com\"\nsession_secret = \"{}\"\n\
+             [sms]\nprovider = \"webhook\"\nurl = \"https://gw.example\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
             "s".repeat(32)
         );
         with(&good).unwrap().validate().unwrap();
         let bad_url = good.replace("https://h.example.com", "h.example.com");
         let e = with(&bad_url).unwrap().validate().unwrap_err().to_string();
         assert!(e.contains("web.public_url"), "{e}");
+    }
+
+    #[test]
+    fn an_h5_card_needs_an_sms_sender_that_is_fully_configured() {
+        let web = format!(
+            "[web]\npublic_url = \"https://h.example.com\"\nsession_secret = \"{}\"\n",
+            "s".repeat(32)
+        );
+        let card = "[[cards]]\ncard_id = \"pH5\"\nactivation = \"h5\"\nbind_by = \"phone\"\n";
+        let e = with(&format!("{card}{web}"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms.provider") && e.contains("pH5"), "{e}");
+        let webhook = "[sms]\nprovider = \"webhook\"\nurl = \"https://gw.example/sms\"\n";
+        let e = with(&format!("{card}{web}{webhook}secret = \"plain-text\"\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms.secret") && !e.contains("plain-text"), "{e}");
+        with(&format!(
+            "{card}{web}{webhook}secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap();
+        let tencent = "[sms]\nprovider = \"tencent\"\nsecret_id = \"AKID\"\nsecret_key = \"k\"\nsdk_app_id = \"1400\"\nsign_name = \"s\"\n";
+        let e = with(&format!("{card}{web}{tencent}"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms.template_id"), "{e}");
+        with(&format!("{card}{web}{tencent}template_id = \"1\"\n"))
+            .unwrap()
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_addresses_or_cidrs() {
+        let e = with("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server.trusted_proxies") && e.contains("proxy.local"),
+            "{e}"
+        );
+        with("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n")
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]
@@ -630,6 +853,21 @@ mod tests {
         let one_click = "[[cards]]\ncard_id = \"pO\"\nactivation = \"on_submit\"\nbind_by = \"phone\"\nunknown_member = \"refuse\"\n";
         with(one_click).unwrap().validate().unwrap();
         assert!(with("[[cards]]\ncard_id = \"pX\"\nunknown_member = \"ask\"\n").is_err());
+    }
+
+    #[test]
+    fn a_short_admin_token_stops_start_up() {
+        let e = with("[admin]\ntoken = \"short-token\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin.token") && e.contains("24"), "{e}");
+        assert!(!e.contains("short-token"), "the token is not echoed: {e}");
+        with(&format!("[admin]\ntoken = \"{}\"\n", "t".repeat(24)))
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]

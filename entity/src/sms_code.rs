@@ -1,4 +1,4 @@
-//! `SeaORM` Entity for `sms_code`: the live SMS code of a phone (hashed), and its wrong tries.
+//! `SeaORM` Entity for `sms_code`: the live SMS code of a phone for one session (hashed), and its wrong tries.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +12,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub phone_key: String,
     /// The session that asked for the code: only it can use the code.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub openid: String,
     pub code_hash: String,
     pub expires_at: i64,

@@ -14,7 +14,7 @@ source lab/scripts/bench-env.sh
 python3 tools/fake_wechat.py --port 18590 --latency-ms "$LATENCY_MS" --quiet & FAKE=$!
 wait_port 18590
 bench_config "$WORK/w.toml" 18580 18581
-sed -i 's/^\[admin\]$/[admin]\ntoken = "perf-admin-token"/' "$WORK/w.toml"
+sed -i 's/^\[admin\]$/[admin]\ntoken = "perf-admin-token-of-24-chars"/' "$WORK/w.toml"
 cat >> "$WORK/w.toml" <<TOML
 app_secret = "perf-secret"
 [wechat]
@@ -26,7 +26,7 @@ card_id = "pACT"
 activation = "on_get"
 TOML
 done_jobs() {
-    curl -s -H 'Authorization: Bearer perf-admin-token' http://127.0.0.1:18581/metrics \
+    curl -s -H 'Authorization: Bearer perf-admin-token-of-24-chars' http://127.0.0.1:18581/metrics \
         | awk '/^cardhook_jobs\{state="done"\}/{print $2}'
 }
 $BIN serve --config "$WORK/w.toml" 2>"$WORK/serve.log" & SERVE=$!

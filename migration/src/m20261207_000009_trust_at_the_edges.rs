@@ -92,8 +92,8 @@ const EVENT_INDEXES: [&str; 2] = [
     "CREATE INDEX idx_card_event_unparsed ON card_event (id) WHERE unparsed IS NOT NULL",
 ];
 
-/// The one live code per phone of an account: its keyed hash, whose session asked for it, until
-/// when, and the wrong tries so far. `phone_key` is a keyed hash of the phone, never the number.
+/// The live code of a phone for the session (OpenID) that asked for it: its keyed hash, until when,
+/// and the wrong tries so far. `phone_key` is a keyed hash of the phone, never the number.
 fn sms_code() -> TableCreateStatement {
     Table::create()
         .table("sms_code")
@@ -104,7 +104,7 @@ fn sms_code() -> TableCreateStatement {
         .col(big_integer("expires_at"))
         .col(big_integer("tries").default(0))
         .col(big_integer("created_at"))
-        .primary_key(Index::create().col("appid").col("phone_key"))
+        .primary_key(Index::create().col("appid").col("phone_key").col("openid"))
         .to_owned()
 }
 
@@ -153,20 +153,7 @@ impl MigrationTrait for Migration {
         let postgres = db.get_database_backend() == DbBackend::Postgres;
         for t in &TABLES {
             if postgres {
-                if t.table == "channel" {
-                    db.execute_unprepared("DROP INDEX idx_channel_key").await?;
-                }
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE {table} ALTER COLUMN outer_id DROP DEFAULT, \
-                     ALTER COLUMN outer_id TYPE varchar USING outer_id::varchar, \
-                     ALTER COLUMN outer_id SET DEFAULT '0'",
-                    table = t.table
-                ))
-                .await?;
-                for index in t.indexes.iter().filter(|_| t.table == "channel") {
-                    db.execute_unprepared(&index.replace("{zero}", "'0'"))
-                        .await?;
-                }
+                alter_postgres(db, t, "varchar USING outer_id::varchar", "'0'").await?;
             } else {
                 let extra = if t.table == "card_event" {
                     EVENT_COLUMNS_SQLITE
@@ -219,19 +206,13 @@ impl MigrationTrait for Migration {
         // Going back, an outer_id beyond BIGINT cannot be kept: it becomes 0.
         for t in &TABLES {
             if postgres {
-                if t.table == "channel" {
-                    db.execute_unprepared("DROP INDEX idx_channel_key").await?;
-                }
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE {table} ALTER COLUMN outer_id DROP DEFAULT, \
-                     ALTER COLUMN outer_id TYPE bigint USING (CASE WHEN outer_id ~ '^-?[0-9]{{1,18}}$' \
-                     THEN outer_id::bigint ELSE 0 END), ALTER COLUMN outer_id SET DEFAULT 0",
-                    table = t.table
-                ))
+                alter_postgres(
+                    db,
+                    t,
+                    "bigint USING (CASE WHEN outer_id ~ '^-?[0-9]{1,18}$' THEN outer_id::bigint ELSE 0 END)",
+                    "0",
+                )
                 .await?;
-                for index in t.indexes.iter().filter(|_| t.table == "channel") {
-                    db.execute_unprepared(&index.replace("{zero}", "0")).await?;
-                }
             } else {
                 rebuild_sqlite(
                     db,
@@ -246,6 +227,32 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
+}
+
+/// Change `t`'s outer_id to `new_type` (with its `USING`) in place; its default and the channel key
+/// index (whose predicate names outer_id's "none") follow.
+async fn alter_postgres(
+    db: &SchemaManagerConnection<'_>,
+    t: &Rebuilt,
+    new_type: &str,
+    zero: &str,
+) -> Result<(), DbErr> {
+    if t.table == "channel" {
+        db.execute_unprepared("DROP INDEX idx_channel_key").await?;
+    }
+    db.execute_unprepared(&format!(
+        "ALTER TABLE {table} ALTER COLUMN outer_id DROP DEFAULT, \
+         ALTER COLUMN outer_id TYPE {new_type}, ALTER COLUMN outer_id SET DEFAULT {zero}",
+        table = t.table
+    ))
+    .await?;
+    if t.table == "channel" {
+        for index in t.indexes {
+            db.execute_unprepared(&index.replace("{zero}", zero))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Copy `t` into a new table whose outer_id is `outer_id_column` (its values converted by

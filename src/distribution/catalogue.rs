@@ -27,6 +27,17 @@ pub struct CreatedCard {
     pub config_block: Option<String>,
 }
 
+/// The file at `path`, read up to one byte past `limit`: a larger file (or a device that never
+/// ends) is not read whole, and [`image`] refuses it for its size.
+fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The image in `bytes` (read from `file_name`), if it is a JPG or PNG WeChat takes.
 pub fn image<'a>(file_name: &'a str, bytes: &'a [u8]) -> Result<Image<'a>, String> {
     let content_type = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -38,8 +49,7 @@ pub fn image<'a>(file_name: &'a str, bytes: &'a [u8]) -> Result<Image<'a>, Strin
     };
     if bytes.len() > IMAGE_MAX_BYTES {
         return Err(format!(
-            "{file_name} is {} bytes; WeChat takes images of at most 1 MB ({IMAGE_MAX_BYTES} bytes)",
-            bytes.len()
+            "{file_name} is larger than WeChat takes: images of at most 1 MB ({IMAGE_MAX_BYTES} bytes)"
         ));
     }
     Ok(Image {
@@ -153,7 +163,7 @@ impl Distribution {
     }
 
     async fn upload_file(&self, appid: &str, path: &Path) -> Result<String, DistributionError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = read_at_most(path, IMAGE_MAX_BYTES).map_err(|e| {
             DistributionError::Invalid(format!("cannot read {}: {e}", path.display()))
         })?;
         let file_name = path

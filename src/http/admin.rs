@@ -41,7 +41,7 @@ fn authorize(req: &HttpRequest) -> Result<AdminAuth, HttpError> {
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .ok_or(HttpError::Unauthorized(
             "missing `Authorization: Bearer <admin.token>`",
         ))?;
@@ -51,6 +51,14 @@ fn authorize(req: &HttpRequest) -> Result<AdminAuth, HttpError> {
     } else {
         Err(HttpError::Unauthorized("wrong admin token"))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive (RFC 7235).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,4 +273,19 @@ pub async fn openapi(_: AdminAuth) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(include_str!("openapi.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "Bearer  t0k"] {
+            assert_eq!(bearer_token(value), Some("t0k"), "{value}");
+        }
+        for value in ["Basic t0k", "Bearert0k", "t0k", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
 }

@@ -59,7 +59,7 @@ impl AppState {
         started: Instant,
     ) -> HttpError {
         let status = error.status_code().as_u16();
-        let remote = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let remote = crate::client_address::ClientAddress::of(req).to_string();
         if status >= 500 {
             tracing::error!(appid = appid_label, reason = error.reason(), status, remote, error.cause_chain = ?error, "push not stored");
         } else {

@@ -116,8 +116,10 @@ fn verify(
                 "verified",
                 started.elapsed().as_secs_f64(),
             );
+            // Echoed verbatim: plain text, never sniffed as HTML.
             Ok(HttpResponse::Ok()
                 .content_type(ContentType::plaintext())
+                .insert_header(("X-Content-Type-Options", "nosniff"))
                 .body(echostr))
         }
         Err(e) => Err(state.reject(req, label, "verify", e, started)),

@@ -1,14 +1,19 @@
 //! Binding a WeChat member card to the merchant's member found by phone, and queueing its activation
 //! with the member's own number, points and balance — in one transaction. A member is bound to at most
 //! one code, a code to at most one member; the same binding asked for again changes nothing.
+//!
+//! Knowing a phone number proves nothing: the phone must be proven, by an SMS code sent to it (the
+//! H5 page) or by WeChat's own verified form (the one-click form, whose mobile number WeChat checks
+//! by SMS itself). The code is checked in the binding's transaction and used up by it.
 
 use entity::member::Model;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::activation::{for_member, JobPayload};
 use crate::config::{CardSettings, UnknownMember};
 use crate::membership_number::MembershipTemplate;
 use crate::store::members::{self, MemberRow};
+use crate::store::sms::{self, CodeCheck};
 use crate::store::{self, jobs, sequences, StoreError};
 
 /// Who asks, for which card code, with which (normalised) phone.
@@ -19,6 +24,21 @@ pub struct Claim<'a> {
     pub code: &'a str,
     pub openid: &'a str,
     pub phone: &'a str,
+}
+
+/// What proves that the customer holds the claim's phone.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// WeChat's one-click form: WeChat verified the mobile number by SMS in its own form.
+    WeChatForm,
+    /// The SMS code the customer typed, checked against the one sent to the phone for this session.
+    SmsCode {
+        /// The phone's keyed hash (`web::signing::Signer::phone_key`).
+        phone_key: &'a str,
+        /// The typed code's keyed hash.
+        code_hash: &'a str,
+        max_tries: u32,
+    },
 }
 
 /// A binding made, or found made.
@@ -38,9 +58,12 @@ impl Bound {
     }
 }
 
-/// Why no binding was made (each is shown to the customer).
+/// Why no binding was made. The H5 page shows one text for all of them (a refusal must not tell
+/// an outsider which phones are members); the log and the metrics keep the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    #[error("the phone was not proven: {}", .0.label())]
+    Unproven(CodeCheck),
     #[error("no member has this phone number")]
     UnknownMember,
     #[error("the member with this phone number already holds another card")]
@@ -53,6 +76,10 @@ impl Refusal {
     /// A metric label.
     pub fn label(self) -> &'static str {
         match self {
+            Self::Unproven(CodeCheck::Wrong) => "code_wrong",
+            Self::Unproven(CodeCheck::Burnt) => "code_burnt",
+            Self::Unproven(CodeCheck::Expired) => "code_expired",
+            Self::Unproven(_) => "no_code",
             Self::UnknownMember => "unknown_member",
             Self::MemberHasAnotherCard => "member_has_another_card",
             Self::CodeHasAnotherMember => "code_has_another_member",
@@ -60,18 +87,37 @@ impl Refusal {
     }
 }
 
-/// Bind `claim`'s code to the member with its phone and queue the activation, in one transaction.
+/// Bind `claim`'s code to the member with its phone, proven by `proof`, and queue the activation,
+/// in one transaction. An SMS code is checked first: a wrong one counts a try (committed), a right
+/// one is used up whatever the binding then finds.
 pub async fn bind(
     db: &DatabaseConnection,
     claim: &Claim<'_>,
+    proof: Proof<'_>,
     now: i64,
 ) -> Result<Result<Bound, Refusal>, StoreError> {
     let txn = store::begin_write(db).await?;
-    let outcome = bind_in(&txn, claim, now).await?;
-    match &outcome {
-        Ok(Bound::New(_)) => txn.commit().await?,
-        _ => txn.rollback().await?,
+    if let Proof::SmsCode {
+        phone_key,
+        code_hash,
+        max_tries,
+    } = proof
+    {
+        let key = (claim.appid, phone_key, claim.openid);
+        let checked = sms::check(&txn, key, code_hash, max_tries, now).await?;
+        if checked != CodeCheck::Right {
+            txn.commit().await?;
+            return Ok(Err(Refusal::Unproven(checked)));
+        }
     }
+    // The binding's own writes go or stay together; the used code stays used.
+    let binding = txn.begin().await?;
+    let outcome = bind_in(&binding, claim, now).await?;
+    match &outcome {
+        Ok(Bound::New(_)) => binding.commit().await?,
+        _ => binding.rollback().await?,
+    }
+    txn.commit().await?;
     Ok(outcome)
 }
 

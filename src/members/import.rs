@@ -145,12 +145,19 @@ fn read_line<'a>(
         .map_err(|e| format!("bad phone: {e}"))?;
     let old = stored.get(&member_no);
     let integer = |column: &'static str, kept: Option<i64>| -> Result<i64, String> {
-        match cell(column) {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("non-integer {column}: `{text}`")),
-            None => Ok(kept.unwrap_or(0)),
+        let Some(text) = cell(column) else {
+            return Ok(kept.unwrap_or(0));
+        };
+        let value: i64 = text
+            .parse()
+            .map_err(|_| format!("non-integer {column}: `{text}`"))?;
+        if !(0..=super::MAX_VALUE).contains(&value) {
+            return Err(format!(
+                "{column} must be between 0 and {}, got {value}",
+                super::MAX_VALUE
+            ));
         }
+        Ok(value)
     };
     Ok(MemberRow {
         bonus: integer("bonus", old.map(|m| m.bonus))?,
@@ -235,6 +242,30 @@ mod tests {
         assert!(lines[5].0 == 8 && lines[5].1.contains("duplicate phone"));
         assert_eq!(rows.len(), 1);
         assert_eq!(report.rejected, 6);
+    }
+
+    #[test]
+    fn negative_or_huge_points_and_balances_are_refused() {
+        let csv = "member_no,phone,bonus,balance\n\
+                   M1,13800000001,-5,0\n\
+                   M2,13800000002,0,-1\n\
+                   M3,13800000003,2147483648,0\n\
+                   M4,13800000004,2147483647,2147483647\n";
+        let (rows, report) = plan(csv.as_bytes(), &HashMap::new()).unwrap();
+        let reasons: Vec<&str> = report
+            .rejected_lines
+            .iter()
+            .map(|r| r.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "bonus must be between 0 and 2147483647, got -5",
+                "balance must be between 0 and 2147483647, got -1",
+                "bonus must be between 0 and 2147483647, got 2147483648"
+            ]
+        );
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]

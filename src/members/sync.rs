@@ -31,8 +31,11 @@ impl NewValues {
             ));
         }
         for (name, value) in [("bonus", self.bonus), ("balance", self.balance)] {
-            if value.is_some_and(|v| v < 0) {
-                return Err(MembersError::Invalid(format!("{name} must be 0 or more")));
+            if value.is_some_and(|v| !(0..=super::MAX_VALUE).contains(&v)) {
+                return Err(MembersError::Invalid(format!(
+                    "{name} must be between 0 and {}",
+                    super::MAX_VALUE
+                )));
             }
         }
         Ok(ValueChange {

@@ -14,9 +14,11 @@ pub mod events;
 pub mod jobs;
 pub mod mass;
 pub mod members;
+pub mod oauth;
 pub mod push;
 pub mod record;
 pub mod sequences;
+pub mod sms;
 pub mod sqlite_batch;
 pub mod tokens;
 

@@ -1,76 +1,50 @@
 //! The H5 activation page (`activation = "h5"`): the card's `activate_url` in WeChat points at
 //! `GET /h5/{appid}/activate?card_id&encrypt_code`.
 //!
-//! 1. No session: 302 to WeChat's authorize page (`snsapi_base`, reference 002) with a signed, short-
-//!    lived `state`; the page to return to waits in a cookie the state is bound to.
-//! 2. `GET /h5/{appid}/oauth?code&state`: the state checked, the code exchanged for the customer's
-//!    OpenID, a signed session cookie set, and back to the page.
-//! 3. With a session: the code decrypted (`/card/code/decrypt`) and checked to belong to the
-//!    session's OpenID (`/card/code/get`), then a form asks for the phone number.
-//! 4. `POST /h5/{appid}/activate`: the phone normalised, the member found, the card bound and its
-//!    activation queued in one transaction (`members::bind`); the result shown. A second submit
-//!    binds and activates nothing more.
+//! 1. Without a session, the customer signs in first (`oauth`).
+//! 2. With a session: the code behind `encrypt_code` read from WeChat (`/card/code/decrypt`) and
+//!    checked to belong to the session's OpenID (`/card/code/get`) — once per session and code
+//!    (`session_codes`) — then a form asks for the phone number.
+//! 3. `POST /h5/{appid}/sms`: a 6-digit code sent to that phone (`[sms]`), within the limits of
+//!    `store::sms`. The answer is the same whatever the phone: the send tells nobody whether a
+//!    phone is a member's.
+//! 4. `POST /h5/{appid}/activate` with the phone and the code: the code checked, the member
+//!    found, the card bound and its activation queued in one transaction (`members::bind`). Every
+//!    refusal reads the same; the log and the metrics keep the reason (never the phone).
 
-use std::collections::HashMap;
-
-use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use rand::Rng;
 
+use super::oauth::{self, Session};
 use super::pages::{self, Form};
-use super::signing::{Refused, Signer, SESSION_SECS, STATE_SECS};
-use super::WebState;
+use super::session_codes::Lookup;
+use super::signing::Signer;
+use super::{fields, html, observe, page, SmsCodes, WebState};
+use crate::client_address::ClientAddress;
 use crate::config::CardSettings;
 use crate::credentials::TokenError;
 use crate::http::error::HttpError;
-use crate::members::bind::{self, Bound, Claim, Refusal};
+use crate::members::bind::{self, Bound, Claim, Proof};
 use crate::members::phone;
-use crate::store::members;
+use crate::sms::Message;
+use crate::store::{members, sms};
 use crate::wechat_api::ApiCallError;
 
-const SESSION_COOKIE: &str = "cardhook_session";
-const RETURN_COOKIE: &str = "cardhook_return";
-
-/// The query or form fields of the page, decoded.
-fn fields(encoded: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(encoded)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
+/// The one answer to every refused binding: an unknown phone, a member bound elsewhere, a wrong,
+/// expired or burnt code all read the same.
+const REFUSED: &str =
+    "手机号或验证码不正确，或该手机号无法开通这张会员卡。请核对后重新获取验证码，或联系门店。";
 
 /// `encrypt_code` as WeChat sent it: base64, whose `+` a form decoder reads as a space.
-fn encrypt_code(fields: &HashMap<String, String>) -> Option<String> {
+fn encrypt_code(fields: &std::collections::HashMap<String, String>) -> Option<String> {
     fields
         .get("encrypt_code")
         .map(|code| code.replace(' ', "+"))
         .filter(|code| !code.is_empty())
 }
 
-fn page(
-    status: StatusCode,
-    reason: &'static str,
-    title: &'static str,
-    message: &'static str,
-) -> HttpError {
-    HttpError::Page {
-        status,
-        reason,
-        title,
-        message,
-        again: None,
-    }
-}
-
-fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body)
-}
-
-/// The page's account and card, and the signer; pages saying why not.
+/// The page's card and signer; pages saying why not.
 fn context<'s>(
     state: &'s WebState,
     appid: &str,
@@ -94,22 +68,6 @@ fn context<'s>(
         )
     })?;
     Ok((card, signer))
-}
-
-/// The OpenID of the request's session of `appid`, if it has a valid one.
-fn session(req: &HttpRequest, signer: &Signer, appid: &str, now: i64) -> Option<String> {
-    let cookie = req.cookie(SESSION_COOKIE)?;
-    signer.check_session(cookie.value(), appid, now).ok()
-}
-
-fn cookie<'c>(state: &WebState, appid: &str, name: &'c str, value: String, age: i64) -> Cookie<'c> {
-    Cookie::build(name, value)
-        .path(format!("/h5/{appid}/"))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
-        .max_age(CookieAge::seconds(age))
-        .finish()
 }
 
 /// `GET /h5/{appid}/activate?card_id&encrypt_code`.
@@ -139,186 +97,97 @@ async fn show_page(
         )
     })?;
     let now = state.clock.now();
-    let Some(openid) = session(req, signer, appid, now) else {
-        return Ok(authorize(state, signer, appid, req, now));
+    let Some(session) = oauth::session(req, signer, appid, now) else {
+        return Ok(oauth::authorize(state, signer, appid, req, now));
     };
-    let code = owned_code(state, appid, card, &encrypt_code, &openid, now).await?;
+    let code = owned_code(state, appid, card, &encrypt_code, &session, now).await?;
     if let Some(member) = members::by_code(&state.db, appid, &card.card_id, &code).await? {
         return Ok(html(pages::bound(&member.member_no, true)));
     }
-    let csrf = signer.csrf(appid, &openid, now);
+    let csrf = signer.csrf(appid, &session.openid, now);
     Ok(html(pages::form(&Form {
-        action: &format!("/h5/{appid}/activate"),
+        base: &format!("/h5/{appid}"),
         card_id: &card.card_id,
         encrypt_code: &encrypt_code,
         csrf: &csrf,
+        code_sent_to: None,
         message: None,
     })))
 }
 
-/// 302 to WeChat's authorize page: the parameters in exactly the documented order (WeChat checks
-/// it), `#wechat_redirect` at the end (reference 002).
-fn authorize(
-    state: &WebState,
-    signer: &Signer,
-    appid: &str,
-    req: &HttpRequest,
+/// A posted form of the page, checked: its card, its code's owner (the session), its CSRF token.
+struct Posted<'s> {
+    sms: &'s SmsCodes,
+    card: &'s CardSettings,
+    signer: &'s Signer,
+    session: Session,
+    fields: std::collections::HashMap<String, String>,
+    encrypt_code: String,
     now: i64,
-) -> HttpResponse {
-    let return_to = format!("{}?{}", req.path(), req.query_string());
-    let oauth_state = signer.state(appid, &return_to, now, rand::random());
-    let redirect_uri = format!(
-        "{}/h5/{appid}/oauth",
-        state.public_url.as_deref().unwrap_or_default()
-    );
-    let redirect_uri: String =
-        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect();
-    let location = format!(
-        "{}/connect/oauth2/authorize?appid={appid}&redirect_uri={redirect_uri}&response_type=code&scope=snsapi_base&state={oauth_state}#wechat_redirect",
-        state.oauth_base
-    );
-    HttpResponse::Found()
-        .insert_header(("Location", location))
-        .insert_header(("Cache-Control", "no-store"))
-        .cookie(cookie(
-            state,
-            appid,
-            RETURN_COOKIE,
-            URL_SAFE_NO_PAD.encode(return_to),
-            STATE_SECS,
-        ))
-        .finish()
 }
 
-/// `GET /h5/{appid}/oauth?code&state`: back from WeChat's authorize page.
-pub async fn oauth(
-    req: HttpRequest,
-    appid: web::Path<String>,
-    state: web::Data<WebState>,
-) -> Result<HttpResponse, HttpError> {
-    let outcome = oauth_return(&req, &appid, &state).await;
-    observe(&state, "oauth", &outcome);
-    outcome
-}
-
-async fn oauth_return(
-    req: &HttpRequest,
-    appid: &str,
-    state: &WebState,
-) -> Result<HttpResponse, HttpError> {
-    let signer = state
-        .signer
-        .as_ref()
-        .filter(|_| state.accounts.get(appid).is_some())
-        .ok_or_else(|| {
-            page(
-                StatusCode::NOT_FOUND,
-                "h5_not_configured",
-                "页面不存在",
-                "该公众号未开通会员卡激活页面。",
-            )
-        })?;
-    let query = fields(req.query_string().as_bytes());
-    let return_to = req
-        .cookie(RETURN_COOKIE)
-        .and_then(|c| URL_SAFE_NO_PAD.decode(c.value()).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|path| path.starts_with(&format!("/h5/{appid}/activate?")));
-    let now = state.clock.now();
-    let checked = match (&return_to, query.get("state")) {
-        (Some(back), Some(oauth_state)) => signer.check_state(oauth_state, appid, back, now),
-        _ => Err(Refused::Malformed),
-    };
-    if let Err(refused) = checked {
-        let (reason, message) = match refused {
-            Refused::Expired => ("state_expired", "授权已过期，请重新打开会员卡。"),
-            Refused::Malformed | Refused::Forged => (
-                "state_invalid",
-                "授权信息无效，请从微信卡包中重新打开会员卡。",
-            ),
-        };
-        return Err(HttpError::Page {
-            status: StatusCode::BAD_REQUEST,
-            reason,
-            title: "无法开通",
-            message,
-            again: return_to,
-        });
+impl Posted<'_> {
+    /// The typed phone, normalised (None: not a mainland mobile number).
+    fn phone(&self) -> Option<String> {
+        let typed = self
+            .fields
+            .get("phone")
+            .map(String::as_str)
+            .unwrap_or_default();
+        phone::normalise(typed).ok()
     }
-    let again = return_to.clone();
-    let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
-        // The customer did not allow it (reference 002: then only `state` comes back).
-        return Err(HttpError::Page {
-            status: StatusCode::FORBIDDEN,
-            reason: "oauth_refused",
-            title: "需要授权",
-            message: "需要您的授权才能开通会员卡。",
-            again,
-        });
-    };
-    let openid = state.tokens.oauth_openid(appid, code).await.map_err(|e| {
-        tracing::warn!(appid, error.message = %e, "OAuth2 code exchange failed");
-        let (status, reason, message) = match &e {
-            // 40029 invalid code, 40163 code already used: start the authorization again.
-            TokenError::Api(ApiCallError::Api {
-                errcode: 40029 | 40163,
-                ..
-            }) => (
-                StatusCode::BAD_REQUEST,
-                "oauth_code_invalid",
-                "授权已失效，请点击重新打开。",
-            ),
-            _ => (
-                StatusCode::BAD_GATEWAY,
-                "wechat_unavailable",
-                "微信暂时无法完成授权，请稍后重新打开。",
-            ),
-        };
-        HttpError::Page {
-            status,
-            reason,
-            title: "授权未完成",
-            message,
-            again: again.clone(),
-        }
-    })?;
-    let back = return_to.unwrap_or_else(|| format!("/h5/{appid}/activate"));
-    let mut gone = cookie(state, appid, RETURN_COOKIE, String::new(), 0);
-    gone.make_removal();
-    Ok(HttpResponse::Found()
-        .insert_header(("Location", back))
-        .insert_header(("Cache-Control", "no-store"))
-        .cookie(cookie(
-            state,
+
+    /// The first step again, saying what a phone number looks like.
+    fn bad_phone(&self, appid: &str) -> HttpResponse {
+        self.form_again(
             appid,
-            SESSION_COOKIE,
-            signer.session(appid, &openid, now),
-            SESSION_SECS,
-        ))
-        .cookie(gone)
-        .finish())
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            "请输入正确的 11 位手机号。",
+        )
+    }
+
+    /// The form again, with `message`, at step `code_sent_to`, with a fresh CSRF token.
+    fn form_again(
+        &self,
+        appid: &str,
+        status: StatusCode,
+        code_sent_to: Option<&str>,
+        message: impl Into<Option<&'static str>>,
+    ) -> HttpResponse {
+        let csrf = self.signer.csrf(appid, &self.session.openid, self.now);
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(pages::form(&Form {
+                base: &format!("/h5/{appid}"),
+                card_id: &self.card.card_id,
+                encrypt_code: &self.encrypt_code,
+                csrf: &csrf,
+                code_sent_to,
+                message: message.into(),
+            }))
+    }
 }
 
-/// `POST /h5/{appid}/activate`: form fields `card_id`, `encrypt_code`, `phone`, `csrf`.
-pub async fn submit(
-    req: HttpRequest,
-    appid: web::Path<String>,
-    body: web::Bytes,
-    state: web::Data<WebState>,
-) -> Result<HttpResponse, HttpError> {
-    let outcome = submit_form(&req, &appid, &body, &state).await;
-    observe(&state, "submit", &outcome);
-    outcome
-}
-
-async fn submit_form(
+/// Read and check a posted form (both POSTs of the page).
+async fn posted<'s>(
     req: &HttpRequest,
     appid: &str,
-    body: &[u8],
-    state: &WebState,
-) -> Result<HttpResponse, HttpError> {
-    let form = fields(body);
+    payload: web::Payload,
+    state: &'s WebState,
+) -> Result<Posted<'s>, HttpError> {
+    let body = state.read_body(req, payload).await?;
+    let form = fields(&body);
     let (card, signer) = context(state, appid, form.get("card_id"))?;
+    let sms = state.sms.as_deref().ok_or_else(|| {
+        page(
+            StatusCode::NOT_FOUND,
+            "h5_not_configured",
+            "页面不存在",
+            "该公众号未开通短信验证。",
+        )
+    })?;
     let encrypt_code = encrypt_code(&form).ok_or_else(|| {
         page(
             StatusCode::BAD_REQUEST,
@@ -342,48 +211,217 @@ async fn submit_form(
         message: "页面已过期，请重新打开后再提交。",
         again: Some(again.clone()),
     };
-    let openid = session(req, signer, appid, now).ok_or_else(|| session_expired("no_session"))?;
+    let session =
+        oauth::session(req, signer, appid, now).ok_or_else(|| session_expired("no_session"))?;
     let csrf_ok = form
         .get("csrf")
-        .is_some_and(|token| signer.check_csrf(token, appid, &openid, now));
+        .is_some_and(|token| signer.check_csrf(token, appid, &session.openid, now));
     if !csrf_ok {
         return Err(session_expired("bad_csrf"));
     }
-    let form_again = |message: &str| {
-        let csrf = signer.csrf(appid, &openid, now);
-        pages::form(&Form {
-            action: &format!("/h5/{appid}/activate"),
-            card_id: &card.card_id,
-            encrypt_code: &encrypt_code,
-            csrf: &csrf,
-            message: Some(message),
-        })
+    Ok(Posted {
+        sms,
+        card,
+        signer,
+        session,
+        fields: form,
+        encrypt_code,
+        now,
+    })
+}
+
+/// `POST /h5/{appid}/sms`: form fields `card_id`, `encrypt_code`, `phone`, `csrf`.
+pub async fn send_code(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<WebState>,
+) -> Result<HttpResponse, HttpError> {
+    let outcome = send_code_form(&req, &appid, payload, &state).await;
+    observe(&state, "sms", &outcome);
+    outcome
+}
+
+async fn send_code_form(
+    req: &HttpRequest,
+    appid: &str,
+    payload: web::Payload,
+    state: &WebState,
+) -> Result<HttpResponse, HttpError> {
+    let post = posted(req, appid, payload, state).await?;
+    let Some(phone) = post.phone() else {
+        return Ok(post.bad_phone(appid));
     };
-    let phone = match phone::normalise(form.get("phone").map(String::as_str).unwrap_or_default()) {
-        Ok(phone) => phone,
-        Err(_) => {
-            state.metrics.observe_page("submit", "bad_phone");
-            return Ok(HttpResponse::UnprocessableEntity()
-                .content_type("text/html; charset=utf-8")
-                .body(form_again("请输入正确的 11 位手机号。")));
+    // Only a session holding one of the page's cards sends codes (and this costs no call twice).
+    let code = owned_code(
+        state,
+        appid,
+        post.card,
+        &post.encrypt_code,
+        &post.session,
+        post.now,
+    )
+    .await?;
+    if let Some(member) = members::by_code(&state.db, appid, &post.card.card_id, &code).await? {
+        return Ok(html(pages::bound(&member.member_no, true)));
+    }
+    let client = ClientAddress::of(req).to_string();
+    match send(
+        state,
+        post.sms,
+        post.signer,
+        appid,
+        &phone,
+        &post.session,
+        &client,
+        post.now,
+    )
+    .await?
+    {
+        Sent::Yes => Ok(post.form_again(appid, StatusCode::OK, Some(&phone), None)),
+        Sent::Limited => Ok(post.form_again(
+            appid,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&phone),
+            "验证码发送过于频繁，请稍后再试；已收到的验证码仍可使用。",
+        )),
+        Sent::Failed => Ok(post.form_again(
+            appid,
+            StatusCode::BAD_GATEWAY,
+            None,
+            "短信发送失败，请稍后重试。",
+        )),
+    }
+}
+
+/// What became of a send.
+enum Sent {
+    Yes,
+    Limited,
+    Failed,
+}
+
+/// Store a fresh code for the phone (within the limits), send it, and take it back if the send fails.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    state: &WebState,
+    sms_codes: &SmsCodes,
+    signer: &Signer,
+    appid: &str,
+    phone: &str,
+    session: &Session,
+    client: &str,
+    now: i64,
+) -> Result<Sent, HttpError> {
+    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+    let phone_key = signer.phone_key(appid, phone);
+    let code_hash = signer.code_hash(appid, phone, &code);
+    let new = sms::NewCode {
+        appid,
+        phone_key: &phone_key,
+        openid: &session.openid,
+        client,
+        code_hash: &code_hash,
+        expires_at: now + sms_codes.ttl_secs as i64,
+    };
+    let send_id = match sms::reserve(&state.db, &new, now).await? {
+        sms::Reserved::Yes { send_id } => send_id,
+        sms::Reserved::Limited(limit) => {
+            tracing::info!(appid, limit, "SMS code not sent: a limit is reached");
+            state.metrics.observe_sms(limit);
+            return Ok(Sent::Limited);
         }
     };
-    let code = owned_code(state, appid, card, &encrypt_code, &openid, now).await?;
+    let message = Message {
+        appid,
+        phone,
+        code: &code,
+        ttl_secs: sms_codes.ttl_secs,
+    };
+    match sms_codes.sender.send(&message, now).await {
+        Ok(()) => {
+            tracing::info!(appid, "SMS code sent");
+            state.metrics.observe_sms("sent");
+            Ok(Sent::Yes)
+        }
+        Err(e) => {
+            tracing::warn!(appid, error.message = %e, "SMS code could not be sent");
+            state.metrics.observe_sms("send_failed");
+            sms::release(&state.db, &new, send_id).await?;
+            Ok(Sent::Failed)
+        }
+    }
+}
+
+/// `POST /h5/{appid}/activate`: form fields `card_id`, `encrypt_code`, `phone`, `sms_code`, `csrf`.
+pub async fn submit(
+    req: HttpRequest,
+    appid: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<WebState>,
+) -> Result<HttpResponse, HttpError> {
+    let outcome = submit_form(&req, &appid, payload, &state).await;
+    observe(&state, "submit", &outcome);
+    outcome
+}
+
+async fn submit_form(
+    req: &HttpRequest,
+    appid: &str,
+    payload: web::Payload,
+    state: &WebState,
+) -> Result<HttpResponse, HttpError> {
+    let post = posted(req, appid, payload, state).await?;
+    let Some(phone) = post.phone() else {
+        return Ok(post.bad_phone(appid));
+    };
+    let sms_code = post
+        .fields
+        .get("sms_code")
+        .map(|c| c.trim())
+        .unwrap_or_default();
+    if sms_code.len() != 6 || !sms_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(post.form_again(
+            appid,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&phone),
+            "请输入短信中的 6 位数字验证码。",
+        ));
+    }
+    let code = owned_code(
+        state,
+        appid,
+        post.card,
+        &post.encrypt_code,
+        &post.session,
+        post.now,
+    )
+    .await?;
     let claim = Claim {
         appid,
-        card,
+        card: post.card,
         code: &code,
-        openid: &openid,
+        openid: &post.session.openid,
         phone: &phone,
     };
-    let outcome = bind::bind(&state.db, &claim, now).await?;
+    let phone_key = post.signer.phone_key(appid, &phone);
+    let code_hash = post.signer.code_hash(appid, &phone, sms_code);
+    let proof = Proof::SmsCode {
+        phone_key: &phone_key,
+        code_hash: &code_hash,
+        max_tries: post.sms.max_tries,
+    };
+    let outcome = bind::bind(&state.db, &claim, proof, post.now).await?;
     let label = match &outcome {
         Ok(Bound::New(_)) => "bound",
         Ok(Bound::Already(_)) => "already",
         Err(refusal) => refusal.label(),
     };
     state.metrics.observe_binding("h5", label);
-    tracing::info!(appid, card_id = %card.card_id, outcome = label, "member binding");
+    if let Err(bind::Refusal::Unproven(checked)) = &outcome {
+        state.metrics.observe_sms(checked.label());
+    }
+    tracing::info!(appid, card_id = %post.card.card_id, outcome = label, "member binding");
     match outcome {
         Ok(bound) => {
             if matches!(bound, Bound::New(_)) {
@@ -395,28 +433,44 @@ async fn submit_form(
                 matches!(bound, Bound::Already(_)),
             )))
         }
-        Err(refusal) => Err(page(
-            StatusCode::CONFLICT,
-            refusal.label(),
-            "无法开通",
-            match refusal {
-                Refusal::UnknownMember => "没有找到这个手机号对应的会员，请确认手机号或联系门店。",
-                Refusal::MemberHasAnotherCard => "这个手机号对应的会员已经绑定了另一张会员卡。",
-                Refusal::CodeHasAnotherMember => "这张会员卡已经绑定了其他会员。",
-            },
+        Err(_) => Ok(post.form_again(
+            appid,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&phone),
+            REFUSED,
         )),
     }
 }
 
-/// The plaintext code behind `encrypt_code`, when the card holding it belongs to `openid`.
+/// The plaintext code behind `encrypt_code`, when the card holding it belongs to the session's
+/// OpenID: read from WeChat once per session and code, and only a few codes per session.
 async fn owned_code(
     state: &WebState,
     appid: &str,
     card: &CardSettings,
     encrypt_code: &str,
-    openid: &str,
+    session: &Session,
     now: i64,
 ) -> Result<String, HttpError> {
+    let looked_up = state.session_codes.lookup(
+        &session.id,
+        session.expires,
+        &card.card_id,
+        encrypt_code,
+        now,
+    );
+    match looked_up {
+        Lookup::Known(code) => return Ok(code),
+        Lookup::Allowed => {}
+        Lookup::Exhausted => {
+            return Err(page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_codes",
+                "请重新打开",
+                "本次访问已查询过多张卡券，请从微信卡包中重新打开会员卡。",
+            ))
+        }
+    }
     let api = state.tokens.api();
     let wechat_failed = |e: TokenError| {
         tracing::warn!(appid, error.message = %e, "a card code could not be read from WeChat");
@@ -450,7 +504,7 @@ async fn owned_code(
         })
         .await
         .map_err(wechat_failed)?;
-    if holder.openid != openid {
+    if holder.openid != session.openid {
         return Err(page(
             StatusCode::FORBIDDEN,
             "not_the_holder",
@@ -458,14 +512,8 @@ async fn owned_code(
             "这张会员卡不属于当前微信用户。",
         ));
     }
+    state
+        .session_codes
+        .remember(&session.id, &card.card_id, encrypt_code, &code);
     Ok(code)
-}
-
-fn observe(state: &WebState, route: &str, outcome: &Result<HttpResponse, HttpError>) {
-    let label = match outcome {
-        Ok(response) if response.status().is_redirection() => "redirect",
-        Ok(_) => "ok",
-        Err(e) => e.reason(),
-    };
-    state.metrics.observe_page(route, label);
 }

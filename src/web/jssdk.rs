@@ -5,43 +5,16 @@
 //! cards in `[[cards]]`, never with a code or OpenID the caller chose, and at most
 //! [`PER_MINUTE`] times a minute per client address.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 
-use super::WebState;
+use super::{observe, WebState};
 use crate::distribution::jssdk::{CardExtOrder, ConfigOrder};
 use crate::http::error::HttpError;
 
 /// Requests a client address may make a minute.
 pub const PER_MINUTE: u32 = 60;
-
-/// Requests per client address in the current minute.
-#[derive(Clone, Default)]
-pub struct RateLimiter(Arc<Mutex<HashMap<IpAddr, (i64, u32)>>>);
-
-impl RateLimiter {
-    /// Whether `address` may make one more request at `now`.
-    pub fn allow(&self, address: IpAddr, now: i64) -> bool {
-        let minute = now / 60;
-        let Ok(mut seen) = self.0.lock() else {
-            return false;
-        };
-        if seen.len() > 10_000 {
-            seen.retain(|_, (at, _)| *at == minute);
-        }
-        let entry = seen.entry(address).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= PER_MINUTE
-    }
-}
 
 /// The request's `Origin`, when it is one of `web.allowed_origins`.
 fn allowed_origin(req: &HttpRequest, state: &WebState) -> Result<String, HttpError> {
@@ -73,10 +46,7 @@ fn admit(req: &HttpRequest, appid: &str, state: &WebState) -> Result<String, Htt
         return Err(HttpError::UnknownAccount);
     }
     let origin = allowed_origin(req, state)?;
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let address = crate::client_address::ClientAddress::of(req);
     if !state.limiter.allow(address, state.clock.now()) {
         return Err(HttpError::TooManyRequests);
     }
@@ -107,11 +77,12 @@ struct PageUrl {
 pub async fn config(
     req: HttpRequest,
     appid: web::Path<String>,
-    bytes: web::Bytes,
+    payload: web::Payload,
     state: web::Data<WebState>,
 ) -> Result<HttpResponse, HttpError> {
     let answered = async {
         let origin = admit(&req, &appid, &state)?;
+        let bytes = state.read_body(&req, payload).await?;
         let PageUrl { url } = body(&bytes)?;
         // The page signed is a page of the asking origin.
         let own_page = url == origin || url.starts_with(&format!("{origin}/"));
@@ -143,11 +114,12 @@ struct CardExtRequest {
 pub async fn card_ext(
     req: HttpRequest,
     appid: web::Path<String>,
-    bytes: web::Bytes,
+    payload: web::Payload,
     state: web::Data<WebState>,
 ) -> Result<HttpResponse, HttpError> {
     let answered = async {
         let origin = admit(&req, &appid, &state)?;
+        let bytes = state.read_body(&req, payload).await?;
         let request: CardExtRequest = body(&bytes)?;
         if !state.cards.contains_key(&request.card_id) {
             return Err(HttpError::Forbidden("card_id is not a card in [[cards]]"));
@@ -179,29 +151,4 @@ pub async fn preflight(
             .insert_header(("Access-Control-Max-Age", "600"))
             .finish(),
     )
-}
-
-fn observe(state: &WebState, route: &str, outcome: &Result<HttpResponse, HttpError>) {
-    let label = match outcome {
-        Ok(_) => "ok",
-        Err(e) => e.reason(),
-    };
-    state.metrics.observe_page(route, label);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_address_gets_its_requests_a_minute() {
-        let limiter = RateLimiter::default();
-        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
-        for _ in 0..PER_MINUTE {
-            assert!(limiter.allow(a, 120));
-        }
-        assert!(!limiter.allow(a, 179));
-        assert!(limiter.allow(b, 179), "another address has its own");
-        assert!(limiter.allow(a, 180), "a new minute");
-    }
 }

@@ -1,13 +1,17 @@
 //! The public pages on the callback listener, under `/h5/{appid}/`: the H5 activation page that
 //! binds a member card to the merchant's member (WeChat OAuth2 `snsapi_base` for the customer's
-//! OpenID, then a phone number), and JS-SDK signatures for the merchant's own pages.
+//! OpenID, then a phone number proven by an SMS code), and JS-SDK signatures for the merchant's
+//! own pages.
 //!
 //! No phone number, OpenID, card code or token ever goes into a URL cardhook builds or into a log
 //! line; the customer's OpenID travels in a signed, `HttpOnly` cookie.
 
 pub mod activate;
 pub mod jssdk;
+pub mod oauth;
 pub mod pages;
+pub mod rate;
+pub mod session_codes;
 pub mod signing;
 
 use std::collections::HashMap;
@@ -23,9 +27,16 @@ use crate::clock::Clock;
 use crate::config::{Activation, CardSettings, Settings};
 use crate::credentials::TokenProvider;
 use crate::distribution::Distribution;
+use crate::http::body::read_limited;
+use crate::http::error::HttpError;
 use crate::metrics::Metrics;
-use jssdk::RateLimiter;
+use crate::sms::SmsSender;
+use rate::RateLimiter;
+use session_codes::SessionCodes;
 use signing::Signer;
+
+/// The largest body a page's form or a JS-SDK request may have.
+pub const BODY_LIMIT: usize = 8 * 1024;
 
 /// What the public pages need.
 #[derive(Clone)]
@@ -46,9 +57,25 @@ pub struct WebState {
     pub allowed_origins: Arc<Vec<String>>,
     pub clock: Clock,
     pub metrics: Metrics,
+    /// JS-SDK signatures per client address a minute.
     pub limiter: RateLimiter,
+    /// OAuth2 sign-ins per client address a minute (`web.sign_ins_per_minute`).
+    pub sign_ins: RateLimiter,
+    /// The codes each session read from WeChat.
+    pub session_codes: SessionCodes,
+    /// `[sms]`: the sender, how long a code lives, the tries it has. None: not configured.
+    pub sms: Option<Arc<SmsCodes>>,
+    /// A form's body must arrive within this (`server.body_timeout_secs`).
+    pub body_timeout: std::time::Duration,
     /// Woken when a binding queued an activation.
     pub wake_worker: Arc<Notify>,
+}
+
+/// The SMS codes of the H5 page: who sends them and the rules they follow.
+pub struct SmsCodes {
+    pub sender: SmsSender,
+    pub ttl_secs: u64,
+    pub max_tries: u32,
 }
 
 impl WebState {
@@ -60,7 +87,15 @@ impl WebState {
         distribution: Distribution,
         metrics: Metrics,
         wake_worker: Arc<Notify>,
-    ) -> Self {
+    ) -> Result<Self, reqwest::Error> {
+        let sms = match &settings.sms {
+            Some(sms) => Some(Arc::new(SmsCodes {
+                sender: SmsSender::from_settings(sms)?,
+                ttl_secs: sms.code_ttl_secs,
+                max_tries: sms.max_tries,
+            })),
+            None => None,
+        };
         let (db, tokens, clock) = distribution.parts();
         let (db, tokens, clock) = (db.clone(), tokens.clone(), clock.clone());
         let public_url = settings
@@ -68,7 +103,7 @@ impl WebState {
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned());
-        Self {
+        Ok(Self {
             accounts,
             cards: Arc::new(
                 settings
@@ -100,9 +135,28 @@ impl WebState {
             ),
             clock,
             metrics,
-            limiter: RateLimiter::default(),
+            limiter: RateLimiter::per_minute(jssdk::PER_MINUTE),
+            sign_ins: RateLimiter::per_minute(settings.web.sign_ins_per_minute),
+            session_codes: SessionCodes::default(),
+            sms,
+            body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
             wake_worker,
-        }
+        })
+    }
+
+    /// A form's or a JSON request's body: at most [`BODY_LIMIT`] bytes, within the body deadline
+    /// (a slow sender is cut with 408, a large body refused with 413 before it is read).
+    pub async fn read_body(
+        &self,
+        req: &actix_web::HttpRequest,
+        payload: web::Payload,
+    ) -> Result<web::Bytes, HttpError> {
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        read_limited(payload, declared, BODY_LIMIT, self.body_timeout).await
     }
 
     /// The card `card_id` when it is configured for the H5 page.
@@ -113,11 +167,53 @@ impl WebState {
     }
 }
 
+/// The query or form fields of a page, decoded.
+fn fields(encoded: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A page telling the customer why not (no way to start again from it).
+fn page(
+    status: actix_web::http::StatusCode,
+    reason: &'static str,
+    title: &'static str,
+    message: &'static str,
+) -> HttpError {
+    HttpError::Page {
+        status,
+        reason,
+        title,
+        message,
+        again: None,
+    }
+}
+
+fn html(body: String) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+/// Count a page request by route and outcome.
+fn observe(state: &WebState, route: &str, outcome: &Result<actix_web::HttpResponse, HttpError>) {
+    let label = match outcome {
+        Ok(response) if response.status().is_redirection() => "redirect",
+        Ok(response) if response.status().is_success() => "ok",
+        Ok(_) => "refused",
+        Err(e) => e.reason(),
+    };
+    state.metrics.observe_page(route, label);
+}
+
 /// The routes under `/h5/{appid}/`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/h5/{appid}/activate", web::get().to(activate::show))
         .route("/h5/{appid}/activate", web::post().to(activate::submit))
-        .route("/h5/{appid}/oauth", web::get().to(activate::oauth))
+        .route("/h5/{appid}/sms", web::post().to(activate::send_code))
+        .route("/h5/{appid}/oauth", web::get().to(oauth::oauth))
         .route("/h5/{appid}/jssdk/config", web::post().to(jssdk::config))
         .route(
             "/h5/{appid}/jssdk/card-ext",

@@ -69,7 +69,8 @@ impl Worker {
             openid: one_click.openid,
             phone: &phone,
         };
-        let label = match bind::bind(&self.db, &claim, now).await? {
+        // WeChat verified the form's mobile number by SMS (reference 003, 一键激活).
+        let label = match bind::bind(&self.db, &claim, bind::Proof::WeChatForm, now).await? {
             Ok(Bound::New(_)) => {
                 // Its activation is queued.
                 self.wake.notify_one();

@@ -61,15 +61,15 @@ impl Worker {
                 // It did: what that attempt sent is confirmed, and its push is its echo.
                 let sent = Sent {
                     revision: member.revision,
-                    add_bonus: member.bonus - before.0,
-                    add_balance: member.balance - before.1,
+                    add_bonus: difference(member.bonus, before.0),
+                    add_balance: difference(member.balance, before.1),
                 };
                 self.metrics.observe_member_update("already");
                 return self.confirm(job, &member, sent, shown, now).await;
             }
         }
-        let add_bonus = member.bonus - shown.0;
-        let add_balance = member.balance - shown.1;
+        let add_bonus = difference(member.bonus, shown.0);
+        let add_balance = difference(member.balance, shown.1);
         let body = UpdateUser {
             code,
             card_id,
@@ -150,4 +150,10 @@ impl Worker {
         tracing::debug!(job_id = job.id, why, "member update needs no call");
         self.complete(job, now).await
     }
+}
+
+/// What the change message says was added: `now - before`, saturating. Stored values are at most
+/// `members::MAX_VALUE`, but the card's values are WeChat's answer, which cardhook does not bound.
+fn difference(now: i64, before: i64) -> i64 {
+    now.saturating_sub(before)
 }

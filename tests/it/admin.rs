@@ -53,7 +53,7 @@ async fn every_route_but_healthz_needs_the_token() {
         let wrong = app
             .client
             .get(url(path))
-            .bearer_auth("test-admin-tokeN")
+            .bearer_auth(ADMIN_TOKEN.to_uppercase())
             .send()
             .await
             .unwrap();
@@ -67,6 +67,15 @@ async fn every_route_but_healthz_needs_the_token() {
             .unwrap();
         assert_rejected(basic, 401, "unauthorized").await;
         assert_eq!(app.admin_get(path).await.status(), 200, "{path}");
+        // The scheme is case-insensitive (RFC 7235).
+        let lower = app
+            .client
+            .get(url(path))
+            .header("Authorization", format!("bearer {ADMIN_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(lower.status(), 200, "{path}");
     }
 
     let open = spawn_app_with(|s| s.admin.token = None).await;

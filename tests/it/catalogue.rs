@@ -94,7 +94,7 @@ async fn an_image_is_one_multipart_part_named_media_and_bad_images_never_leave()
     std::fs::write(&huge, big).unwrap();
     for (file, words) in [
         (&gif, "logo.gif is not a JPG or PNG image"),
-        (&huge, "WeChat takes images of at most 1 MB"),
+        (&huge, "images of at most 1 MB"),
     ] {
         let out = run_cli("media", &config, &["uploadimg", file.to_str().unwrap()]).await;
         assert!(!out.status.success());

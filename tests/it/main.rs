@@ -13,6 +13,7 @@ mod dedupe;
 mod distribution;
 mod durability;
 mod faults;
+mod h5_trust;
 mod member_sync;
 mod members;
 mod messages;

@@ -248,7 +248,16 @@ async fn bad_updates_get_a_clear_error_and_change_nothing() {
     let (app, _cards) = bound_member().await;
     for (body, status, words) in [
         (json!({}), 400, "nothing to change"),
-        (json!({"bonus": -1}), 400, "bonus must be 0 or more"),
+        (
+            json!({"bonus": -1}),
+            400,
+            "bonus must be between 0 and 2147483647",
+        ),
+        (
+            json!({"balance": 2147483648_i64}),
+            400,
+            "balance must be between 0 and 2147483647",
+        ),
         (json!({"bonus": "ten"}), 400, "bonus"),
         (json!({"bonus": 1, "points": 2}), 400, "points"),
     ] {

@@ -3,20 +3,23 @@
 //! and through the one-click form — then activated with the member's own number, points and balance.
 //! Against the fake WeChat API (and its authorize page), through the real app.
 
-use cardhook::config::{Activation, BindBy, CardSettings, UnknownMember};
+use cardhook::config::{Activation, BindBy, CardSettings, SmsProvider, UnknownMember};
 use cardhook::wechat::Mode;
 use entity::{job, member};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
 
 use crate::support::fixtures::code_event_xml;
+use crate::support::sms_gateway::SmsGateway;
 use crate::support::visitor::{hidden, location, Visitor};
-use crate::support::{account_for, member_card, spawn_app_with, TestApp, ADMIN_TOKEN};
+use crate::support::{account_for, member_card, TestApp, ADMIN_TOKEN};
 
 pub const SECRET: &str = "a-test-session-secret-of-32-chars-or-more";
 const H5_CARD: &str = "pH5CARD";
 const REFUSING_CARD: &str = "pH5REFUSE";
 const ONE_CLICK_CARD: &str = "pONECLICK";
+/// The page's one answer to every refused binding (web::activate::REFUSED).
+const REFUSED: &str = "手机号或验证码不正确，或该手机号无法开通这张会员卡";
 
 fn appid() -> &'static str {
     account_for(Mode::Safe).0
@@ -32,24 +35,65 @@ fn card(card_id: &str, activation: Activation, unknown: UnknownMember) -> CardSe
     }
 }
 
-/// An app whose cards bind members by phone; its public URL is `public_url` (`{callback}`: its own).
-pub async fn h5_app(public_url: &str) -> TestApp {
+/// An app whose cards bind members by phone, proven by SMS codes through a fake gateway.
+pub struct H5App {
+    pub app: TestApp,
+    pub sms: SmsGateway,
+}
+
+impl std::ops::Deref for H5App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// An H5 app whose public URL is `public_url` (`{callback}`: its own), sending codes through the
+/// merchant's own gateway (Standard Webhooks).
+pub async fn h5_app(public_url: &str) -> H5App {
+    h5_app_with(public_url, SmsProvider::Webhook, |_| {}).await
+}
+
+pub async fn h5_app_with(
+    public_url: &str,
+    provider: SmsProvider,
+    configure: impl FnOnce(&mut cardhook::config::Settings),
+) -> H5App {
+    h5_app_on(
+        crate::support::backend::Backend::Sqlite,
+        public_url,
+        provider,
+        configure,
+    )
+    .await
+}
+
+pub async fn h5_app_on(
+    backend: crate::support::backend::Backend,
+    public_url: &str,
+    provider: SmsProvider,
+    configure: impl FnOnce(&mut cardhook::config::Settings),
+) -> H5App {
+    let sms = SmsGateway::start().await;
+    let sms_settings = sms.settings(provider);
     let public_url = public_url.to_owned();
-    let app = spawn_app_with(move |s| {
+    let app = crate::support::spawn_app_on(backend, move |s| {
         s.web.public_url = Some(public_url);
         s.web.session_secret = Some(SecretString::from(SECRET.to_owned()));
         s.web.allowed_origins = vec!["https://shop.example.com".to_owned()];
         s.wechat.oauth_base = s.wechat.api_base.clone();
+        s.sms = Some(sms_settings);
         s.cards = vec![
             card(H5_CARD, Activation::H5, UnknownMember::Create),
             card(REFUSING_CARD, Activation::H5, UnknownMember::Refuse),
             card(ONE_CLICK_CARD, Activation::OnSubmit, UnknownMember::Refuse),
         ];
+        configure(s);
     })
     .await;
     app.fake_wechat.token_ok("T", 7200, None).await;
     app.fake_wechat.activate_ok().await;
-    app
+    H5App { app, sms }
 }
 
 /// Import members through the admin API; the report.
@@ -72,14 +116,14 @@ pub async fn import(app: &TestApp, csv: &str) -> serde_json::Value {
 }
 
 /// The customer `openid` holds `code` of `card_id`, which WeChat hands the page as `encrypt_code`.
-async fn holds(app: &TestApp, card_id: &str, code: &str, openid: &str) -> String {
+pub async fn holds(app: &TestApp, card_id: &str, code: &str, openid: &str) -> String {
     let encrypt_code = format!("ENC+{code}/x=");
     app.fake_wechat.code_decrypts(&encrypt_code, code).await;
     app.fake_wechat.code_held_by(card_id, code, openid).await;
     encrypt_code
 }
 
-fn activate_url(app: &TestApp, card_id: &str, encrypt_code: &str) -> String {
+pub fn activate_url(app: &TestApp, card_id: &str, encrypt_code: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("card_id", card_id)
         .append_pair("encrypt_code", encrypt_code)
@@ -87,17 +131,21 @@ fn activate_url(app: &TestApp, card_id: &str, encrypt_code: &str) -> String {
     app.url(&format!("/h5/{}/activate?{query}", appid()))
 }
 
+/// The `state` of the authorize page a redirect points at.
+pub fn state_in(to_wechat: &reqwest::Response) -> String {
+    location(to_wechat)
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("#wechat_redirect")
+        .to_owned()
+}
+
 /// Open the page as `openid` (through WeChat's authorize page); the form page's HTML.
 async fn open_form(app: &TestApp, visitor: &mut Visitor, page: &str, openid: &str) -> String {
     let to_wechat = visitor.get(page).await;
     assert_eq!(to_wechat.status(), 302);
-    let authorize = url::Url::parse(&location(&to_wechat)).unwrap();
-    let state: String = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = state_in(&to_wechat);
     let oauth_code = format!("OC-{openid}");
     app.fake_wechat.oauth_code(&oauth_code, openid).await;
     let back = visitor
@@ -113,7 +161,12 @@ async fn open_form(app: &TestApp, visitor: &mut Visitor, page: &str, openid: &st
 }
 
 /// A customer `openid` holding `code` of `card_id`, signed in on the page: their browser and the form.
-async fn signed_in(app: &TestApp, card_id: &str, code: &str, openid: &str) -> (Visitor, String) {
+pub async fn signed_in(
+    app: &TestApp,
+    card_id: &str,
+    code: &str,
+    openid: &str,
+) -> (Visitor, String) {
     let encrypt_code = holds(app, card_id, code, openid).await;
     let mut visitor = Visitor::new();
     let page = activate_url(app, card_id, &encrypt_code);
@@ -125,38 +178,92 @@ async fn signed_in(app: &TestApp, card_id: &str, code: &str, openid: &str) -> (V
 async fn state_of_redirect(visitor: &mut Visitor, page: &str) -> String {
     let to_wechat = visitor.get(page).await;
     assert_eq!(to_wechat.status(), 302);
-    location(&to_wechat)
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("#wechat_redirect")
-        .to_owned()
+    state_in(&to_wechat)
 }
 
-async fn submit(
+/// POST one of the page's forms (`/sms` or `/activate`) with the hidden fields of `form`.
+pub async fn post(
+    app: &TestApp,
+    visitor: &mut Visitor,
+    route: &str,
+    form: &str,
+    more: &[(&str, &str)],
+) -> reqwest::Response {
+    let hidden_fields = ["card_id", "encrypt_code", "csrf"].map(|name| (name, hidden(form, name)));
+    let mut fields: Vec<(&str, &str)> = hidden_fields
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    fields.extend_from_slice(more);
+    visitor
+        .post_form(&app.url(&format!("/h5/{}/{route}", appid())), &fields)
+        .await
+}
+
+/// Ask for a code for `phone`: the answer (the form with the code field, when sent).
+pub async fn ask_code(
     app: &TestApp,
     visitor: &mut Visitor,
     form: &str,
     phone: &str,
 ) -> reqwest::Response {
-    let fields = [
-        ("card_id", hidden(form, "card_id")),
-        ("encrypt_code", hidden(form, "encrypt_code")),
-        ("csrf", hidden(form, "csrf")),
-        ("phone", phone.to_owned()),
-    ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    visitor
-        .post_form(&app.url(&format!("/h5/{}/activate", appid())), &fields)
-        .await
+    post(app, visitor, "sms", form, &[("phone", phone)]).await
 }
 
-async fn member_of_phone(app: &TestApp, phone: &str) -> Option<member::Model> {
+/// Submit `phone` with `sms_code`.
+pub async fn submit(
+    app: &TestApp,
+    visitor: &mut Visitor,
+    form: &str,
+    phone: &str,
+    sms_code: &str,
+) -> reqwest::Response {
+    post(
+        app,
+        visitor,
+        "activate",
+        form,
+        &[("phone", phone), ("sms_code", sms_code)],
+    )
+    .await
+}
+
+/// Ask for a code for `phone`, read it off the phone (the gateway), and submit it.
+async fn bind_with_sms(
+    app: &H5App,
+    visitor: &mut Visitor,
+    form: &str,
+    phone: &str,
+) -> reqwest::Response {
+    let asked = ask_code(app, visitor, form, phone).await;
+    assert_eq!(asked.status(), 200);
+    let code_form = asked.text().await.unwrap();
+    assert!(code_form.contains("name=\"sms_code\""), "{code_form}");
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let code = app.sms.code_for(&digits[digits.len() - 11..]).await;
+    submit(app, visitor, &code_form, phone, &code).await
+}
+
+pub async fn member_of_phone(app: &TestApp, phone: &str) -> Option<member::Model> {
     member::Entity::find()
         .filter(member::Column::Phone.eq(phone))
         .one(&app.db)
         .await
         .unwrap()
+}
+
+/// Time passes for the SMS limits: every send and code of the app `minutes` (and a second) older.
+pub async fn minutes_pass(app: &TestApp, minutes: i64) {
+    use sea_orm::ConnectionTrait;
+    let seconds = minutes * 60 + 1;
+    for statement in [
+        format!("UPDATE sms_send SET sent_at = sent_at - {seconds}"),
+        format!(
+            "UPDATE sms_code SET created_at = created_at - {seconds}, expires_at = expires_at - {seconds}"
+        ),
+    ] {
+        app.db.execute_unprepared(&statement).await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -211,7 +318,6 @@ async fn a_customer_binds_the_card_to_their_member_and_it_is_activated_with_the_
     );
     crate::support::fixtures::assert_success(app.push_xml(&got, Mode::Safe).await).await;
     let (mut visitor, form) = signed_in(&app, H5_CARD, "100200300", "oCustomer").await;
-    assert!(form.contains("name=\"phone\""), "{form}");
     let (_, session) = &visitor.cookies["cardhook_session"];
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
         assert!(session.contains(attribute), "{session}");
@@ -221,8 +327,24 @@ async fn a_customer_binds_the_card_to_their_member_and_it_is_activated_with_the_
         "the OpenID is not readable in the cookie"
     );
 
-    let result = submit(&app, &mut visitor, &form, "+86 138 0013 8000").await;
+    assert!(
+        form.contains("name=\"phone\"") && !form.contains("name=\"sms_code\""),
+        "first the phone: {form}"
+    );
+    let result = bind_with_sms(&app, &mut visitor, &form, "+86 138 0013 8000").await;
     assert_eq!(result.status(), 200);
+    // The code went to the phone through the merchant's gateway, signed (checked there).
+    let sent = app.sms.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (
+            &sent[0]["phone"],
+            &sent[0]["ttl_seconds"],
+            &sent[0]["appid"]
+        ),
+        (&"13800138000".into(), &300.into(), &appid().into())
+    );
+    assert!(app.sms.refused().await.is_empty());
     let page = result.text().await.unwrap();
     assert!(
         page.contains("M-0042") && page.contains("开通成功"),
@@ -288,11 +410,14 @@ async fn submitting_twice_binds_and_activates_once() {
     let app = h5_app("https://hooks.example.com").await;
     import(&app, "member_no,phone\nM1,13800000001\n").await;
     let (mut visitor, form) = signed_in(&app, H5_CARD, "2001", "oTwice").await;
-    let first = submit(&app, &mut visitor, &form, "13800000001").await;
+    let asked = ask_code(&app, &mut visitor, &form, "13800000001").await;
+    let code_form = asked.text().await.unwrap();
+    let code = app.sms.code_for("13800000001").await;
+    let first = submit(&app, &mut visitor, &code_form, "13800000001", &code).await;
     assert_eq!(first.status(), 200);
-    let second = submit(&app, &mut visitor, &form, "13800000001").await;
-    assert_eq!(second.status(), 200);
-    assert!(second.text().await.unwrap().contains("无需重复提交"));
+    // The same code again: used up, so nothing more happens.
+    let second = submit(&app, &mut visitor, &code_form, "13800000001", &code).await;
+    assert_eq!(second.status(), 422);
     // Opening the page again shows the binding, not the form.
     let page = activate_url(&app, H5_CARD, &hidden(&form, "encrypt_code"));
     let again = visitor.get(&page).await;
@@ -302,7 +427,7 @@ async fn submitting_twice_binds_and_activates_once() {
     app.drain_jobs(chrono::Utc::now().timestamp()).await;
     assert_eq!(app.fake_wechat.activate_requests().await.len(), 1);
     assert_eq!(app.metrics.bindings("h5", "bound"), 1);
-    assert_eq!(app.metrics.bindings("h5", "already"), 1);
+    assert_eq!(app.metrics.bindings("h5", "no_code"), 1);
 }
 
 #[tokio::test]
@@ -330,9 +455,16 @@ async fn a_forged_or_expired_state_gets_400_and_nothing_else() {
         appid(),
         page.split_once('?').unwrap().1
     );
+    let browser = visitor.cookies["cardhook_return"]
+        .0
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
     let stale = signer.state(
         appid(),
         &return_to,
+        &browser,
         chrono::Utc::now().timestamp() - 3600,
         1,
     );
@@ -399,7 +531,7 @@ async fn a_code_held_by_someone_else_is_refused_403() {
 async fn a_bad_phone_shows_the_form_again_with_the_message() {
     let app = h5_app("https://hooks.example.com").await;
     let (mut visitor, form) = signed_in(&app, H5_CARD, "4001", "oTypo").await;
-    let response = submit(&app, &mut visitor, &form, "1380013").await;
+    let response = ask_code(&app, &mut visitor, &form, "1380013").await;
     assert_eq!(response.status(), 422);
     let page = response.text().await.unwrap();
     assert!(
@@ -407,6 +539,7 @@ async fn a_bad_phone_shows_the_form_again_with_the_message() {
         "{page}"
     );
     assert!(job::Entity::find().all(&app.db).await.unwrap().is_empty());
+    assert!(app.sms.sent().await.is_empty());
 }
 
 #[tokio::test]
@@ -415,8 +548,11 @@ async fn a_post_without_its_csrf_token_binds_nothing() {
     import(&app, "member_no,phone\nM1,13800000001\n").await;
     let (mut visitor, form) = signed_in(&app, H5_CARD, "4501", "oCsrf").await;
     let forged = form.replace(&hidden(&form, "csrf"), "1.00");
-    let response = submit(&app, &mut visitor, &forged, "13800000001").await;
+    let response = ask_code(&app, &mut visitor, &forged, "13800000001").await;
     assert_eq!(response.status(), 403);
+    let response = submit(&app, &mut visitor, &forged, "13800000001", "123456").await;
+    assert_eq!(response.status(), 403);
+    assert!(app.sms.sent().await.is_empty(), "no code sent");
     assert!(member_of_phone(&app, "13800000001")
         .await
         .unwrap()
@@ -430,7 +566,7 @@ async fn an_unknown_phone_gets_a_new_member_or_is_refused_as_the_card_says() {
     // create: a new member numbered by the card's template, with its initial points and balance.
     let (mut visitor, form) = signed_in(&app, H5_CARD, "5001", "oNew").await;
     assert_eq!(
-        submit(&app, &mut visitor, &form, "13900000009")
+        bind_with_sms(&app, &mut visitor, &form, "13900000009")
             .await
             .status(),
         200
@@ -442,13 +578,10 @@ async fn an_unknown_phone_gets_a_new_member_or_is_refused_as_the_card_says() {
     );
     // refuse: nothing is made, nothing activated, and the customer is told.
     let (mut visitor, form) = signed_in(&app, REFUSING_CARD, "5002", "oStranger").await;
-    let refused = submit(&app, &mut visitor, &form, "13900000010").await;
-    assert_eq!(refused.status(), 409);
-    assert!(refused
-        .text()
-        .await
-        .unwrap()
-        .contains("没有找到这个手机号对应的会员"));
+    let refused = bind_with_sms(&app, &mut visitor, &form, "13900000010").await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains(REFUSED));
+    assert_eq!(app.metrics.bindings("h5", "unknown_member"), 1);
     assert!(member_of_phone(&app, "13900000010").await.is_none());
     let jobs = job::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(jobs.len(), 1, "only the created member's activation");
@@ -458,7 +591,7 @@ async fn an_unknown_phone_gets_a_new_member_or_is_refused_as_the_card_says() {
 async fn a_second_card_claiming_a_bound_member_is_refused_and_says_so() {
     let app = h5_app("https://hooks.example.com").await;
     import(&app, "member_no,phone\nM7,13700000007\n").await;
-    for (code, openid, expected) in [("6001", "oFirst", 200), ("6002", "oSecond", 409)] {
+    for (code, openid, expected) in [("6001", "oFirst", 200), ("6002", "oSecond", 422)] {
         let encrypt_code = holds(&app, H5_CARD, code, openid).await;
         let mut visitor = Visitor::new();
         let form = open_form(
@@ -468,16 +601,15 @@ async fn a_second_card_claiming_a_bound_member_is_refused_and_says_so() {
             openid,
         )
         .await;
-        let response = submit(&app, &mut visitor, &form, "13700000007").await;
+        let response = bind_with_sms(&app, &mut visitor, &form, "13700000007").await;
         assert_eq!(response.status(), expected, "{code}");
-        if expected == 409 {
-            assert!(response
-                .text()
-                .await
-                .unwrap()
-                .contains("已经绑定了另一张会员卡"));
+        if expected == 422 {
+            assert!(response.text().await.unwrap().contains(REFUSED));
         }
+        // A minute later, the phone may get another code.
+        minutes_pass(&app, 1).await;
     }
+    assert_eq!(app.metrics.bindings("h5", "member_has_another_card"), 1);
     let member = member_of_phone(&app, "13700000007").await.unwrap();
     assert_eq!(member.code.as_deref(), Some("6001"));
 }
@@ -602,9 +734,10 @@ async fn a_member_import_reports_every_line_and_changes_nothing_unchanged() {
 }
 
 /// The page in a real headless browser (Debian's chromium) at a phone's viewport: WeChat's authorize
-/// page and back, the form renders and fits the screen, a typed phone submits, the result shows.
+/// page and back, the form renders and fits the screen, a typed phone gets a code by SMS, the typed
+/// code binds, the result shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_a_real_browser_at_a_phone_viewport_a_typed_phone_binds_the_card() {
+async fn in_a_real_browser_at_a_phone_viewport_a_phone_proven_by_sms_binds_the_card() {
     // Over http on the test's own address: the browser must send the session cookie back.
     let app = h5_app("http://{callback}").await;
     import(
@@ -624,7 +757,7 @@ async fn in_a_real_browser_at_a_phone_viewport_a_typed_phone_binds_the_card() {
     let fits = browser
         .run(
             "return [window.innerWidth, document.documentElement.scrollWidth, \
-             document.querySelector('#submit').getBoundingClientRect().right];",
+             document.querySelector('#send-code').getBoundingClientRect().right];",
         )
         .await;
     let (inner, scroll, button_right) = (
@@ -642,6 +775,16 @@ async fn in_a_real_browser_at_a_phone_viewport_a_typed_phone_binds_the_card() {
         "the form fits the screen: {fits}"
     );
     browser.type_into(&phone, "136 1234 5678").await;
+    let send = browser.find("#send-code").await;
+    browser.click(&send).await;
+    let code_field = browser.find("#sms_code").await;
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h5-code.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+    let code = app.sms.code_for("13612345678").await;
+    browser.type_into(&code_field, &code).await;
     let submit_button = browser.find("#submit").await;
     browser.click(&submit_button).await;
     let member_no = browser.find("#member-no").await;

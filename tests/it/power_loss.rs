@@ -230,7 +230,12 @@ async fn check(db_path: &Path, acknowledged: Vec<String>) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_stops_the_process_and_acknowledges_nothing_after_it() {
     let fake = activation_fake(Duration::from_millis(5)).await;
-    let mut layout = layout(false, &fake.uri(), "[admin]\ntoken = \"power-admin\"\n").await;
+    let mut layout = layout(
+        false,
+        &fake.uri(),
+        "[admin]\ntoken = \"power-admin-token-of-24-chars\"\n",
+    )
+    .await;
     let account = safe_account();
     let appid = account.appid.as_str().to_owned();
     let serve = ServeProcess::start(&layout.config, "warn").await;
@@ -271,7 +276,7 @@ async fn a_failed_fsync_stops_the_process_and_acknowledges_nothing_after_it() {
     layout.disk.probes.fail_fsync.store(false, Ordering::SeqCst);
     let ready = http
         .get(format!("http://{}/readyz", serve.admin))
-        .bearer_auth("power-admin")
+        .bearer_auth("power-admin-token-of-24-chars")
         .send()
         .await
         .unwrap();

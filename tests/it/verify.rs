@@ -23,6 +23,16 @@ async fn echostr_is_returned_verbatim_in_every_mode() {
         ));
         let response = app.client.get(url).send().await.unwrap();
         assert_eq!(response.status(), 200);
+        // Echoed text is never sniffed as HTML.
+        assert_eq!(
+            (
+                response.headers()["content-type"].to_str().unwrap(),
+                response.headers()["x-content-type-options"]
+                    .to_str()
+                    .unwrap()
+            ),
+            ("text/plain; charset=utf-8", "nosniff")
+        );
         assert_eq!(response.text().await.unwrap(), "4375120948345356249");
         assert_eq!(app.metrics.pushes(appid, "verify", "verified"), 1);
     }

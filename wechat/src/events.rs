@@ -361,6 +361,17 @@ impl FieldReader {
         parsed
     }
 
+    /// A member card's points or balance change: WeChat's fields are 32-bit, and a value beyond
+    /// that is left out (so no sum cardhook keeps can overflow).
+    fn int32(&mut self, value: Option<String>, field: &'static str) -> Option<i64> {
+        let value = self.int(value, field)?;
+        if i32::try_from(value).is_err() {
+            self.note(field, "out of range");
+            return None;
+        }
+        Some(value)
+    }
+
     /// WeChat's 0/1 flags; absent (or unreadable) means 0.
     fn flag(&mut self, value: Option<String>, field: &'static str) -> bool {
         self.int(value, field).is_some_and(|v| v != 0)
@@ -471,8 +482,8 @@ impl FieldReader {
             "update_member_card" => Event::UpdateMemberCard(UpdateMemberCard {
                 card_id,
                 code: code_of(code),
-                modify_bonus: self.int(raw.modify_bonus, "ModifyBonus"),
-                modify_balance: self.int(raw.modify_balance, "ModifyBalance"),
+                modify_bonus: self.int32(raw.modify_bonus, "ModifyBonus"),
+                modify_balance: self.int32(raw.modify_balance, "ModifyBalance"),
             }),
             "card_sku_remind" => Event::CardSkuRemind(CardSkuRemind {
                 card_id,
@@ -839,6 +850,10 @@ mod tests {
             (
                 base("<CreateTime>1</CreateTime><Event>user_consume_card</Event><CardId>c</CardId><LocationId>L-1</LocationId>"),
                 vec![("LocationId", "not an integer")],
+            ),
+            (
+                base("<CreateTime>1</CreateTime><Event>update_member_card</Event><CardId>c</CardId><ModifyBonus>9223372036854775807</ModifyBonus><ModifyBalance>-3</ModifyBalance>"),
+                vec![("ModifyBonus", "out of range")],
             ),
         ];
         for (xml, expected) in cases {

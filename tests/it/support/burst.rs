@@ -51,10 +51,11 @@ pub fn safe_account() -> Arc<Account> {
     accounts.get(appid).unwrap().clone()
 }
 
-/// Worker settings for a burst through crashes (a 4 s lease, quick retries) and its member card.
+/// Worker settings for a burst through crashes (a 4 s lease, quick retries, and a 5 s token-refresh lease:
+/// a process killed while refreshing holds it that long) and its member card.
 pub fn worker_config(spec: BurstSpec) -> String {
     format!(
-        "[worker]\nlease_secs = 4\napi_timeout_ms = 500\npoll_interval_ms = 100\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1]\n[[cards]]\ncard_id = \"{}\"\nmembership_number = \"M{{seq:6}}\"\n",
+        "[worker]\nlease_secs = 4\napi_timeout_ms = 500\npoll_interval_ms = 100\ntoken_lease_secs = 5\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1]\n[[cards]]\ncard_id = \"{}\"\nmembership_number = \"M{{seq:6}}\"\n",
         spec.card_id
     )
 }

@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod nginx;
 pub mod powercut;
 pub mod process;
+pub mod sms_gateway;
 pub mod visitor;
 
 use std::net::{SocketAddr, TcpListener};
@@ -61,7 +62,7 @@ pub fn account_settings(
     }
 }
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-24-chars+";
 
 /// A member card activated on `activation`, with the membership number `template` and no extras.
 pub fn member_card(card_id: &str, activation: Activation, template: &str) -> CardSettings {
@@ -317,6 +318,28 @@ impl TestApp {
             .all(&self.db)
             .await
             .expect("query")
+    }
+
+    /// Another instance of this app on the same database (and the same fake WeChat): its callback
+    /// address, and the token that stops it.
+    pub async fn another_instance(&self) -> (SocketAddr, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let db = store::connect(&self.settings.database)
+            .await
+            .expect("connect");
+        let app = App::build(
+            &self.settings,
+            listener,
+            admin_listener,
+            db,
+            Clock::system(),
+        )
+        .expect("build app");
+        let addr = app.callback_addr();
+        let stop = CancellationToken::new();
+        tokio::spawn(app.run(stop.clone()));
+        (addr, stop)
     }
 
     /// Stop the app, close its pool and drop its PostgreSQL database; the temp directory (with the

@@ -7,6 +7,8 @@ pub struct Visitor {
     http: reqwest::Client,
     /// name → (value, the whole Set-Cookie line)
     pub cookies: HashMap<String, (String, String)>,
+    /// Sent with every request (a proxy's X-Forwarded-For, say).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Visitor {
@@ -17,7 +19,22 @@ impl Visitor {
                 .build()
                 .unwrap(),
             cookies: HashMap::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// A visitor whose requests carry `name: value` (as a proxy in front would add it).
+    pub fn with_header(name: &str, value: &str) -> Self {
+        let mut visitor = Self::new();
+        visitor.headers.push((name.to_owned(), value.to_owned()));
+        visitor
+    }
+
+    fn request(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        self.headers.iter().fold(
+            request.header("Cookie", self.cookie_header()),
+            |r, (n, v)| r.header(n.as_str(), v.as_str()),
+        )
     }
 
     fn cookie_header(&self) -> String {
@@ -43,13 +60,7 @@ impl Visitor {
     }
 
     pub async fn get(&mut self, url: &str) -> reqwest::Response {
-        let response = self
-            .http
-            .get(url)
-            .header("Cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
+        let response = self.request(self.http.get(url)).send().await.unwrap();
         self.keep(&response);
         response
     }
@@ -59,9 +70,7 @@ impl Visitor {
             .extend_pairs(fields)
             .finish();
         let response = self
-            .http
-            .post(url)
-            .header("Cookie", self.cookie_header())
+            .request(self.http.post(url))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
