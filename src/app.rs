@@ -27,6 +27,31 @@ use crate::store::DatabaseFile;
 use crate::web::WebState;
 use crate::worker::Worker;
 
+/// Connections the kernel may hold for a listener before cardhook accepts them (capped by
+/// `net.core.somaxconn`). std's 128 fills under a flood of connections, and a push whose SYN is
+/// dropped waits a second for its retry.
+const ACCEPT_QUEUE: i32 = 4096;
+
+/// A listener on `addr` (`host:port`) with a deep accept queue.
+pub fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let address = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(ACCEPT_QUEUE)?;
+    Ok(socket.into())
+}
+
 /// How long a halted app keeps answering (503, readiness 503) before it stops.
 const HALT_GRACE: Duration = Duration::from_secs(2);
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -15,6 +16,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use ipnet::IpNet;
+
+/// Whether the misconfiguration [`TrustedProxies::of`] notices was logged already (once is enough).
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
 #[derive(Debug, Clone, Default)]
@@ -71,12 +75,25 @@ impl TrustedProxies {
     }
 
     /// The client of `req` (the peer when the connection has no address, e.g. a test request).
+    /// Every `X-Forwarded-For` line counts, in order (a proxy may add a line of its own).
     pub fn of(&self, req: &HttpRequest) -> IpAddr {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let peer = req
             .peer_addr()
             .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        self.client(peer, header("X-Forwarded-For"), header("X-Real-IP"))
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("X-Forwarded-For")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if self.0.is_empty() && !forwarded.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                peer = %peer,
+                "X-Forwarded-For arrives but server.trusted_proxies is empty: behind a proxy every client has the proxy's address (one rate limit for all); list the proxy"
+            );
+        }
+        let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+        let real_ip = req.headers().get("X-Real-IP").and_then(|v| v.to_str().ok());
+        self.client(peer, forwarded.as_deref(), real_ip)
     }
 }
 
@@ -246,6 +263,17 @@ mod tests {
                 .to_string(),
             "127.0.0.1"
         );
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_in_order() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
+        let req = actix_web::test::TestRequest::default()
+            .peer_addr("127.0.0.1:4000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "6.6.6.6"))
+            .append_header(("X-Forwarded-For", "198.51.100.9"))
+            .to_http_request();
+        assert_eq!(proxies.of(&req), ip("198.51.100.9"));
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! `cardhook serve`: migrate, then run until SIGINT/SIGTERM.
 
-use std::net::TcpListener;
-
 use anyhow::Context;
 
-use crate::app::App;
+use crate::app::{self, App};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::{shutdown, store};
@@ -29,13 +27,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         .context("connecting to the database")?;
     store::migrate(&db).await.context("applying migrations")?;
     let listen = args.listen.as_deref().unwrap_or(&settings.server.listen);
-    let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    let listener = app::bind(listen).with_context(|| format!("binding {listen}"))?;
     let admin_listen = args
         .admin_listen
         .as_deref()
         .unwrap_or(&settings.admin.listen);
     let admin_listener =
-        TcpListener::bind(admin_listen).with_context(|| format!("binding {admin_listen}"))?;
+        app::bind(admin_listen).with_context(|| format!("binding {admin_listen}"))?;
     let app = App::build(
         settings,
         listener,

@@ -195,6 +195,9 @@ impl ResponseError for HttpError {
             ..
         } = self
         {
+            for header in crate::web::pages::HEADERS {
+                response.insert_header(header);
+            }
             return response
                 .content_type("text/html; charset=utf-8")
                 .body(crate::web::pages::notice(title, message, again.as_deref()));

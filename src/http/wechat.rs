@@ -203,7 +203,11 @@ async fn store_push(
     let message_xml = open(&q, account, body)?;
     let mut message = events::parse(&message_xml)?;
     let received_at = state.clock.now();
-    if message.unparsed.iter().any(|u| u.field == "CreateTime") {
+    if message
+        .unparsed
+        .iter()
+        .any(|u| u.field == "CreateTime" && u.reason != xml::REPEATED)
+    {
         // Dated by its arrival (its dedupe key is its XML: `store::push::dedupe_key`).
         message.create_time = received_at;
     }
@@ -221,7 +225,8 @@ async fn store_push(
         raw_xml: message_xml.into_owned(),
         received_at,
         // Only a plain-mode push is unsigned: its query may bring one body, once.
-        query_key: (account.mode == Mode::Plain).then(|| format!("{}|{}", q.timestamp, q.nonce)),
+        query_key: (account.mode == Mode::Plain)
+            .then(|| format!("{}|{}|{}", account.appid, q.timestamp, q.nonce)),
     };
     let recorded = state.ingest.record(push).await?;
     Ok(Stored {

@@ -18,6 +18,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a code was not sent (the customer is asked to try again; the log names the reason).
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
+    /// No answer in time: the message may have gone out all the same.
+    #[error("the SMS provider did not answer in time")]
+    Timeout,
     #[error("the SMS provider could not be reached: {0}")]
     Unreachable(String),
     #[error("the SMS provider answered HTTP {0}")]
@@ -28,17 +31,23 @@ pub enum SmsError {
 
 impl SmsError {
     fn from_http(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            return Self::Timeout;
+        }
         // reqwest's message may hold the URL (no secret in it, but no need either).
         Self::Unreachable(
-            if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
+            if e.is_connect() {
                 "connection failed"
             } else {
                 "request failed"
             }
             .to_owned(),
         )
+    }
+
+    /// Whether the code surely did not go out (then the send does not count).
+    pub fn surely_unsent(&self) -> bool {
+        !matches!(self, Self::Timeout)
     }
 }
 

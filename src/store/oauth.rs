@@ -7,6 +7,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 
 use super::StoreError;
 
+/// How far apart the clocks of instances may be.
+const CLOCK_MARGIN_SECS: i64 = 300;
+
 /// Use the state `state_id` (good until `expires_at`): true the first time, false ever after.
 pub async fn use_state(
     db: &DatabaseConnection,
@@ -28,9 +31,10 @@ pub async fn use_state(
     )
     .exec_without_returning(&txn)
     .await?;
-    // A used state past its expiry is refused for that reason alone: its row can go.
+    // A used state past its expiry is refused for that reason alone: its row can go (with a margin
+    // for instances whose clocks differ).
     oauth_state::Entity::delete_many()
-        .filter(oauth_state::Column::ExpiresAt.lt(now))
+        .filter(oauth_state::Column::ExpiresAt.lt(now - CLOCK_MARGIN_SECS))
         .exec(&txn)
         .await?;
     txn.commit().await?;

@@ -9,6 +9,7 @@ use sha2::Digest;
 
 use crate::wechat::events::{Event, MassSendFinish, Message, Unparsed};
 use crate::wechat::ids::AppId;
+use crate::wechat::xml;
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
 #[derive(Debug, Clone)]
@@ -17,7 +18,7 @@ pub struct Incoming {
     pub message: Message,
     pub raw_xml: String,
     pub received_at: i64,
-    /// A plain-mode push's `timestamp|nonce`: its body is not signed, so the query that brought a
+    /// A plain-mode push's `appid|timestamp|nonce`: its body is not signed, so the query that brought a
     /// stored push brings no other (`card_event.query_key` is UNIQUE). None when encrypted.
     pub query_key: Option<String>,
 }
@@ -167,7 +168,7 @@ pub fn dedupe_key(push: &Incoming) -> String {
     if message
         .unparsed
         .iter()
-        .any(|u| matches!(u.field, "CreateTime" | "FromUserName"))
+        .any(|u| matches!(u.field, "CreateTime" | "FromUserName") && u.reason != xml::REPEATED)
     {
         let digest = sha2::Sha256::digest(push.raw_xml.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -51,6 +51,19 @@ pub async fn reserve(
     now: i64,
 ) -> Result<Reserved, StoreError> {
     let txn = super::begin_write(db).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // READ COMMITTED would let concurrent sends each count without the others: take the
+        // phone's, the OpenID's and the client's turn first, always in this order (SQLite's write
+        // transaction is exclusive already).
+        for key in [new.phone_key, new.openid, new.client] {
+            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                [format!("sms|{}|{key}", new.appid).into()],
+            ))
+            .await?;
+        }
+    }
     store_code(&txn, new, now).await?;
     // (column, value, of this account only, window, limit, name); a client address is counted
     // over every account.

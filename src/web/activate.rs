@@ -20,7 +20,7 @@ use super::oauth::{self, Session};
 use super::pages::{self, Form};
 use super::session_codes::Lookup;
 use super::signing::Signer;
-use super::{fields, html, observe, page, SmsCodes, WebState};
+use super::{fields, html, observe, page, page_response, SmsCodes, WebState};
 use crate::client_address::ClientAddress;
 use crate::config::CardSettings;
 use crate::credentials::TokenError;
@@ -156,17 +156,17 @@ impl Posted<'_> {
         message: impl Into<Option<&'static str>>,
     ) -> HttpResponse {
         let csrf = self.signer.csrf(appid, &self.session.openid, self.now);
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(pages::form(&Form {
+        page_response(
+            status,
+            pages::form(&Form {
                 base: &format!("/h5/{appid}"),
                 card_id: &self.card.card_id,
                 encrypt_code: &self.encrypt_code,
                 csrf: &csrf,
                 code_sent_to,
                 message: message.into(),
-            }))
+            }),
+        )
     }
 }
 
@@ -285,6 +285,12 @@ async fn send_code_form(
             Some(&phone),
             "验证码发送过于频繁，请稍后再试；已收到的验证码仍可使用。",
         )),
+        Sent::Maybe => Ok(post.form_again(
+            appid,
+            StatusCode::BAD_GATEWAY,
+            Some(&phone),
+            "短信发送超时：如收到验证码请填写，未收到请一分钟后重新获取。",
+        )),
         Sent::Failed => Ok(post.form_again(
             appid,
             StatusCode::BAD_GATEWAY,
@@ -299,6 +305,8 @@ enum Sent {
     Yes,
     Limited,
     Failed,
+    /// The provider did not answer in time: the code may arrive.
+    Maybe,
 }
 
 /// Store a fresh code for the phone (within the limits), send it, and take it back if the send fails.
@@ -344,11 +352,17 @@ async fn send(
             state.metrics.observe_sms("sent");
             Ok(Sent::Yes)
         }
-        Err(e) => {
+        Err(e) if e.surely_unsent() => {
             tracing::warn!(appid, error.message = %e, "SMS code could not be sent");
             state.metrics.observe_sms("send_failed");
             sms::release(&state.db, &new, send_id).await?;
             Ok(Sent::Failed)
+        }
+        Err(e) => {
+            // It may have gone out: the code stays good and the send counts.
+            tracing::warn!(appid, error.message = %e, "SMS code may not have been sent");
+            state.metrics.observe_sms("send_unknown");
+            Ok(Sent::Maybe)
         }
     }
 }

@@ -191,10 +191,16 @@ fn page(
 }
 
 fn html(body: String) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body)
+    page_response(actix_web::http::StatusCode::OK, body)
+}
+
+/// A page with `status`, and the headers every page carries (`pages::HEADERS`).
+fn page_response(status: actix_web::http::StatusCode, body: String) -> actix_web::HttpResponse {
+    let mut response = actix_web::HttpResponse::build(status);
+    for header in pages::HEADERS {
+        response.insert_header(header);
+    }
+    response.content_type("text/html; charset=utf-8").body(body)
 }
 
 /// Count a page request by route and outcome.

@@ -292,6 +292,29 @@ async fn limits_and_codes_hold_across_instances_on_postgres() {
     stop.cancel();
 }
 
+/// A provider that answers too late may still have sent the code: the send counts, the code stays
+/// good, and the page says to use it if it arrives.
+#[tokio::test]
+async fn a_send_answered_too_late_keeps_its_code() {
+    let app = h5_app("https://hooks.example.com").await;
+    import(&app, "member_no,phone\nLATE,13800000009\n").await;
+    let (mut visitor, form) = signed_in(&app, "9801", "oSlowSms").await;
+    app.sms.delay(6.0).await;
+    let (status, page) = ask_code(&app, &mut visitor, &form, "13800000009").await;
+    assert_eq!(status, 502);
+    assert!(message_of(&page).unwrap().contains("超时"), "{page}");
+    assert_eq!(sms_outcome(&app, "send_unknown"), 1);
+    app.sms.delay(0.0).await;
+    // It arrived after all: it binds.
+    let code = app.sms.code_for("13800000009").await;
+    assert_eq!(
+        submit(&app, &mut visitor, &page, "13800000009", &code)
+            .await
+            .0,
+        200
+    );
+}
+
 #[tokio::test]
 async fn sends_are_bounded_per_openid_and_per_client_address_a_day() {
     let app = h5_app("https://hooks.example.com").await;

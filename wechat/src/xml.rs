@@ -223,12 +223,15 @@ fn resolve(reference: &BytesRef<'_>, text: &mut String) -> Result<(), ProtocolEr
     Ok(())
 }
 
+/// The reason a field is named when it came more than once (its first value is read).
+pub const REPEATED: &str = "repeated";
+
 /// The first value of a field counts; a repeated one is named in `unparsed`.
 fn fill(name: &'static str, slot: &mut Option<String>, text: String, unparsed: &mut Vec<Unparsed>) {
     if slot.is_some() {
         unparsed.push(Unparsed {
             field: name,
-            reason: "repeated",
+            reason: REPEATED,
         });
         return;
     }

@@ -144,7 +144,7 @@ pub async fn spawn_app_on(
             account_settings(appid, token, key, mode)
         })
         .collect();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = cardhook::app::bind("127.0.0.1:0").expect("bind");
     configure(&mut settings);
     // `{callback}` in web.public_url: this app's own address (a browser test reaches it there).
     let callback = listener.local_addr().expect("addr").to_string();

@@ -75,23 +75,36 @@ impl SmsGateway {
         self.get("/refused").await
     }
 
-    /// The last code sent to `phone` (11 digits).
+    /// The last code sent to `phone` (11 digits), waiting up to 5 s for one to arrive.
     pub async fn code_for(&self, phone: &str) -> String {
-        let sent = self.sent().await;
-        sent.iter()
-            .rev()
-            .find(|m| m["phone"].as_str().unwrap().ends_with(phone))
-            .unwrap_or_else(|| panic!("no code was sent to {phone}: {sent:?}"))["code"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        for _ in 0..50 {
+            let sent = self.sent().await;
+            let last = sent
+                .iter()
+                .rev()
+                .find(|m| m["phone"].as_str().unwrap().ends_with(phone));
+            if let Some(message) = last {
+                return message["code"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no code was sent to {phone}: {:?}", self.sent().await)
     }
 
     /// Make the next sends fail (or succeed again).
     pub async fn fail(&self, fail: bool) {
+        self.control(serde_json::json!({"fail": fail})).await;
+    }
+
+    /// Answer the next sends `seconds` late (they are still sent).
+    pub async fn delay(&self, seconds: f64) {
+        self.control(serde_json::json!({"delay": seconds})).await;
+    }
+
+    async fn control(&self, settings: Value) {
         self.http
             .post(format!("{}/control", self.base))
-            .json(&serde_json::json!({"fail": fail}))
+            .json(&settings)
             .send()
             .await
             .unwrap();
