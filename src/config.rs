@@ -153,6 +153,11 @@ fn default_tencent_region() -> String {
     "ap-guangzhou".to_owned()
 }
 
+/// The largest points or balance (fen) a member may hold: WeChat's member card fields are 32-bit
+/// integers. Values are checked where they enter (config, CSV, the admin API, pushes), so the sums
+/// the stores compute cannot overflow.
+pub const MAX_MEMBER_VALUE: i64 = i32::MAX as i64;
+
 /// The shortest `web.session_secret` accepted.
 pub const MIN_SESSION_SECRET: usize = 32;
 
@@ -407,10 +412,10 @@ impl Settings {
                 ("init_bonus", card.init_bonus),
                 ("init_balance", card.init_balance),
             ] {
-                if !(0..=crate::members::MAX_VALUE).contains(&value) {
+                if !(0..=MAX_MEMBER_VALUE).contains(&value) {
                     return Err(invalid(
                         &key(name),
-                        &format!("must be between 0 and {}", crate::members::MAX_VALUE),
+                        &format!("must be between 0 and {}", MAX_MEMBER_VALUE),
                     ));
                 }
             }

@@ -15,6 +15,18 @@ use crate::members::MembersError;
 use crate::store::StoreError;
 use crate::wechat::ProtocolError;
 
+/// The headers of every HTML page: never cached, never framed (no clickjacking of a form), no
+/// referrer (a page's URL may carry a card's encrypt_code), nothing loaded from anywhere.
+pub const PAGE_HEADERS: [(&str, &str); 4] = [
+    ("Cache-Control", "no-store"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+    ),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error(transparent)]
@@ -55,16 +67,14 @@ pub enum HttpError {
     Forbidden(&'static str),
     #[error("too many requests from this address; retry in a minute")]
     TooManyRequests,
-    /// An H5 page telling the customer what went wrong: HTML in Chinese, for a browser (`web`).
+    /// An H5 page telling the customer what went wrong: HTML in Chinese for a browser, rendered
+    /// by the page that refused (`web`).
     #[error("{reason}")]
     Page {
         status: StatusCode,
         /// The metric label and log reason.
         reason: &'static str,
-        title: &'static str,
-        message: &'static str,
-        /// Where to start again, when that helps.
-        again: Option<String>,
+        html: String,
     },
 }
 
@@ -188,19 +198,13 @@ impl ResponseError for HttpError {
         if let Self::TooManyRequests = self {
             response.insert_header(("Retry-After", "60"));
         }
-        if let Self::Page {
-            title,
-            message,
-            again,
-            ..
-        } = self
-        {
-            for header in crate::web::pages::HEADERS {
+        if let Self::Page { html, .. } = self {
+            for header in PAGE_HEADERS {
                 response.insert_header(header);
             }
             return response
                 .content_type("text/html; charset=utf-8")
-                .body(crate::web::pages::notice(title, message, again.as_deref()));
+                .body(html.clone());
         }
         response.json(serde_json::json!({
             "error": self.reason(),

@@ -151,10 +151,10 @@ fn read_line<'a>(
         let value: i64 = text
             .parse()
             .map_err(|_| format!("non-integer {column}: `{text}`"))?;
-        if !(0..=super::MAX_VALUE).contains(&value) {
+        if !(0..=crate::config::MAX_MEMBER_VALUE).contains(&value) {
             return Err(format!(
                 "{column} must be between 0 and {}, got {value}",
-                super::MAX_VALUE
+                crate::config::MAX_MEMBER_VALUE
             ));
         }
         Ok(value)

@@ -2,11 +2,6 @@
 //! system, found by phone, and bound to the WeChat member card a customer holds — so that the card is
 //! activated with the member's own number, points and balance.
 
-/// The largest points or balance (fen) a member may hold: WeChat's member card fields are 32-bit
-/// integers. Values are checked where they enter (CSV, the admin API, pushes), so the sums the
-/// stores compute cannot overflow.
-pub const MAX_VALUE: i64 = i32::MAX as i64;
-
 pub mod bind;
 pub mod import;
 pub mod phone;

@@ -31,10 +31,10 @@ impl NewValues {
             ));
         }
         for (name, value) in [("bonus", self.bonus), ("balance", self.balance)] {
-            if value.is_some_and(|v| !(0..=super::MAX_VALUE).contains(&v)) {
+            if value.is_some_and(|v| !(0..=crate::config::MAX_MEMBER_VALUE).contains(&v)) {
                 return Err(MembersError::Invalid(format!(
                     "{name} must be between 0 and {}",
-                    super::MAX_VALUE
+                    crate::config::MAX_MEMBER_VALUE
                 )));
             }
         }

@@ -20,7 +20,7 @@ use super::oauth::{self, Session};
 use super::pages::{self, Form};
 use super::session_codes::Lookup;
 use super::signing::Signer;
-use super::{fields, html, observe, page, page_response, SmsCodes, WebState};
+use super::{fields, html, notice, observe, page, page_response, SmsCodes, WebState};
 use crate::client_address::ClientAddress;
 use crate::config::CardSettings;
 use crate::credentials::TokenError;
@@ -204,12 +204,14 @@ async fn posted<'s>(
             .append_pair("encrypt_code", &encrypt_code)
             .finish()
     );
-    let session_expired = |reason| HttpError::Page {
-        status: StatusCode::FORBIDDEN,
-        reason,
-        title: "请重新打开",
-        message: "页面已过期，请重新打开后再提交。",
-        again: Some(again.clone()),
+    let session_expired = |reason| {
+        notice(
+            StatusCode::FORBIDDEN,
+            reason,
+            "请重新打开",
+            "页面已过期，请重新打开后再提交。",
+            Some(&again),
+        )
     };
     let session =
         oauth::session(req, signer, appid, now).ok_or_else(|| session_expired("no_session"))?;

@@ -181,12 +181,21 @@ fn page(
     title: &'static str,
     message: &'static str,
 ) -> HttpError {
+    notice(status, reason, title, message, None)
+}
+
+/// A page telling the customer what happened, with a link to start again (`again`) when that helps.
+fn notice(
+    status: actix_web::http::StatusCode,
+    reason: &'static str,
+    title: &'static str,
+    message: &'static str,
+    again: Option<&str>,
+) -> HttpError {
     HttpError::Page {
         status,
         reason,
-        title,
-        message,
-        again: None,
+        html: pages::notice(title, message, again),
     }
 }
 
@@ -197,7 +206,7 @@ fn html(body: String) -> actix_web::HttpResponse {
 /// A page with `status`, and the headers every page carries (`pages::HEADERS`).
 fn page_response(status: actix_web::http::StatusCode, body: String) -> actix_web::HttpResponse {
     let mut response = actix_web::HttpResponse::build(status);
-    for header in pages::HEADERS {
+    for header in crate::http::error::PAGE_HEADERS {
         response.insert_header(header);
     }
     response.content_type("text/html; charset=utf-8").body(body)

@@ -16,7 +16,7 @@ use base64::Engine;
 use rand::Rng;
 
 use super::signing::{Refused, Signer, SESSION_SECS, STATE_SECS};
-use super::{fields, observe, page, WebState};
+use super::{fields, notice, observe, page, WebState};
 use crate::client_address::ClientAddress;
 use crate::credentials::TokenError;
 use crate::http::error::HttpError;
@@ -133,13 +133,8 @@ async fn oauth_return(
     let query = fields(req.query_string().as_bytes());
     let sign_in = sign_in_cookie(req, appid);
     let again = sign_in.as_ref().map(|(_, back)| back.clone());
-    let refused = |status, reason, message| HttpError::Page {
-        status,
-        reason,
-        title: "无法开通",
-        message,
-        again: again.clone(),
-    };
+    let refused =
+        |status, reason, message| notice(status, reason, "无法开通", message, again.as_deref());
     let now = state.clock.now();
     let checked = match (&sign_in, query.get("state")) {
         (Some((browser, back)), Some(oauth_state)) => {

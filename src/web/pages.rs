@@ -11,18 +11,6 @@ padding:.85rem;font-size:1.1rem;border:0;border-radius:.5rem;background:#07c160;
 text-align:center;text-decoration:none}button.secondary{background:#fff;color:#07c160;\
 border:1px solid #07c160}.error{color:#c0392b}.number{font-size:1.6rem;font-weight:bold}";
 
-/// The headers of every page: never cached, never framed (no clickjacking of the form), no referrer
-/// (the page's URL carries the card's encrypt_code), nothing loaded from anywhere.
-pub const HEADERS: [(&str, &str); 4] = [
-    ("Cache-Control", "no-store"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    (
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
-    ),
-];
-
 /// `text` safe inside HTML text and double-quoted attributes.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -3,124 +3,20 @@
 use rand::SeedableRng;
 use sea_orm::ConnectionTrait;
 
+use super::outcome::{activated, Activated, JobOutcome, Step};
 use super::retry::{next_day, next_run};
 use super::Worker;
 use crate::activation::{JobPayload, MemberActivation};
 use crate::credentials::TokenError;
-use crate::distribution::messages::SendCardOrder;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
 use crate::store::{self, bindings, members, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::Retry;
 
-/// What running a job led to: settled on its own, or activated at WeChat and waiting to be
-/// recorded with the round's other activations.
-#[derive(Debug, Clone)]
-pub enum Step {
-    Settled(JobOutcome),
-    Activated(Box<Activated>),
-}
-
-/// A job WeChat activated (or reports active), to be completed by `complete_activations`.
-#[derive(Debug, Clone)]
-pub struct Activated {
-    pub id: i64,
-    pub claim_token: String,
-    pub appid: String,
-    pub request: MemberActivation,
-}
-
-fn activated(job: &Claimed, appid: &str, request: &MemberActivation) -> Step {
-    Step::Activated(Box::new(Activated {
-        id: job.id,
-        claim_token: job.claim_token.clone(),
-        appid: appid.to_owned(),
-        request: request.clone(),
-    }))
-}
-
-/// How a job ended this time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobOutcome {
-    Done,
-    RetryLater,
-    Paused,
-    Dead,
-    /// The claim was lost (lease expired and another worker took the job): nothing written.
-    LostClaim,
-}
-
-impl JobOutcome {
-    /// `self` when the worker still held the job's claim as it settled it; else `LostClaim` (its
-    /// write changed nothing: another worker holds the job).
-    pub(super) fn if_held(self, held: bool) -> Self {
-        if held {
-            self
-        } else {
-            Self::LostClaim
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::RetryLater => "retry",
-            Self::Paused => "paused",
-            Self::Dead => "dead",
-            Self::LostClaim => "lost_claim",
-        }
-    }
-}
-
 impl Worker {
-    /// Run one claimed job to its next state.
-    pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<Step, StoreError> {
-        match serde_json::from_str::<JobPayload>(&job.payload) {
-            Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
-                self.activate(job, &appid, &request, now).await
-            }
-            Ok(JobPayload::BindMemberV1 {
-                appid,
-                openid,
-                card_id,
-                code,
-            }) => {
-                let claim = super::bind::OneClick {
-                    appid: &appid,
-                    openid: &openid,
-                    card_id: &card_id,
-                    code: &code,
-                };
-                self.bind_member(job, &claim, now).await.map(Step::Settled)
-            }
-            Ok(JobPayload::UpdateMemberV1 { appid, member_no }) => self
-                .update_member(job, &appid, &member_no, now)
-                .await
-                .map(Step::Settled),
-            Ok(JobPayload::SendCardV1 {
-                appid,
-                openid,
-                card_id,
-                outer_str,
-            }) => {
-                let order = SendCardOrder {
-                    appid: Some(appid),
-                    card_id,
-                    openid,
-                    outer_str: Some(outer_str),
-                };
-                self.send_card(job, order, now).await.map(Step::Settled)
-            }
-            Err(e) => {
-                let reason = format!("unreadable {} payload: {e}", job.kind);
-                self.bury(job, &reason, now).await.map(Step::Settled)
-            }
-        }
-    }
-
     /// `/card/membercard/activate`, and what its answer means.
-    async fn activate(
+    pub(super) async fn activate(
         &self,
         job: &Claimed,
         appid: &str,

@@ -2,7 +2,7 @@
 //! number the customer gave on the card's form (`/card/membercard/userinfo/get`), bind the member with
 //! that phone, and queue the activation — `members::bind`, the same as the H5 page.
 
-use super::activate::JobOutcome;
+use super::outcome::JobOutcome;
 use super::Worker;
 use crate::credentials::TokenError;
 use crate::members::bind::{self, Bound, Claim};

@@ -4,6 +4,7 @@
 
 pub mod activate;
 pub mod bind;
+pub mod outcome;
 pub mod retry;
 pub mod send;
 pub mod update;
@@ -20,18 +21,19 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::activation::CardRules;
+use crate::activation::{CardRules, JobPayload};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
+use crate::distribution::messages::SendCardOrder;
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::jobs::{self, Claimed};
 use crate::store::StoreError;
-use activate::{JobOutcome, Step};
+use outcome::{JobOutcome, Step};
 
 /// A finished activation on its way to the recorder, holding its place among the unrecorded.
-type Recording = (activate::Activated, OwnedSemaphorePermit);
+type Recording = (outcome::Activated, OwnedSemaphorePermit);
 
 /// What one `run_once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +117,7 @@ impl Worker {
     /// Record a round's activations in one transaction (one commit, not one per job); returns
     /// every job's outcome.
     async fn settle_round(&self, steps: Vec<Step>, now: i64) -> Vec<JobOutcome> {
-        let activated: Vec<activate::Activated> = steps
+        let activated: Vec<outcome::Activated> = steps
             .iter()
             .filter_map(|step| match step {
                 Step::Activated(a) => Some(a.as_ref().clone()),
@@ -313,6 +315,53 @@ impl Worker {
                 Err(e) => {
                     tracing::error!(job_id = id, error.message = %e, "could not release a job; it runs again after its lease")
                 }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Run one claimed job to its next state.
+    pub(super) async fn execute(&self, job: &Claimed, now: i64) -> Result<Step, StoreError> {
+        match serde_json::from_str::<JobPayload>(&job.payload) {
+            Ok(JobPayload::ActivateMemberCardV1 { appid, request, .. }) => {
+                self.activate(job, &appid, &request, now).await
+            }
+            Ok(JobPayload::BindMemberV1 {
+                appid,
+                openid,
+                card_id,
+                code,
+            }) => {
+                let claim = bind::OneClick {
+                    appid: &appid,
+                    openid: &openid,
+                    card_id: &card_id,
+                    code: &code,
+                };
+                self.bind_member(job, &claim, now).await.map(Step::Settled)
+            }
+            Ok(JobPayload::UpdateMemberV1 { appid, member_no }) => self
+                .update_member(job, &appid, &member_no, now)
+                .await
+                .map(Step::Settled),
+            Ok(JobPayload::SendCardV1 {
+                appid,
+                openid,
+                card_id,
+                outer_str,
+            }) => {
+                let order = SendCardOrder {
+                    appid: Some(appid),
+                    card_id,
+                    openid,
+                    outer_str: Some(outer_str),
+                };
+                self.send_card(job, order, now).await.map(Step::Settled)
+            }
+            Err(e) => {
+                let reason = format!("unreadable {} payload: {e}", job.kind);
+                self.bury(job, &reason, now).await.map(Step::Settled)
             }
         }
     }

@@ -2,7 +2,7 @@
 //! customer-service message whose cardExt names the scene (`distribution::messages`). A closed
 //! customer-service window (45015) or a user who does not follow (43004) ends it `dead`.
 
-use super::activate::JobOutcome;
+use super::outcome::JobOutcome;
 use super::Worker;
 use crate::distribution::messages::SendCardOrder;
 use crate::distribution::{Distribution, DistributionError};

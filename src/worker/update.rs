@@ -9,7 +9,7 @@
 //! (`result_bonus`, `result_balance`) is recorded with the job's completion, in one transaction; a
 //! change made while the call was in flight queues the job again in that transaction.
 
-use super::activate::JobOutcome;
+use super::outcome::JobOutcome;
 use super::Worker;
 use crate::activation::JobPayload;
 use crate::store::jobs::{self, Claimed};

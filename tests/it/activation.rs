@@ -5,7 +5,7 @@ use std::time::Duration;
 use cardhook::config::{Activation, CardSettings, Settings};
 use cardhook::store::jobs;
 use cardhook::wechat::Mode;
-use cardhook::worker::activate::JobOutcome;
+use cardhook::worker::outcome::JobOutcome;
 
 use crate::support::backend::{Backend, BOTH};
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};

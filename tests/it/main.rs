@@ -14,6 +14,7 @@ mod distribution;
 mod durability;
 mod faults;
 mod h5_trust;
+mod layers;
 mod member_sync;
 mod members;
 mod messages;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cardhook::config::{Activation, BindBy, CardSettings, UnknownMember};
 use cardhook::wechat::Mode;
-use cardhook::worker::activate::JobOutcome;
+use cardhook::worker::outcome::JobOutcome;
 use entity::member;
 use reqwest::Method;
 use sea_orm::{Database, DatabaseConnection, EntityTrait};

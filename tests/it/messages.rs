@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cardhook::wechat::jssdk::card_ext_signature;
 use cardhook::wechat::Mode;
-use cardhook::worker::activate::JobOutcome;
+use cardhook::worker::outcome::JobOutcome;
 use reqwest::Method;
 use serde_json::{json, Value};
 

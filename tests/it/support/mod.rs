@@ -302,7 +302,7 @@ impl TestApp {
     }
 
     /// Run the worker at `now` until nothing is due; every job outcome, in order.
-    pub async fn drain_jobs(&self, now: i64) -> Vec<cardhook::worker::activate::JobOutcome> {
+    pub async fn drain_jobs(&self, now: i64) -> Vec<cardhook::worker::outcome::JobOutcome> {
         let mut outcomes = Vec::new();
         for _ in 0..100 {
             match self.worker.run_once(now).await.expect("run_once") {
