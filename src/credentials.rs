@@ -32,6 +32,17 @@ pub enum TokenError {
     Busy,
 }
 
+impl TokenError {
+    /// Whether the call surely changed nothing at WeChat: it was never made, or WeChat answered it
+    /// with an errcode. (A timeout or a lost answer may have landed.)
+    pub fn refused_by_wechat(&self) -> bool {
+        match self {
+            Self::NoSecret(_) | Self::Store(_) | Self::Busy => true,
+            Self::Api(api) => matches!(api, ApiCallError::Api { .. }),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct TokenProvider {
     db: DatabaseConnection,

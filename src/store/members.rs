@@ -334,17 +334,59 @@ pub async fn activated_among(
     Ok(found)
 }
 
-/// What one updateuser call sent for a member.
+/// What one updateuser call sent for a member: the member's revision it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub revision: i64,
-    pub add_bonus: i64,
-    pub add_balance: i64,
+}
+
+/// The change an updateuser call is about to make, registered before the call: its
+/// `update_member_card` push is then recognised as its echo whenever it comes — also before the
+/// call's answer is recorded (a change registered only after the answer would be counted as
+/// WeChat's own when the push came first, and would then swallow a later identical change).
+pub async fn expect_echo(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_no: &str,
+    add: (i64, i64),
+    now: i64,
+) -> Result<(), StoreError> {
+    let echo = |change: i64| Expr::value((change != 0).then_some(change));
+    Entity::update_many()
+        .col_expr(Column::EchoBonus, echo(add.0))
+        .col_expr(Column::EchoBalance, echo(add.1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.eq(member_no))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// WeChat refused the call registered by [`expect_echo`]: no push will come for it.
+pub async fn forget_echo(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_no: &str,
+    add: (i64, i64),
+    now: i64,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::EchoBonus, Expr::value(Option::<i64>::None))
+        .col_expr(Column::EchoBalance, Expr::value(Option::<i64>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.eq(member_no))
+        .filter(Expr::col(Column::EchoBonus).if_null(0).eq(add.0))
+        .filter(Expr::col(Column::EchoBalance).if_null(0).eq(add.1))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// WeChat took an update: it now shows `shown` (points, balance). The message texts are cleared when
-/// nothing changed since the update was read (revision `sent`), and the update's push, when it comes,
-/// is recognised as this change's echo. The member as it now is.
+/// nothing changed since the update was read (revision `sent`); the update's echo was registered
+/// before the call ([`expect_echo`]). The member as it now is.
 pub async fn confirm_sync(
     db: &impl ConnectionTrait,
     appid: &str,
@@ -358,14 +400,11 @@ pub async fn confirm_sync(
         Expr::case(unchanged_since.clone(), Expr::value(Option::<String>::None))
             .finally(Expr::col(column))
     };
-    let echo = |change: i64| Expr::value((change != 0).then_some(change));
     let mut rows = Entity::update_many()
         .col_expr(Column::WechatBonus, Expr::value(shown.0))
         .col_expr(Column::WechatBalance, Expr::value(shown.1))
         .col_expr(Column::RecordBonus, clear(Column::RecordBonus).into())
         .col_expr(Column::RecordBalance, clear(Column::RecordBalance).into())
-        .col_expr(Column::EchoBonus, echo(sent.add_bonus))
-        .col_expr(Column::EchoBalance, echo(sent.add_balance))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Appid.eq(appid))
         .filter(Column::MemberNo.eq(member_no))

@@ -52,17 +52,14 @@ impl Worker {
                     api.shown_values(&token, card_id, code).await
                 })
                 .await;
-            let before = shown;
             shown = match read {
                 Ok(read) => read,
                 Err(error) => return self.failed_call(job, error, now).await,
             };
             if shown == (member.bonus, member.balance) {
-                // It did: what that attempt sent is confirmed, and its push is its echo.
+                // It did: what that attempt sent is confirmed (its echo was registered before it).
                 let sent = Sent {
                     revision: member.revision,
-                    add_bonus: difference(member.bonus, before.0),
-                    add_balance: difference(member.balance, before.1),
                 };
                 self.metrics.observe_member_update("already");
                 return self.confirm(job, &member, sent, shown, now).await;
@@ -84,6 +81,8 @@ impl Worker {
                 is_notify_balance: add_balance != 0,
             },
         };
+        // Its push may come before its answer is recorded: recognise it as the echo from now on.
+        members::expect_echo(&self.db, appid, member_no, (add_bonus, add_balance), now).await?;
         let api = self.tokens.api();
         let body = &body;
         let updated = self
@@ -96,14 +95,17 @@ impl Worker {
             Ok(updated) => updated,
             Err(error) => {
                 self.metrics.observe_member_update("error");
+                if error.refused_by_wechat() {
+                    // Nothing changed on the card: no echo will come.
+                    let add = (add_bonus, add_balance);
+                    members::forget_echo(&self.db, appid, member_no, add, now).await?;
+                }
                 return self.failed_call(job, error, now).await;
             }
         };
         self.metrics.observe_member_update("ok");
         let sent = Sent {
             revision: member.revision,
-            add_bonus,
-            add_balance,
         };
         let shown = (
             updated.result_bonus.unwrap_or(member.bonus),

@@ -227,6 +227,39 @@ async fn quick_updates_end_with_the_last_values_in_at_most_two_calls() {
     assert_eq!(member["synced"], true, "{member}");
 }
 
+/// An import that changes a member while its update is in flight (the call made, its answer not yet
+/// recorded) is sent after it: the import gives the member a new revision, and the update's
+/// confirmation sees it.
+#[tokio::test]
+async fn an_import_during_an_update_in_flight_is_sent_after_it() {
+    let (app, cards) = bound_member().await;
+    assert_eq!(put_member(&app, json!({"bonus": 120})).await.0, 202);
+    cards.slow_updates(1, Duration::from_millis(300));
+    let t = now();
+    let calls_before = app.fake_wechat.bodies(UPDATEUSER).await.len();
+    let import_meanwhile = async {
+        while app.fake_wechat.bodies(UPDATEUSER).await.len() == calls_before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        import(
+            &app,
+            &format!("member_no,phone,bonus,balance\nVIP-1,{PHONE},130,5000\n"),
+        )
+        .await
+    };
+    let (outcomes, report) = tokio::join!(app.drain_jobs(t), import_meanwhile);
+    assert_eq!(report["updated"], 1, "{report}");
+    assert!(
+        outcomes.iter().all(|o| *o == JobOutcome::Done),
+        "{outcomes:?}"
+    );
+    app.drain_jobs(t).await;
+    let sent = app.fake_wechat.bodies(UPDATEUSER).await;
+    assert_eq!(sent.last().unwrap()["bonus"], json!(130), "{sent:?}");
+    assert_eq!(cards.shown(CODE), Some((130, 5000)));
+    assert_eq!(member_json(&app).await["synced"], true);
+}
+
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_and_the_update_lands() {
     let (app, cards) = bound_member().await;
@@ -312,6 +345,43 @@ async fn update_member_card_pushes_move_what_wechat_shows_once() {
         "{member}"
     );
     assert_eq!(app.event_count().await, 1 + 2, "each push stored once");
+}
+
+/// The echo of cardhook's own update may come before the update's answer is recorded: it is
+/// recognised all the same, and a later identical change made at WeChat still counts.
+#[tokio::test]
+async fn an_echo_before_the_answer_is_recognised_and_swallows_no_later_change() {
+    let (app, cards) = bound_member().await;
+    let push = |bonus: i64, time: i64| {
+        code_event_xml("update_member_card", "oHolder", time, CARD, CODE).replace(
+            "</xml>",
+            &format!("<ModifyBonus>{bonus}</ModifyBonus><ModifyBalance>0</ModifyBalance></xml>"),
+        )
+    };
+    assert_eq!(put_member(&app, json!({"bonus": 120})).await.0, 202);
+    cards.slow_updates(1, Duration::from_millis(300));
+    let calls_before = app.fake_wechat.bodies(UPDATEUSER).await.len();
+    let echo_first = async {
+        while app.fake_wechat.bodies(UPDATEUSER).await.len() == calls_before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // WeChat pushes the change while its answer to the call is still on the way.
+        app.push_xml(&push(20, 1_700_000_100), Mode::Safe).await
+    };
+    let (outcomes, echoed) = tokio::join!(app.drain_jobs(now()), echo_first);
+    assert_success(echoed).await;
+    assert_eq!(outcomes, vec![JobOutcome::Done]);
+    let member = stored(&app.db).await;
+    assert_eq!((member.wechat_bonus, member.echo_bonus), (Some(120), None));
+    // Later the customer earns 20 points at WeChat: the same change, but WeChat's own.
+    cards.set_shown(CODE, (140, 5000));
+    assert_success(app.push_xml(&push(20, 1_700_000_200), Mode::Safe).await).await;
+    let member = member_json(&app).await;
+    assert_eq!(
+        (&member["wechat_bonus"], &member["synced"]),
+        (&json!(140), &json!(false)),
+        "{member}"
+    );
 }
 
 #[tokio::test]
