@@ -351,16 +351,7 @@ pub async fn expect_echo(
     add: (i64, i64),
     now: i64,
 ) -> Result<(), StoreError> {
-    let echo = |change: i64| Expr::value((change != 0).then_some(change));
-    Entity::update_many()
-        .col_expr(Column::EchoBonus, echo(add.0))
-        .col_expr(Column::EchoBalance, echo(add.1))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Appid.eq(appid))
-        .filter(Column::MemberNo.eq(member_no))
-        .exec(db)
-        .await?;
-    Ok(())
+    set_echo(db, (appid, member_no), Some(add), None, now).await
 }
 
 /// WeChat refused the call registered by [`expect_echo`]: no push will come for it.
@@ -371,16 +362,30 @@ pub async fn forget_echo(
     add: (i64, i64),
     now: i64,
 ) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::EchoBonus, Expr::value(Option::<i64>::None))
-        .col_expr(Column::EchoBalance, Expr::value(Option::<i64>::None))
+    set_echo(db, (appid, member_no), None, Some(add), now).await
+}
+
+/// The member's expected echo set to `echo` (None: none), when it is `only_if` now (or always).
+async fn set_echo(
+    db: &impl ConnectionTrait,
+    (appid, member_no): (&str, &str),
+    echo: Option<(i64, i64)>,
+    only_if: Option<(i64, i64)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let value = |change: Option<i64>| Expr::value(change.filter(|c| *c != 0));
+    let mut update = Entity::update_many()
+        .col_expr(Column::EchoBonus, value(echo.map(|e| e.0)))
+        .col_expr(Column::EchoBalance, value(echo.map(|e| e.1)))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Appid.eq(appid))
-        .filter(Column::MemberNo.eq(member_no))
-        .filter(Expr::col(Column::EchoBonus).if_null(0).eq(add.0))
-        .filter(Expr::col(Column::EchoBalance).if_null(0).eq(add.1))
-        .exec(db)
-        .await?;
+        .filter(Column::MemberNo.eq(member_no));
+    if let Some((bonus, balance)) = only_if {
+        update = update
+            .filter(Expr::col(Column::EchoBonus).if_null(0).eq(bonus))
+            .filter(Expr::col(Column::EchoBalance).if_null(0).eq(balance));
+    }
+    update.exec(db).await?;
     Ok(())
 }
 
