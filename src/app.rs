@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
-use crate::activation::CardRules;
 use crate::client_address::{limit_per_client, ClientSlots, TrustedProxies};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
@@ -21,6 +20,7 @@ use crate::credentials::TokenProvider;
 use crate::distribution::Distribution;
 use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::ingest::{self, IngestConfig};
+use crate::jobs::CardRules;
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::DatabaseFile;

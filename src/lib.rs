@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
-pub mod activation;
 pub mod app;
 pub mod cli;
 pub mod client_address;
@@ -12,6 +11,7 @@ pub mod credentials;
 pub mod distribution;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod loadgen;
 pub mod members;
 pub mod membership_number;

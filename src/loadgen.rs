@@ -1,5 +1,6 @@
-//! The load generator behind `cardhook bench`: pre-built requests driven over keep-alive
-//! HTTP/1.1 connections at a fixed concurrency, with per-request latencies.
+//! The load generator behind `cardhook bench` and the lab's baselines: the pushes of a run, sealed as
+//! WeChat seals them, driven as pre-built requests over keep-alive HTTP/1.1 connections at a fixed
+//! concurrency, with per-request latencies.
 //!
 //! The client writes pre-serialized request bytes and reads just enough of each answer (status
 //! line, Content-Length, body), so its own cost stays far below the server's, as with wrk.
@@ -8,8 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::accounts::Account;
+use crate::wechat::Mode;
 
 /// The pushes of a run: `events` distinct `user_get_card`s spread over `channels` OuterIds (1..),
 /// plus a share `duplicates` of exact redeliveries.
@@ -303,6 +308,65 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The pushes of a run, as `--events`, `--duplicates` and `--channels` say.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PlanArgs {
+    /// Distinct `user_get_card` events.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Share of exact redeliveries added on top (0.1 = 10%).
+    #[arg(long, default_value_t = 0.1)]
+    pub duplicates: f64,
+    /// OuterId channels the events are spread over.
+    #[arg(long, default_value_t = 20)]
+    pub channels: usize,
+}
+
+impl PlanArgs {
+    pub fn plan(&self) -> PushPlan {
+        PushPlan {
+            events: self.events,
+            channels: self.channels.max(1),
+            duplicates: self.duplicates,
+        }
+    }
+}
+
+/// Where sealed requests go: the callback's host and path, and the mode to seal in.
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub path: &'a str,
+    pub mode: Mode,
+}
+
+/// The run's requests, each push sealed as WeChat would (before any clock starts), with the
+/// plan's redeliveries shuffled in; how many of them are redeliveries.
+pub fn sealed_requests(
+    account: &Account,
+    target: &Target<'_>,
+    plan: PushPlan,
+    run_id: &str,
+    card_id: &str,
+    now: i64,
+) -> anyhow::Result<(Vec<Prepared>, usize)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut requests = Vec::with_capacity(plan.events);
+    for (i, xml) in plan.events(run_id, card_id, now) {
+        let random: [u8; 16] = rng.gen();
+        let nonce = rng.gen_range(100_000_000u32..999_999_999).to_string();
+        let sealed = account
+            .sealer()
+            .seal(&xml, target.mode, now, &nonce, &random)?;
+        requests.push(post(
+            target.host,
+            &format!("{}?{}", target.path, sealed.query),
+            &sealed.body,
+            i,
+        ));
+    }
+    Ok(plan.with_redeliveries(requests, &mut rng))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cardhook::accounts::Accounts;
-use cardhook::cli::bench::{sealed_requests, PlanArgs, Target};
 use cardhook::config::Settings;
+use cardhook::loadgen::{sealed_requests, PlanArgs, Target};
 use rand::Rng;
 
 #[derive(Debug, clap::Args)]

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use cardhook::activation::CardRules;
-use cardhook::cli::bench::PlanArgs;
 use cardhook::config::Settings;
 use cardhook::ingest::sqlite;
+use cardhook::jobs::CardRules;
+use cardhook::loadgen::PlanArgs;
 use cardhook::store::push::Incoming;
 use cardhook::store::{self, sqlite_batch, DatabaseFile};
 use cardhook::wechat::events;

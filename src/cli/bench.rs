@@ -7,38 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::accounts::{Account, Accounts};
+use crate::accounts::Accounts;
 use crate::config::Settings;
-use crate::loadgen;
+use crate::loadgen::{self, sealed_requests, PlanArgs, Target};
 use crate::store;
 use crate::wechat::Mode;
-
-/// The pushes of a run, as `--events`, `--duplicates` and `--channels` say.
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub struct PlanArgs {
-    /// Distinct `user_get_card` events.
-    #[arg(long, default_value_t = 10_000)]
-    pub events: usize,
-    /// Share of exact redeliveries added on top (0.1 = 10%).
-    #[arg(long, default_value_t = 0.1)]
-    pub duplicates: f64,
-    /// OuterId channels the events are spread over.
-    #[arg(long, default_value_t = 20)]
-    pub channels: usize,
-}
-
-impl PlanArgs {
-    pub fn plan(&self) -> loadgen::PushPlan {
-        loadgen::PushPlan {
-            events: self.events,
-            channels: self.channels.max(1),
-            duplicates: self.duplicates,
-        }
-    }
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -197,41 +173,6 @@ pub async fn run(args: Args, settings: &Settings, verify: bool) -> anyhow::Resul
         bail!("database check failed: {problem}");
     }
     Ok(())
-}
-
-/// Where sealed requests go: the callback's host and path, and the mode to seal in.
-pub struct Target<'a> {
-    pub host: &'a str,
-    pub path: &'a str,
-    pub mode: Mode,
-}
-
-/// The run's requests, each push sealed as WeChat would (before any clock starts), with the
-/// plan's redeliveries shuffled in; how many of them are redeliveries.
-pub fn sealed_requests(
-    account: &Account,
-    target: &Target<'_>,
-    plan: loadgen::PushPlan,
-    run_id: &str,
-    card_id: &str,
-    now: i64,
-) -> anyhow::Result<(Vec<loadgen::Prepared>, usize)> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let mut requests = Vec::with_capacity(plan.events);
-    for (i, xml) in plan.events(run_id, card_id, now) {
-        let random: [u8; 16] = rng.gen();
-        let nonce = rng.gen_range(100_000_000u32..999_999_999).to_string();
-        let sealed = account
-            .sealer()
-            .seal(&xml, target.mode, now, &nonce, &random)?;
-        requests.push(loadgen::post(
-            target.host,
-            &format!("{}?{}", target.path, sealed.query),
-            &sealed.body,
-            i,
-        ));
-    }
-    Ok(plan.with_redeliveries(requests, &mut rng))
 }
 
 /// Every acknowledged event stored exactly once, nothing else of this run, counters per channel exact.

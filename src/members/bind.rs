@@ -9,8 +9,8 @@
 use entity::member::Model;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use crate::activation::{for_member, JobPayload};
 use crate::config::{CardSettings, UnknownMember};
+use crate::jobs::{for_member, JobPayload};
 use crate::membership_number::MembershipTemplate;
 use crate::store::members::{self, MemberRow};
 use crate::store::sms::{self, CodeCheck};

@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::MembersError;
-use crate::activation::JobPayload;
+use crate::jobs::JobPayload;
 use crate::store::members::{self, ValueChange};
 use crate::store::{self, jobs, StoreError};
 use entity::member::Model;

@@ -5,6 +5,32 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiCallError, WechatApi};
 
+/// What a member card is activated with. Its JSON is exactly the body of
+/// `/card/membercard/activate` (reference 003), which the worker sends as it is; optional values are
+/// left out when not configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberActivation {
+    pub card_id: String,
+    pub code: String,
+    pub membership_number: String,
+    pub init_bonus: i64,
+    pub init_balance: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_bonus_record: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_custom_field_value3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_pic_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate_begin_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate_end_time: Option<i64>,
+}
+
 #[derive(Deserialize)]
 struct Empty {}
 

@@ -6,12 +6,13 @@ use sea_orm::ConnectionTrait;
 use super::outcome::{activated, Activated, JobOutcome, Step};
 use super::retry::{next_day, next_run};
 use super::Worker;
-use crate::activation::{JobPayload, MemberActivation};
 use crate::credentials::TokenError;
+use crate::jobs::JobPayload;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
 use crate::store::{self, bindings, members, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
+use crate::wechat_api::membercard::MemberActivation;
 use crate::wechat_api::Retry;
 
 impl Worker {

@@ -21,11 +21,11 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::activation::{CardRules, JobPayload};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
 use crate::distribution::messages::SendCardOrder;
+use crate::jobs::{CardRules, JobPayload};
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::jobs::{self, Claimed};

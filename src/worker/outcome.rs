@@ -1,8 +1,8 @@
 //! What running a job leads to: the outcome every job kind reports, and an activation waiting to be
 //! recorded with its round.
 
-use crate::activation::MemberActivation;
 use crate::store::jobs::Claimed;
+use crate::wechat_api::membercard::MemberActivation;
 
 /// What running a job led to: settled on its own, or activated at WeChat and waiting to be
 /// recorded with the round's other activations.

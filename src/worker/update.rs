@@ -11,7 +11,7 @@
 
 use super::outcome::JobOutcome;
 use super::Worker;
-use crate::activation::JobPayload;
+use crate::jobs::JobPayload;
 use crate::store::jobs::{self, Claimed};
 use crate::store::members::{self, Sent};
 use crate::store::{self, StoreError};

@@ -4,9 +4,9 @@
 //! PostgreSQL writer in random batches, and to a one-push-at-a-time reference, and every table is
 //! compared.
 
-use cardhook::activation::CardRules;
 use cardhook::config::{Activation, Settings};
 use cardhook::ingest;
+use cardhook::jobs::CardRules;
 use cardhook::store::channel_day;
 use cardhook::store::push::{Incoming, JobsFor, NoJobs, Recorded};
 use cardhook::store::{self, record, sqlite_batch, DatabaseFile};
