@@ -203,11 +203,7 @@ async fn store_push(
     let message_xml = open(&q, account, body)?;
     let mut message = events::parse(&message_xml)?;
     let received_at = state.clock.now();
-    if message
-        .unparsed
-        .iter()
-        .any(|u| u.field == "CreateTime" && u.reason != xml::REPEATED)
-    {
+    if message.lacks("CreateTime") {
         // Dated by its arrival (its dedupe key is its XML: `store::push::dedupe_key`).
         message.create_time = received_at;
     }

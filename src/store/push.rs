@@ -9,7 +9,6 @@ use sha2::Digest;
 
 use crate::wechat::events::{Event, MassSendFinish, Message, Unparsed};
 use crate::wechat::ids::AppId;
-use crate::wechat::xml;
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
 #[derive(Debug, Clone)]
@@ -165,11 +164,7 @@ pub fn dedupe_key(push: &Incoming) -> String {
     if let Some(msg_id) = message.msg_id {
         return format!("m|{appid}|{msg_id}");
     }
-    if message
-        .unparsed
-        .iter()
-        .any(|u| matches!(u.field, "CreateTime" | "FromUserName") && u.reason != xml::REPEATED)
-    {
+    if message.lacks("CreateTime") || message.lacks("FromUserName") {
         let digest = sha2::Sha256::digest(push.raw_xml.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         return format!("x|{appid}|{hex}");

@@ -127,6 +127,19 @@ struct Posted<'s> {
 }
 
 impl Posted<'_> {
+    /// The plaintext code of the form's card, which the session's OpenID holds (`owned_code`).
+    async fn code(&self, state: &WebState, appid: &str) -> Result<String, HttpError> {
+        owned_code(
+            state,
+            appid,
+            self.card,
+            &self.encrypt_code,
+            &self.session,
+            self.now,
+        )
+        .await
+    }
+
     /// The typed phone, normalised (None: not a mainland mobile number).
     fn phone(&self) -> Option<String> {
         let typed = self
@@ -255,15 +268,7 @@ async fn send_code_form(
         return Ok(post.bad_phone(appid));
     };
     // Only a session holding one of the page's cards sends codes (and this costs no call twice).
-    let code = owned_code(
-        state,
-        appid,
-        post.card,
-        &post.encrypt_code,
-        &post.session,
-        post.now,
-    )
-    .await?;
+    let code = post.code(state, appid).await?;
     if let Some(member) = members::by_code(&state.db, appid, &post.card.card_id, &code).await? {
         return Ok(html(pages::bound(&member.member_no, true)));
     }
@@ -404,15 +409,7 @@ async fn submit_form(
             "请输入短信中的 6 位数字验证码。",
         ));
     }
-    let code = owned_code(
-        state,
-        appid,
-        post.card,
-        &post.encrypt_code,
-        &post.session,
-        post.now,
-    )
-    .await?;
+    let code = post.code(state, appid).await?;
     let claim = Claim {
         appid,
         card: post.card,

@@ -39,11 +39,11 @@ pub struct Session {
 /// The session of `appid` the request carries, if valid.
 pub fn session(req: &HttpRequest, signer: &Signer, appid: &str, now: i64) -> Option<Session> {
     let cookie = req.cookie(SESSION_COOKIE)?;
-    let (openid, id) = signer.check_session(cookie.value(), appid, now).ok()?;
+    let (openid, id, expires) = signer.check_session(cookie.value(), appid, now).ok()?;
     Some(Session {
         openid,
         id,
-        expires: now + SESSION_SECS,
+        expires,
     })
 }
 

@@ -108,13 +108,13 @@ impl Signer {
         format!("{openid}.{session_id}.{expires}.{mac}")
     }
 
-    /// The OpenID and the session id of a valid session cookie of `appid`.
+    /// The OpenID, the session id and the end of a valid session cookie of `appid`.
     pub fn check_session(
         &self,
         cookie: &str,
         appid: &str,
         now: i64,
-    ) -> Result<(String, String), Refused> {
+    ) -> Result<(String, String, i64), Refused> {
         let mut parts = cookie.split('.');
         let (Some(openid), Some(session_id), Some(expires), Some(mac), None) = (
             parts.next(),
@@ -136,7 +136,7 @@ impl Signer {
             .decode(openid)
             .map_err(|_| Refused::Malformed)?;
         let openid = String::from_utf8(openid).map_err(|_| Refused::Malformed)?;
-        Ok((openid, session_id.to_owned()))
+        Ok((openid, session_id.to_owned(), deadline))
     }
 
     /// A phone as `sms_code` and `sms_send` keep it: a keyed hash, never the number.
@@ -259,7 +259,11 @@ mod tests {
         let cookie = s.session("wxA", "oOPEN-id_1", "s1d", NOW);
         assert_eq!(
             s.check_session(&cookie, "wxA", NOW + 5),
-            Ok(("oOPEN-id_1".to_owned(), "s1d".to_owned()))
+            Ok((
+                "oOPEN-id_1".to_owned(),
+                "s1d".to_owned(),
+                NOW + SESSION_SECS
+            ))
         );
         assert_eq!(s.check_session(&cookie, "wxB", NOW), Err(Refused::Forged));
         assert_eq!(

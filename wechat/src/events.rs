@@ -25,6 +25,16 @@ pub struct Message {
     pub unparsed: Vec<Unparsed>,
 }
 
+impl Message {
+    /// Whether `field` (an XML name) is missing or unreadable: named in `unparsed` for any reason
+    /// but a repetition (a repeated field keeps its first value).
+    pub fn lacks(&self, field: &str) -> bool {
+        self.unparsed
+            .iter()
+            .any(|u| u.field == field && u.reason != xml::REPEATED)
+    }
+}
+
 /// `card_pass_check` / `card_not_pass_check` (card event page §2.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CardCheck {
