@@ -301,6 +301,18 @@ impl Metrics {
         self.pages.with_label_values(&[route, outcome]).get()
     }
 
+    /// SMS codes so far with `outcome` (tests read it).
+    pub fn sms_codes(&self, outcome: &str) -> u64 {
+        self.sms.with_label_values(&[outcome]).get()
+    }
+
+    /// Stored pushes so far whose `field` of an `event` could not be read (tests read it).
+    pub fn unparsed(&self, event: &str, field: &str) -> u64 {
+        self.pushes_unparsed
+            .with_label_values(&[event, field])
+            .get()
+    }
+
     /// Member bindings so far made `way` with `outcome` (tests read it).
     pub fn bindings(&self, way: &str, outcome: &str) -> u64 {
         self.bindings.with_label_values(&[way, outcome]).get()

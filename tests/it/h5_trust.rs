@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::members::{self, h5_app, h5_app_on, h5_app_with, member_of_phone, minutes_pass, H5App};
 use crate::support::fixtures::{assert_success, get_card_xml};
-use crate::support::visitor::{hidden, Visitor};
+use crate::support::visitor::{oauth_state, Visitor};
 use crate::support::{account_for, TestApp};
 
 const CARD: &str = "pH5CARD";
@@ -42,7 +42,7 @@ fn oauth_url(app: &TestApp, code: &str, state: &str) -> String {
 
 fn state_of(to_wechat: &reqwest::Response) -> String {
     assert_eq!(to_wechat.status(), 302);
-    members::state_in(to_wechat)
+    oauth_state(to_wechat)
 }
 
 /// The status and the page of a response.
@@ -73,21 +73,6 @@ fn message_of(page: &str) -> Option<String> {
 /// A code that is not `code`.
 fn not(code: &str) -> String {
     if code == "000000" { "111111" } else { "000000" }.to_owned()
-}
-
-fn counter(app: &TestApp, line: &str) -> u64 {
-    app.metrics
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix(line))
-        .map_or(0, |n| n.trim().parse().unwrap())
-}
-
-fn sms_outcome(app: &TestApp, outcome: &str) -> u64 {
-    counter(
-        app,
-        &format!("cardhook_sms_codes_total{{outcome=\"{outcome}\"}} "),
-    )
 }
 
 #[tokio::test]
@@ -175,11 +160,11 @@ async fn a_wrong_code_then_the_right_one_binds_and_the_fifth_wrong_try_burns_the
         assert_eq!(status, 422);
     }
     assert_eq!(
-        sms_outcome(&app, "wrong"),
+        app.metrics.sms_codes("wrong"),
         5,
         "four wrong and the first one"
     );
-    assert_eq!(sms_outcome(&app, "burnt"), 1);
+    assert_eq!(app.metrics.sms_codes("burnt"), 1);
     let (status, page) = submit(&app, &mut visitor, &asked, "13800000002", &code).await;
     assert_eq!(status, 422);
     assert!(message_of(&page).unwrap().contains(REFUSED));
@@ -188,7 +173,7 @@ async fn a_wrong_code_then_the_right_one_binds_and_the_fifth_wrong_try_burns_the
         .unwrap()
         .code
         .is_none());
-    assert_eq!(sms_outcome(&app, "no_code"), 1);
+    assert_eq!(app.metrics.sms_codes("no_code"), 1);
 }
 
 #[tokio::test]
@@ -202,7 +187,7 @@ async fn an_expired_code_binds_nothing() {
     let (status, page) = submit(&app, &mut visitor, &asked, "13800000001", &code).await;
     assert_eq!(status, 422);
     assert!(message_of(&page).unwrap().contains(REFUSED));
-    assert_eq!(sms_outcome(&app, "expired"), 1);
+    assert_eq!(app.metrics.sms_codes("expired"), 1);
     assert!(member_of_phone(&app, "13800000001")
         .await
         .unwrap()
@@ -234,8 +219,8 @@ async fn sends_are_bounded_per_phone_a_minute_and_an_hour_and_a_failed_send_coun
         429
     );
     assert_eq!(app.sms.sent().await.len(), 5);
-    assert_eq!(sms_outcome(&app, "phone_minute"), 1);
-    assert_eq!(sms_outcome(&app, "phone_hour"), 1);
+    assert_eq!(app.metrics.sms_codes("phone_minute"), 1);
+    assert_eq!(app.metrics.sms_codes("phone_hour"), 1);
 
     // A send that fails says try again (never a 500) and does not count against the limits.
     app.sms.fail(true).await;
@@ -247,7 +232,7 @@ async fn sends_are_bounded_per_phone_a_minute_and_an_hour_and_a_failed_send_coun
         ask_code(&app, &mut visitor, &form, "13800000004").await.0,
         200
     );
-    assert_eq!(sms_outcome(&app, "send_failed"), 1);
+    assert_eq!(app.metrics.sms_codes("send_failed"), 1);
 }
 
 /// Codes, tries and sends live in the database: on PostgreSQL a second instance sees the first's
@@ -267,25 +252,17 @@ async fn limits_and_codes_hold_across_instances_on_postgres() {
     let code = app.sms.code_for("13800000008").await;
     let (other, stop) = app.another_instance().await;
     // The same browser, now served by the other instance.
-    let on_other = |path: &str| format!("http://{other}{path}");
-    let fields = |extra: &[(&'static str, String)]| {
-        let mut fields: Vec<(&str, String)> = ["card_id", "encrypt_code", "csrf"]
-            .iter()
-            .map(|name| (*name, hidden(&asked, name)))
-            .collect();
-        fields.extend_from_slice(extra);
-        fields
-    };
-    let send = fields(&[("phone", "13800000008".to_owned())]);
-    let send: Vec<(&str, &str)> = send.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let on_other = |route: &str| format!("http://{other}/h5/{}/{route}", appid());
     let again = visitor
-        .post_form(&on_other(&format!("/h5/{}/sms", appid())), &send)
+        .post_page(&on_other("sms"), &asked, &[("phone", "13800000008")])
         .await;
     assert_eq!(again.status(), 429, "the first instance's send counts");
-    let submit = fields(&[("phone", "13800000008".to_owned()), ("sms_code", code)]);
-    let submit: Vec<(&str, &str)> = submit.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let bound = visitor
-        .post_form(&on_other(&format!("/h5/{}/activate", appid())), &submit)
+        .post_page(
+            &on_other("activate"),
+            &asked,
+            &[("phone", "13800000008"), ("sms_code", &code)],
+        )
         .await;
     assert_eq!(bound.status(), 200);
     assert!(bound.text().await.unwrap().contains("PG1"));
@@ -303,7 +280,7 @@ async fn a_send_answered_too_late_keeps_its_code() {
     let (status, page) = ask_code(&app, &mut visitor, &form, "13800000009").await;
     assert_eq!(status, 502);
     assert!(message_of(&page).unwrap().contains("超时"), "{page}");
-    assert_eq!(sms_outcome(&app, "send_unknown"), 1);
+    assert_eq!(app.metrics.sms_codes("send_unknown"), 1);
     app.sms.delay(0.0).await;
     // It arrived after all: it binds.
     let code = app.sms.code_for("13800000009").await;
@@ -332,14 +309,14 @@ async fn sends_are_bounded_per_openid_and_per_client_address_a_day() {
         ask_code(&app, &mut visitor, &form, "13800009999").await.0,
         429
     );
-    assert_eq!(sms_outcome(&app, "openid_day"), 1);
+    assert_eq!(app.metrics.sms_codes("openid_day"), 1);
     // Another OpenID from the same address (10 sends already): refused by the address's limit.
     let (mut visitor, form) = signed_in(&app, "9402", "oSameDesk").await;
     assert_eq!(
         ask_code(&app, &mut visitor, &form, "13900000001").await.0,
         429
     );
-    assert_eq!(sms_outcome(&app, "client_day"), 1);
+    assert_eq!(app.metrics.sms_codes("client_day"), 1);
     assert_eq!(app.sms.sent().await.len(), 10);
 }
 

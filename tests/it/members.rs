@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::support::fixtures::code_event_xml;
 use crate::support::sms_gateway::SmsGateway;
-use crate::support::visitor::{hidden, location, Visitor};
+use crate::support::visitor::{hidden, location, oauth_state, Visitor};
 use crate::support::{account_for, member_card, TestApp, ADMIN_TOKEN};
 
 pub const SECRET: &str = "a-test-session-secret-of-32-chars-or-more";
@@ -131,21 +131,11 @@ pub fn activate_url(app: &TestApp, card_id: &str, encrypt_code: &str) -> String 
     app.url(&format!("/h5/{}/activate?{query}", appid()))
 }
 
-/// The `state` of the authorize page a redirect points at.
-pub fn state_in(to_wechat: &reqwest::Response) -> String {
-    location(to_wechat)
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("#wechat_redirect")
-        .to_owned()
-}
-
 /// Open the page as `openid` (through WeChat's authorize page); the form page's HTML.
 async fn open_form(app: &TestApp, visitor: &mut Visitor, page: &str, openid: &str) -> String {
     let to_wechat = visitor.get(page).await;
     assert_eq!(to_wechat.status(), 302);
-    let state = state_in(&to_wechat);
+    let state = oauth_state(&to_wechat);
     let oauth_code = format!("OC-{openid}");
     app.fake_wechat.oauth_code(&oauth_code, openid).await;
     let back = visitor
@@ -178,7 +168,7 @@ pub async fn signed_in(
 async fn state_of_redirect(visitor: &mut Visitor, page: &str) -> String {
     let to_wechat = visitor.get(page).await;
     assert_eq!(to_wechat.status(), 302);
-    state_in(&to_wechat)
+    oauth_state(&to_wechat)
 }
 
 /// POST one of the page's forms (`/sms` or `/activate`) with the hidden fields of `form`.
@@ -189,14 +179,8 @@ pub async fn post(
     form: &str,
     more: &[(&str, &str)],
 ) -> reqwest::Response {
-    let hidden_fields = ["card_id", "encrypt_code", "csrf"].map(|name| (name, hidden(form, name)));
-    let mut fields: Vec<(&str, &str)> = hidden_fields
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    fields.extend_from_slice(more);
     visitor
-        .post_form(&app.url(&format!("/h5/{}/{route}", appid())), &fields)
+        .post_page(&app.url(&format!("/h5/{}/{route}", appid())), form, more)
         .await
 }
 
@@ -512,12 +496,7 @@ async fn a_code_held_by_someone_else_is_refused_403() {
     let to_wechat = visitor
         .get(&activate_url(&app, H5_CARD, &encrypt_code))
         .await;
-    let state = location(&to_wechat)
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("#wechat_redirect")
-        .to_owned();
+    let state = oauth_state(&to_wechat);
     app.fake_wechat.oauth_code("OC-x", "oSomeoneElse").await;
     let back = visitor
         .get(&app.url(&format!("/h5/{}/oauth?code=OC-x&state={state}", appid())))

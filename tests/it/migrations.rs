@@ -9,14 +9,23 @@ use secrecy::SecretString;
 
 use crate::support::backend::{TestDatabase, BOTH};
 
+/// A new, empty database of `backend`, connected with the default settings.
+async fn fresh_database(
+    backend: crate::support::backend::Backend,
+    dir: &std::path::Path,
+) -> (TestDatabase, sea_orm::DatabaseConnection) {
+    let test_db = TestDatabase::create(backend, dir).await;
+    let mut settings = Settings::defaults().unwrap();
+    settings.database.url = SecretString::from(test_db.url.clone());
+    let db = store::connect(&settings.database).await.unwrap();
+    (test_db, db)
+}
+
 #[tokio::test]
 async fn migrations_go_up_and_down_and_entities_match() {
     let dir = tempfile::tempdir().unwrap();
     for backend in BOTH {
-        let test_db = TestDatabase::create(backend, dir.path()).await;
-        let mut settings = Settings::defaults().unwrap();
-        settings.database.url = SecretString::from(test_db.url.clone());
-        let db = store::connect(&settings.database).await.unwrap();
+        let (test_db, db) = fresh_database(backend, dir.path()).await;
         for round in 0..2 {
             Migrator::up(&db, None).await.unwrap();
             assert!(Migrator::get_pending_migrations(&db)
@@ -176,10 +185,7 @@ async fn outer_ids_migrate_to_digits_unchanged() {
     use sea_orm::{ConnectionTrait, EntityTrait};
     let dir = tempfile::tempdir().unwrap();
     for backend in BOTH {
-        let test_db = TestDatabase::create(backend, dir.path()).await;
-        let mut settings = Settings::defaults().unwrap();
-        settings.database.url = SecretString::from(test_db.url.clone());
-        let db = store::connect(&settings.database).await.unwrap();
+        let (test_db, db) = fresh_database(backend, dir.path()).await;
         // The schema of the last release, with rows in it.
         Migrator::up(&db, Some(8)).await.unwrap();
         for statement in [

@@ -108,7 +108,7 @@ async fn nothing_secret_is_ever_logged_at_trace_level() {
 #[tokio::test]
 async fn the_sms_flow_logs_no_phone_code_or_secret() {
     use crate::support::sms_gateway::{SmsGateway, WEBHOOK_SECRET};
-    use crate::support::visitor::{hidden, location, Visitor};
+    use crate::support::visitor::{location, oauth_state, Visitor};
     const SESSION_SECRET: &str = "session-SECRET-of-more-than-32-chars";
     const PHONE: &str = "13755554444";
     const OPENID: &str = "oPERSONAL-openid-42";
@@ -145,12 +145,7 @@ async fn the_sms_flow_logs_no_phone_code_or_secret() {
             "{base}/activate?card_id=pH5SECRET&encrypt_code=ENC%2Bsecret"
         ))
         .await;
-    let state = location(&to_wechat)
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("#wechat_redirect")
-        .to_owned();
+    let state = oauth_state(&to_wechat);
     let back = visitor
         .get(&format!("{base}/oauth?code=OC-secret&state={state}"))
         .await;
@@ -160,17 +155,9 @@ async fn the_sms_flow_logs_no_phone_code_or_secret() {
         .text()
         .await
         .unwrap();
-    let fields = |page: &str, more: &[(&'static str, String)]| {
-        let mut fields: Vec<(&'static str, String)> = ["card_id", "encrypt_code", "csrf"]
-            .iter()
-            .map(|name| (*name, hidden(page, name)))
-            .collect();
-        fields.extend_from_slice(more);
-        fields
-    };
-    let ask = fields(&form, &[("phone", PHONE.to_owned())]);
-    let ask: Vec<(&str, &str)> = ask.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let asked = visitor.post_form(&format!("{base}/sms"), &ask).await;
+    let asked = visitor
+        .post_page(&format!("{base}/sms"), &form, &[("phone", PHONE)])
+        .await;
     assert_eq!(asked.status(), 200);
     let asked = asked.text().await.unwrap();
     let sms_code = sms.code_for(PHONE).await;
@@ -180,13 +167,9 @@ async fn the_sms_flow_logs_no_phone_code_or_secret() {
         "000000"
     };
     for code in [wrong, sms_code.as_str()] {
-        let submit = fields(
-            &asked,
-            &[("phone", PHONE.to_owned()), ("sms_code", code.to_owned())],
-        );
-        let submit: Vec<(&str, &str)> = submit.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let fields = [("phone", PHONE), ("sms_code", code)];
         visitor
-            .post_form(&format!("{base}/activate"), &submit)
+            .post_page(&format!("{base}/activate"), &asked, &fields)
             .await;
     }
     serve.terminate().await;

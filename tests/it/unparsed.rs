@@ -17,14 +17,6 @@ fn appid() -> &'static str {
     account_for(Mode::Safe).0
 }
 
-fn unparsed_metric(app: &TestApp, event: &str, field: &str) -> u64 {
-    let text = app.metrics.render();
-    let line = format!("cardhook_pushes_unparsed_total{{event=\"{event}\",field=\"{field}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line.as_str()))
-        .map_or(0, |n| n.trim().parse().unwrap())
-}
-
 async fn events_unparsed(app: &TestApp) -> Value {
     let config = write_config(
         app.dir.path(),
@@ -68,7 +60,7 @@ async fn a_twenty_five_digit_outer_id_is_stored_counted_and_shown_with_its_digit
         .await
         .unwrap();
     assert!(text.contains(&format!("\"outer_id\":{big}")), "{text}");
-    assert_eq!(unparsed_metric(&app, "user_get_card", "OuterId"), 0);
+    assert_eq!(app.metrics.unparsed("user_get_card", "OuterId"), 0);
 }
 
 #[tokio::test]
@@ -95,8 +87,8 @@ async fn a_push_with_fields_that_do_not_read_is_stored_listed_and_still_binds() 
     let rows = app.event_rows().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].raw_xml, xml);
-    assert_eq!(unparsed_metric(&app, "user_get_card", "IsGiveByFriend"), 1);
-    assert_eq!(unparsed_metric(&app, "user_get_card", "OuterId"), 1);
+    assert_eq!(app.metrics.unparsed("user_get_card", "IsGiveByFriend"), 1);
+    assert_eq!(app.metrics.unparsed("user_get_card", "OuterId"), 1);
 
     let listed = events_unparsed(&app).await;
     let pushes = listed["pushes"].as_array().unwrap();
@@ -153,5 +145,5 @@ async fn a_push_without_its_time_sender_or_card_is_kept_and_a_redelivery_is_stil
         .map(|p| p["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["CreateTime", "FromUserName", "CardId", "CardId"]);
-    assert_eq!(unparsed_metric(&app, "user_consume_card", "CardId"), 1);
+    assert_eq!(app.metrics.unparsed("user_consume_card", "CardId"), 1);
 }

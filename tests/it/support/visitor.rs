@@ -65,6 +65,24 @@ impl Visitor {
         response
     }
 
+    /// POST to `url` what a form of `page` would: its hidden fields (card_id, encrypt_code, csrf),
+    /// then `more`.
+    pub async fn post_page(
+        &mut self,
+        url: &str,
+        page: &str,
+        more: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let hidden_fields =
+            ["card_id", "encrypt_code", "csrf"].map(|name| (name, hidden(page, name)));
+        let mut fields: Vec<(&str, &str)> = hidden_fields
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        fields.extend_from_slice(more);
+        self.post_form(url, &fields).await
+    }
+
     pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
@@ -89,6 +107,16 @@ pub fn location(response: &reqwest::Response) -> String {
         .unwrap_or_else(|| panic!("no Location: {}", response.status()))
         .to_str()
         .unwrap()
+        .to_owned()
+}
+
+/// The `state` of the WeChat authorize page a redirect points at.
+pub fn oauth_state(to_wechat: &reqwest::Response) -> String {
+    location(to_wechat)
+        .split("state=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no state in {}", location(to_wechat)))
+        .trim_end_matches("#wechat_redirect")
         .to_owned()
 }
 
