@@ -9,9 +9,8 @@ use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder};
 
 use super::channel_day::{ChannelDelta, Counts};
-use super::push::Incoming;
+use super::effects::{CodeMove, NewBinding};
 use super::StoreError;
-use crate::wechat::events::{Event, UserGetCard};
 use crate::wechat::ids::{CardId, Code, OuterId};
 
 /// The life of a card code, as the binding's `status` column spells it.
@@ -36,180 +35,69 @@ impl Status {
     }
 }
 
-/// Apply a new (not duplicate) push to the bindings; returns the counters it moves, if any.
-pub async fn apply(
+/// Carry out [`Effect::Restore`](super::effects::Effect::Restore): the code's binding returns to
+/// `got` under the push's sender, marked restored, or is created so; `count` goes to the channel
+/// of the binding that holds the code afterwards.
+pub async fn restore(
     db: &impl ConnectionTrait,
-    push: &Incoming,
-    day: &str,
-) -> Result<Option<ChannelDelta>, StoreError> {
-    let now = push.received_at;
-    let appid = push.appid.as_str();
-    let delta = match &push.message.event {
-        Event::UserGetCard(e) => Some(on_get(db, push, e, day).await?),
-        Event::UserDelCard(e) => Some(
-            settle(
-                db,
-                appid,
-                &e.card_id,
-                e.code.as_ref(),
-                Status::Deleted,
-                now,
-                day,
-            )
-            .await?,
-        ),
-        Event::UserConsumeCard(e) => Some(
-            settle(
-                db,
-                appid,
-                &e.card_id,
-                e.code.as_ref(),
-                Status::Consumed,
-                now,
-                day,
-            )
-            .await?,
-        ),
-        Event::UserGiftingCard(e) => {
-            // A gift that came back (IsReturnBack=1) returns the card to its giver.
-            let status = if e.is_return_back {
-                Status::Got
-            } else {
-                Status::GiftedAway
-            };
-            transition(db, appid, &e.card_id, e.code.as_ref(), status, now).await?;
-            None
-        }
-        _ => None,
-    };
-    Ok(delta)
-}
-
-async fn on_get(
-    db: &impl ConnectionTrait,
-    push: &Incoming,
-    e: &UserGetCard,
-    day: &str,
+    binding: &NewBinding<'_>,
+    count: Counts,
 ) -> Result<ChannelDelta, StoreError> {
+    let (push, e) = (binding.push, binding.get);
     let appid = push.appid.as_str();
-    let now = push.received_at;
-    let openid = push.message.from_user_name.as_str();
-    if e.is_restore_member_card {
-        // A restore brings back a deleted code; it counts in the channel the code first came through.
-        let restored = card_binding::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(Status::Got.as_str()))
-            .col_expr(Column::Restored, Expr::value(true))
-            .col_expr(Column::Openid, Expr::value(openid))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(key(appid, &e.card_id, &e.code))
-            .exec_with_returning(db)
-            .await?;
-        let counts = Counts {
-            restored: 1,
-            ..Counts::default()
-        };
-        if let Some(binding) = restored.first() {
-            return Ok(ChannelDelta::for_binding(
-                appid,
-                &e.card_id,
-                Some(binding),
-                day,
-                counts,
-            ));
-        }
-        insert_binding(db, push, e, day, true).await?;
-        return Ok(ChannelDelta::for_event(appid, e, day, counts));
-    }
-    insert_binding(db, push, e, day, false).await?;
-    if let (true, Some(old_code)) = (e.is_give_by_friend, &e.old_user_card_code) {
-        transition(
-            db,
+    let restored = card_binding::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(Status::Got.as_str()))
+        .col_expr(Column::Restored, Expr::value(true))
+        .col_expr(
+            Column::Openid,
+            Expr::value(push.message.from_user_name.as_str()),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(push.received_at))
+        .filter(key(appid, &e.card_id, &e.code))
+        .exec_with_returning(db)
+        .await?;
+    if let Some(existing) = restored.first() {
+        return Ok(ChannelDelta::for_binding(
             appid,
             &e.card_id,
-            Some(old_code),
-            Status::GiftedAway,
-            now,
-        )
-        .await?;
+            Some(existing),
+            &binding.day,
+            count,
+        ));
     }
-    let counts = Counts {
-        got: 1,
-        from_friend: i64::from(e.is_give_by_friend),
-        ..Counts::default()
-    };
-    Ok(ChannelDelta::for_event(appid, e, day, counts))
-}
-
-async fn insert_binding(
-    db: &impl ConnectionTrait,
-    push: &Incoming,
-    e: &UserGetCard,
-    day: &str,
-    restored: bool,
-) -> Result<(), StoreError> {
     let mut batch = Batch::default();
-    batch.push(Row::for_get(push, e, day.to_owned(), restored));
-    batch.flush(db).await
+    batch.push(binding.clone());
+    batch.flush(db).await?;
+    Ok(ChannelDelta::for_event(appid, e, &binding.day, count))
 }
 
-/// A `user_get_card` that only creates its own binding: no restore, no gift to re-point.
-pub fn is_plain_get(e: &UserGetCard) -> bool {
-    !(e.is_restore_member_card || (e.is_give_by_friend && e.old_user_card_code.is_some()))
+/// The values of a new binding, in the order of [`BINDING_COLUMNS`].
+fn values(binding: &NewBinding<'_>) -> [sea_orm::Value; 18] {
+    let (push, e) = (binding.push, binding.get);
+    let (appid, card_id, code) = binding.key();
+    [
+        appid.to_owned().into(),
+        card_id.to_owned().into(),
+        code.to_owned().into(),
+        push.message.from_user_name.0.clone().into(),
+        e.union_id.clone().into(),
+        e.outer_id.to_string().into(),
+        e.outer_str.clone().unwrap_or_default().into(),
+        e.source_scene.clone().into(),
+        push.message.create_time.into(),
+        binding.day.clone().into(),
+        e.is_give_by_friend.into(),
+        e.friend_user_name.as_ref().map(|o| o.0.clone()).into(),
+        e.old_user_card_code.as_ref().map(|c| c.0.clone()).into(),
+        binding.restored.into(),
+        Status::Got.as_str().to_owned().into(),
+        Option::<String>::None.into(),
+        Option::<i64>::None.into(),
+        push.received_at.into(),
+    ]
 }
 
-/// The binding a `user_get_card` creates. It borrows the push; its values are built when it is
-/// written.
-#[derive(Debug)]
-pub struct Row<'a> {
-    push: &'a Incoming,
-    get: &'a UserGetCard,
-    day: String,
-    restored: bool,
-}
-
-impl<'a> Row<'a> {
-    pub fn for_get(push: &'a Incoming, get: &'a UserGetCard, day: String, restored: bool) -> Self {
-        Self {
-            push,
-            get,
-            day,
-            restored,
-        }
-    }
-
-    /// (appid, card_id, code): the binding's unique key.
-    fn key(&self) -> (&'a str, &'a str, &'a str) {
-        (&self.push.appid.0, &self.get.card_id.0, &self.get.code.0)
-    }
-
-    /// The row's values, in the order of [`BINDING_COLUMNS`].
-    fn values(&self) -> [sea_orm::Value; 18] {
-        let (push, e) = (self.push, self.get);
-        let (appid, card_id, code) = self.key();
-        [
-            appid.to_owned().into(),
-            card_id.to_owned().into(),
-            code.to_owned().into(),
-            push.message.from_user_name.0.clone().into(),
-            e.union_id.clone().into(),
-            e.outer_id.to_string().into(),
-            e.outer_str.clone().unwrap_or_default().into(),
-            e.source_scene.clone().into(),
-            push.message.create_time.into(),
-            self.day.clone().into(),
-            e.is_give_by_friend.into(),
-            e.friend_user_name.as_ref().map(|o| o.0.clone()).into(),
-            e.old_user_card_code.as_ref().map(|c| c.0.clone()).into(),
-            self.restored.into(),
-            Status::Got.as_str().to_owned().into(),
-            Option::<String>::None.into(),
-            Option::<i64>::None.into(),
-            push.received_at.into(),
-        ]
-    }
-}
-
-/// The columns of a binding [`Row`]: all of `card_binding`'s.
+/// The columns of a [`NewBinding`]: all of `card_binding`'s.
 const BINDING_COLUMNS: [Column; 18] = [
     Column::Appid,
     Column::CardId,
@@ -244,14 +132,14 @@ const KEPT_ON_CONFLICT: [Column; 6] = [
 /// New bindings, by key, written together by multi-row upserts.
 #[derive(Default)]
 pub struct Batch<'a> {
-    rows: std::collections::BTreeMap<(&'a str, &'a str, &'a str), Row<'a>>,
+    rows: std::collections::BTreeMap<(&'a str, &'a str, &'a str), NewBinding<'a>>,
 }
 
 impl<'a> Batch<'a> {
     /// Add a row; a later row for the same code replaces the earlier one. One statement may not
     /// touch a row twice (PostgreSQL), and key order is the order of every multi-row write:
     /// concurrent transactions lock rows in one order and cannot deadlock.
-    pub fn push(&mut self, row: Row<'a>) {
+    pub fn push(&mut self, row: NewBinding<'a>) {
         self.rows.insert(row.key(), row);
     }
 
@@ -259,7 +147,7 @@ impl<'a> Batch<'a> {
     /// holder and channel and keeps what [`KEPT_ON_CONFLICT`] names.
     pub async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
         let backend = db.get_database_backend();
-        let rows: Vec<Row<'_>> = std::mem::take(&mut self.rows).into_values().collect();
+        let rows: Vec<NewBinding<'_>> = std::mem::take(&mut self.rows).into_values().collect();
         for chunk in super::statement_chunks(&rows) {
             let mut upsert = Query::insert();
             upsert
@@ -274,7 +162,7 @@ impl<'a> Batch<'a> {
                 );
             for row in chunk {
                 upsert
-                    .values(row.values().map(SimpleExpr::Value))
+                    .values(values(row).map(SimpleExpr::Value))
                     .map_err(|e| StoreError::Encode(e.to_string()))?;
             }
             db.execute_raw(backend.build(&upsert)).await?;
@@ -286,29 +174,24 @@ impl<'a> Batch<'a> {
 /// A binding's unique key, the conflict target of its inserts.
 const BINDING_KEY: [Column; 3] = [Column::Appid, Column::CardId, Column::Code];
 
-/// Delete or consume a code, and count it in the channel the code came through.
-async fn settle(
+/// Carry out [`Effect::Move`](super::effects::Effect::Move): the code moves to `status`; the
+/// counters `count` moves, in the channel the code arrived through (unattributed when cardhook
+/// never saw it).
+pub async fn move_code(
     db: &impl ConnectionTrait,
     appid: &str,
-    card_id: &CardId,
-    code: Option<&Code>,
-    status: Status,
-    now: i64,
+    change: &CodeMove<'_>,
     day: &str,
-) -> Result<ChannelDelta, StoreError> {
-    let counts = Counts {
-        deleted: i64::from(status == Status::Deleted),
-        consumed: i64::from(status == Status::Consumed),
-        ..Counts::default()
-    };
-    let moved = transition(db, appid, card_id, code, status, now).await?;
-    Ok(ChannelDelta::for_binding(
-        appid,
+    now: i64,
+) -> Result<Option<ChannelDelta>, StoreError> {
+    let CodeMove {
         card_id,
-        moved.as_ref(),
-        day,
-        counts,
-    ))
+        code,
+        status,
+        count,
+    } = *change;
+    let moved = transition(db, appid, card_id, code, status, now).await?;
+    Ok(count.map(|count| ChannelDelta::for_binding(appid, card_id, moved.as_ref(), day, count)))
 }
 
 /// Move a code to `status`; returns the binding as it now is, if cardhook knows the code.

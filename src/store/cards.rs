@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::push::CardReview;
+use super::effects::CardReview;
 use super::StoreError;
 
 /// A card created and not yet reviewed (reference 000).

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::push::MemberCardChange;
+use super::effects::MemberCardChange;
 use super::StoreError;
 
 /// A member as `cardhook members show` and the admin API print it (DESIGN §4).

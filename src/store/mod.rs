@@ -9,6 +9,7 @@ pub mod channel;
 pub mod channel_day;
 pub mod database_file;
 pub mod deposits;
+pub mod effects;
 pub mod error;
 pub mod events;
 pub mod jobs;

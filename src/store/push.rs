@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Datelike, FixedOffset};
 use sha2::Digest;
 
-use crate::wechat::events::{Event, MassSendFinish, Message, Unparsed};
+use crate::wechat::events::{Event, Message, Unparsed};
 use crate::wechat::ids::AppId;
 
 /// A push ready to be stored: who it was for, what it says, and the decrypted XML as received.
@@ -20,86 +20,6 @@ pub struct Incoming {
     /// A plain-mode push's `appid|timestamp|nonce`: its body is not signed, so the query that brought a
     /// stored push brings no other (`card_event.query_key` is UNIQUE). None when encrypted.
     pub query_key: Option<String>,
-}
-
-impl Incoming {
-    /// The change an `update_member_card` push reports of a card's points and balance (reference
-    /// §3.9); None for any other push, or one without a code.
-    pub fn member_card_change(&self) -> Option<MemberCardChange<'_>> {
-        let Event::UpdateMemberCard(e) = &self.message.event else {
-            return None;
-        };
-        Some(MemberCardChange {
-            appid: self.appid.as_str(),
-            card_id: e.card_id.as_str(),
-            code: e.code.as_ref()?.as_str(),
-            bonus: e.modify_bonus.unwrap_or(0),
-            balance: e.modify_balance.unwrap_or(0),
-        })
-    }
-}
-
-impl Incoming {
-    /// The review a `card_pass_check` / `card_not_pass_check` push reports (reference §3.1); None for
-    /// any other push.
-    pub fn card_review(&self) -> Option<CardReview<'_>> {
-        let (check, status) = match &self.message.event {
-            Event::CardPassCheck(check) => (check, "CARD_STATUS_VERIFY_OK"),
-            Event::CardNotPassCheck(check) => (check, "CARD_STATUS_VERIFY_FAIL"),
-            _ => return None,
-        };
-        Some(CardReview {
-            appid: self.appid.as_str(),
-            card_id: check.card_id.as_str(),
-            status,
-            // WeChat's own sample of card_pass_check carries a RefuseReason too (§3.1): only a
-            // refusal has one.
-            refuse_reason: check
-                .refuse_reason
-                .as_deref()
-                .filter(|_| status == "CARD_STATUS_VERIFY_FAIL"),
-            reviewed_at: self.message.create_time,
-        })
-    }
-}
-
-impl Incoming {
-    /// The scene of a follow or scan of a parametric QR code (reference 000); None for a plain
-    /// follow or any other push.
-    pub fn follow_scene(&self) -> Option<&str> {
-        match &self.message.event {
-            Event::Subscribe(scan) | Event::Scan(scan) => scan.scene.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// What a MASSSENDJOBFINISH push reports of a mass send's message; None for any other push.
-    pub fn mass_finish(&self) -> Option<(&str, &MassSendFinish)> {
-        match &self.message.event {
-            Event::MassSendJobFinish(finish) => Some((self.appid.as_str(), finish)),
-            _ => None,
-        }
-    }
-}
-
-/// A card's review: its new status, why it was refused, and when (the push's CreateTime).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardReview<'a> {
-    pub appid: &'a str,
-    pub card_id: &'a str,
-    pub status: &'a str,
-    pub refuse_reason: Option<&'a str>,
-    pub reviewed_at: i64,
-}
-
-/// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemberCardChange<'a> {
-    pub appid: &'a str,
-    pub card_id: &'a str,
-    pub code: &'a str,
-    pub bonus: i64,
-    pub balance: i64,
 }
 
 /// What storing a push did.

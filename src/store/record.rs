@@ -2,18 +2,16 @@
 //! reference the SQLite writer's literal SQL, `store::sqlite_batch`, is held equal to).
 //!
 //! A batch stores, in order, each push's `card_event` row (a duplicate — of an earlier push or of
-//! one in the same batch — changes nothing), the binding it creates or moves, the channel counters
-//! it moves (summed per channel and day), what WeChat shows of a member's points and balance, a
-//! card's review status, a mass send's report, and the jobs it calls for (a follow QR code's card
-//! sent to who scanned it among them).
+//! one in the same batch — changes nothing), carries out the [`Effect`]s a new push has
+//! (`store::effects`), and queues the jobs it calls for.
 
 use chrono::FixedOffset;
 use sea_orm::ConnectionTrait;
 
-use super::channel_day::{self, ChannelDelta, Counts};
+use super::channel_day;
+use super::effects::{effects, Effect};
 use super::push::{dedupe_key, Incoming, JobsFor, LocalDays, Recorded, Stored};
 use super::{bindings, cards, channel, events, jobs, mass, members, sequences, StoreError};
-use crate::wechat::events::Event;
 
 /// Store one push (see [`record_batch`]).
 pub async fn record(
@@ -29,9 +27,8 @@ pub async fn record(
 /// Store `pushes` in order on `db` (one transaction when called by a writer).
 ///
 /// The common case, a new `user_get_card`, costs no statement of its own: events, bindings,
-/// counters and jobs go in multi-row statements (each a round trip to PostgreSQL). Rarer events
-/// (delete, consume, gift, restore, a member card's points changed, a card's review, a mass send's
-/// report, a follow QR code's scan) are applied one by one, in order.
+/// counters and jobs go in multi-row statements (each a round trip to PostgreSQL). Other effects
+/// are carried out one by one, in order.
 pub async fn record_batch(
     db: &impl ConnectionTrait,
     pushes: &[&Incoming],
@@ -53,40 +50,34 @@ pub async fn record_batch(
         }
         outcomes.push(Recorded::New);
         let day = days.of(push.message.create_time);
-        match &push.message.event {
-            Event::UserGetCard(e) if bindings::is_plain_get(e) => {
-                counters.add(ChannelDelta::for_event(
-                    push.appid.as_str(),
-                    e,
-                    &day,
-                    Counts {
-                        got: 1,
-                        from_friend: i64::from(e.is_give_by_friend),
-                        ..Counts::default()
-                    },
-                ));
-                new_bindings.push(bindings::Row::for_get(push, e, day, false));
-            }
-            _ => {
-                // A transition may touch a binding created earlier in this batch.
-                new_bindings.flush(db).await?;
-                if let Some(delta) = bindings::apply(db, push, &day).await? {
-                    counters.add(delta);
+        let now = push.received_at;
+        for effect in effects(push, &day) {
+            match effect {
+                // New bindings and counters go in multi-row statements.
+                Effect::Bind(binding) => new_bindings.push(binding),
+                Effect::Count(delta) => counters.add(delta),
+                // These read or move a binding created earlier in this batch: its row goes first.
+                Effect::Restore { binding, count } => {
+                    new_bindings.flush(db).await?;
+                    counters.add(bindings::restore(db, &binding, count).await?);
                 }
-            }
-        }
-        if let Some(change) = push.member_card_change() {
-            members::note_wechat_change(db, &change, push.received_at).await?;
-        }
-        if let Some(review) = push.card_review() {
-            cards::reviewed(db, &review, push.received_at).await?;
-        }
-        if let Some((appid, finish)) = push.mass_finish() {
-            mass::finished(db, appid, finish, push.received_at).await?;
-        }
-        if let Some(scene) = push.follow_scene() {
-            for card_id in channel::follow_cards(db, push.appid.as_str(), scene).await? {
-                new_jobs.extend(job_rules.follow_job(push, scene, &card_id));
+                Effect::Move(change) => {
+                    new_bindings.flush(db).await?;
+                    let appid = push.appid.as_str();
+                    if let Some(delta) = bindings::move_code(db, appid, &change, &day, now).await? {
+                        counters.add(delta);
+                    }
+                }
+                Effect::MemberCard(change) => members::note_wechat_change(db, &change, now).await?,
+                Effect::Review(review) => cards::reviewed(db, &review, now).await?,
+                Effect::MassReport { appid, finish } => {
+                    mass::finished(db, appid, finish, now).await?
+                }
+                Effect::FollowScene(scene) => {
+                    for card_id in channel::follow_cards(db, push.appid.as_str(), scene).await? {
+                        new_jobs.extend(job_rules.follow_job(push, scene, &card_id));
+                    }
+                }
             }
         }
         let seq = match job_rules.sequence_for(push) {

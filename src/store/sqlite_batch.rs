@@ -6,8 +6,8 @@
 //! (docs/PERFORMANCE.md). Here a statement is a call, prepared once per connection
 //! (`prepare_cached`). This is the one module with SQL of its own; it writes exactly what
 //! `store::record` writes through sea-orm (`tests/it/batch.rs` feeds both the same random push
-//! sequences and compares every table). Adding a column or a table to the push path means adding
-//! it here and in `store::record`.
+//! sequences and compares every table). What a push does is decided in `store::effects`; here each
+//! kind of effect is carried out once, and a new kind needs a function here and in `store::record`.
 //!
 //! Each statement writes one row, so SQLite needs no statement journal for any of them.
 
@@ -17,16 +17,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::bindings::Status;
 use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
-use super::push::{
-    dedupe_key, CardReview, EventRow, Incoming, JobsFor, LocalDays, MemberCardChange, NewJob,
-    Recorded, Stored,
-};
-use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
+use super::effects::{effects, CardReview, CodeMove, Effect, MemberCardChange, NewBinding};
+use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
+use crate::wechat::events::MassSendFinish;
 use crate::wechat::ids::{CardId, Code, OuterId};
 
 /// Store `pushes` in order on `conn`, which the caller holds in a write transaction: each new
-/// push's event row, the binding it creates or moves, the jobs it calls for, and the channel
-/// counters of the whole batch (summed per channel and day). A duplicate changes nothing.
+/// push's event row, its [`Effect`]s (`store::effects`; the channel counters of the whole batch
+/// summed per channel and day) and the jobs it calls for. A duplicate changes nothing.
 pub fn record_batch(
     conn: &Connection,
     pushes: &[&Incoming],
@@ -47,22 +45,28 @@ pub fn record_batch(
         }
         outcomes.push(Recorded::New);
         let day = days.of(push.message.create_time);
-        if let Some(delta) = apply(conn, push, &day)? {
-            counters.add(delta);
-        }
-        if let Some(change) = push.member_card_change() {
-            note_wechat_change(conn, &change, push.received_at)?;
-        }
-        if let Some(review) = push.card_review() {
-            note_review(conn, &review, push.received_at)?;
-        }
-        if let Some((appid, finish)) = push.mass_finish() {
-            note_mass_finish(conn, appid, finish, push.received_at)?;
-        }
-        if let Some(scene) = push.follow_scene() {
-            for card_id in follow_cards(conn, push.appid.as_str(), scene)? {
-                if let Some(job) = job_rules.follow_job(push, scene, &card_id) {
-                    jobs_queued += insert_job(conn, &job, queued_at)?;
+        let now = push.received_at;
+        for effect in effects(push, &day) {
+            match effect {
+                Effect::Bind(binding) => upsert_binding(conn, &binding)?,
+                Effect::Count(delta) => counters.add(delta),
+                Effect::Restore { binding, count } => {
+                    counters.add(restore(conn, &binding, count)?);
+                }
+                Effect::Move(change) => {
+                    if let Some(delta) = move_code(conn, push.appid.as_str(), &change, &day, now)? {
+                        counters.add(delta);
+                    }
+                }
+                Effect::MemberCard(change) => note_wechat_change(conn, &change, now)?,
+                Effect::Review(review) => note_review(conn, &review, now)?,
+                Effect::MassReport { appid, finish } => note_mass_finish(conn, appid, finish, now)?,
+                Effect::FollowScene(scene) => {
+                    for card_id in follow_cards(conn, push.appid.as_str(), scene)? {
+                        if let Some(job) = job_rules.follow_job(push, scene, &card_id) {
+                            jobs_queued += insert_job(conn, &job, queued_at)?;
+                        }
+                    }
                 }
             }
         }
@@ -140,107 +144,50 @@ fn insert_event(conn: &Connection, row: &EventRow<'_>) -> rusqlite::Result<bool>
     Ok(inserted == 1)
 }
 
-/// The binding a new push creates or moves, and the counters it moves (DESIGN §3).
-fn apply(conn: &Connection, push: &Incoming, day: &str) -> rusqlite::Result<Option<ChannelDelta>> {
-    let appid = push.appid.as_str();
-    let now = push.received_at;
-    let settle = |card_id: &CardId, code: Option<&Code>, status: Status| {
-        let counts = Counts {
-            deleted: i64::from(status == Status::Deleted),
-            consumed: i64::from(status == Status::Consumed),
-            ..Counts::default()
-        };
-        let channel = transition(conn, appid, card_id, code, status, now)?;
-        Ok(Some(ChannelDelta::for_channel(
-            appid, card_id, channel, day, counts,
-        )))
-    };
-    match &push.message.event {
-        Event::UserGetCard(e) => on_get(conn, push, e, day).map(Some),
-        Event::UserDelCard(e) => settle(&e.card_id, e.code.as_ref(), Status::Deleted),
-        Event::UserConsumeCard(e) => settle(&e.card_id, e.code.as_ref(), Status::Consumed),
-        Event::UserGiftingCard(e) => {
-            // A gift that came back (IsReturnBack=1) returns the card to its giver.
-            let status = if e.is_return_back {
-                Status::Got
-            } else {
-                Status::GiftedAway
-            };
-            transition(conn, appid, &e.card_id, e.code.as_ref(), status, now)?;
-            Ok(None)
-        }
-        _ => Ok(None),
-    }
-}
-
-fn on_get(
+/// [`Effect::Restore`]: the code's binding returns to `got` under the push's sender, marked
+/// restored, or is created so; `count` goes to the channel of the binding holding the code.
+fn restore(
     conn: &Connection,
-    push: &Incoming,
-    e: &UserGetCard,
-    day: &str,
+    binding: &NewBinding<'_>,
+    count: Counts,
 ) -> rusqlite::Result<ChannelDelta> {
+    let (push, e) = (binding.push, binding.get);
     let appid = push.appid.as_str();
-    let now = push.received_at;
-    if e.is_restore_member_card {
-        // A restore brings back a deleted code; it counts in the channel the code first came through.
-        let restored = conn
-            .prepare_cached(
-                "UPDATE card_binding SET status = ?1, restored = 1, openid = ?2, updated_at = ?3 \
-                 WHERE appid = ?4 AND card_id = ?5 AND code = ?6 RETURNING outer_id, outer_str",
-            )?
-            .query_row(
-                params![
-                    Status::Got.as_str(),
-                    push.message.from_user_name.as_str(),
-                    now,
-                    appid,
-                    e.card_id.as_str(),
-                    e.code.as_str()
-                ],
-                channel_of,
-            )
-            .optional()?;
-        let counts = Counts {
-            restored: 1,
-            ..Counts::default()
-        };
-        if restored.is_some() {
-            return Ok(ChannelDelta::for_channel(
-                appid, &e.card_id, restored, day, counts,
-            ));
-        }
-        upsert_binding(conn, push, e, day, true)?;
-        return Ok(ChannelDelta::for_event(appid, e, day, counts));
-    }
-    upsert_binding(conn, push, e, day, false)?;
-    if let (true, Some(old_code)) = (e.is_give_by_friend, &e.old_user_card_code) {
-        // The giver's code of a gift received (DESIGN §3).
-        transition(
-            conn,
+    let restored = conn
+        .prepare_cached(
+            "UPDATE card_binding SET status = ?1, restored = 1, openid = ?2, updated_at = ?3 \
+             WHERE appid = ?4 AND card_id = ?5 AND code = ?6 RETURNING outer_id, outer_str",
+        )?
+        .query_row(
+            params![
+                Status::Got.as_str(),
+                push.message.from_user_name.as_str(),
+                push.received_at,
+                appid,
+                e.card_id.as_str(),
+                e.code.as_str()
+            ],
+            channel_of,
+        )
+        .optional()?;
+    if restored.is_some() {
+        return Ok(ChannelDelta::for_channel(
             appid,
             &e.card_id,
-            Some(old_code),
-            Status::GiftedAway,
-            now,
-        )?;
+            restored,
+            &binding.day,
+            count,
+        ));
     }
-    let counts = Counts {
-        got: 1,
-        from_friend: i64::from(e.is_give_by_friend),
-        ..Counts::default()
-    };
-    Ok(ChannelDelta::for_event(appid, e, day, counts))
+    upsert_binding(conn, binding)?;
+    Ok(ChannelDelta::for_event(appid, e, &binding.day, count))
 }
 
-/// The binding a `user_get_card` creates; a code got again is re-pointed to its new holder and
-/// channel, and keeps whether it was restored, its membership number and its activation.
-fn upsert_binding(
-    conn: &Connection,
-    push: &Incoming,
-    e: &UserGetCard,
-    day: &str,
-    restored: bool,
-) -> rusqlite::Result<()> {
+/// [`Effect::Bind`]: the binding a `user_get_card` creates; a code got again is re-pointed to its
+/// new holder and channel, and keeps whether it was restored, its membership number and its
+/// activation.
+fn upsert_binding(conn: &Connection, binding: &NewBinding<'_>) -> rusqlite::Result<()> {
+    let (push, e) = (binding.push, binding.get);
     conn.prepare_cached(
         "INSERT INTO card_binding (appid, card_id, code, openid, unionid, outer_id, outer_str, \
          source_scene, got_at, got_day, from_friend, friend_openid, old_code, restored, status, \
@@ -263,15 +210,33 @@ fn upsert_binding(
         e.outer_str.as_deref().unwrap_or_default(),
         e.source_scene,
         push.message.create_time,
-        day,
+        binding.day,
         e.is_give_by_friend,
         e.friend_user_name.as_ref().map(|o| o.as_str()),
         e.old_user_card_code.as_ref().map(|c| c.as_str()),
-        restored,
+        binding.restored,
         Status::Got.as_str(),
         push.received_at
     ])?;
     Ok(())
+}
+
+/// [`Effect::Move`]: the code moves to `status`; the counters it moves, in the channel the code
+/// arrived through (unattributed when cardhook never saw it).
+fn move_code(
+    conn: &Connection,
+    appid: &str,
+    change: &CodeMove<'_>,
+    day: &str,
+    now: i64,
+) -> rusqlite::Result<Option<ChannelDelta>> {
+    let channel = match change.code {
+        Some(code) => transition(conn, appid, change.card_id, code, change.status, now)?,
+        None => None,
+    };
+    Ok(change
+        .count
+        .map(|count| ChannelDelta::for_channel(appid, change.card_id, channel, day, count)))
 }
 
 /// Move a code to `status`; the channel (outer_id, outer_str) of its binding, if cardhook knows it.
@@ -279,11 +244,10 @@ fn transition(
     conn: &Connection,
     appid: &str,
     card_id: &CardId,
-    code: Option<&Code>,
+    code: &Code,
     status: Status,
     now: i64,
 ) -> rusqlite::Result<Option<(OuterId, String)>> {
-    let Some(code) = code else { return Ok(None) };
     conn.prepare_cached(
         "UPDATE card_binding SET status = ?1, updated_at = ?2 \
          WHERE appid = ?3 AND card_id = ?4 AND code = ?5 RETURNING outer_id, outer_str",

@@ -1,0 +1,415 @@
+//! What a new push does to the ledger, decided once and without I/O: [`effects`] turns a push into
+//! a list of [`Effect`]s, and each writer carries out each kind of effect in its own SQL
+//! (`store::record` through sea-orm, `store::sqlite_batch` on the SQLite writer's connection).
+//!
+//! A new card event is a new arm of [`effects`]; only an effect of a new kind needs one function
+//! per writer. The jobs a push calls for are the activation rules' (`jobs::CardRules`), asked by
+//! the writers after the effects.
+
+use super::bindings::Status;
+use super::channel_day::{ChannelDelta, Counts};
+use super::push::Incoming;
+use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
+use crate::wechat::ids::{CardId, Code};
+
+/// One change a push makes, in the order the writers carry them out.
+#[derive(Debug, Clone)]
+pub enum Effect<'a> {
+    /// A code arrived: its binding is created, or re-pointed to its new holder and channel (keeping
+    /// whether it was restored, its membership number and its activation).
+    Bind(NewBinding<'a>),
+    /// A deleted member card found back: its binding returns to `got` under the push's sender and
+    /// is marked restored — or, for a code cardhook never saw, is created so. `count` is added in
+    /// the channel of the binding that holds the code afterwards.
+    Restore {
+        binding: NewBinding<'a>,
+        count: Counts,
+    },
+    /// A code changes status.
+    Move(CodeMove<'a>),
+    /// Counters added to the channel a push names.
+    Count(ChannelDelta),
+    /// WeChat changed a member card's points or balance: cardhook's own update comes back as an
+    /// echo and is only recognised; any other change is added to what WeChat shows.
+    MemberCard(MemberCardChange<'a>),
+    /// A card was reviewed: its status (a card created elsewhere gets a row); an older review than
+    /// the one applied last changes nothing.
+    Review(CardReview<'a>),
+    /// A mass send's report of one message id.
+    MassReport {
+        appid: &'a str,
+        finish: &'a MassSendFinish,
+    },
+    /// A follow or scan of a parametric QR code: each card a follow QR code of this scene hands out
+    /// is sent to the sender (a job per card, `JobsFor::follow_job`).
+    FollowScene(&'a str),
+}
+
+/// The binding a `user_get_card` creates or re-points. It borrows the push; the writers build its
+/// column values.
+#[derive(Debug, Clone)]
+pub struct NewBinding<'a> {
+    pub push: &'a Incoming,
+    pub get: &'a UserGetCard,
+    pub day: String,
+    pub restored: bool,
+}
+
+impl<'a> NewBinding<'a> {
+    /// (appid, card_id, code): the binding's unique key.
+    pub fn key(&self) -> (&'a str, &'a str, &'a str) {
+        (
+            self.push.appid.as_str(),
+            self.get.card_id.as_str(),
+            self.get.code.as_str(),
+        )
+    }
+}
+
+/// A code moving to `status` (nothing when cardhook does not know it); `count`, if any, is added in
+/// the channel the code arrived through, or unattributed when cardhook never saw it arrive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodeMove<'a> {
+    pub card_id: &'a CardId,
+    pub code: Option<&'a Code>,
+    pub status: Status,
+    pub count: Option<Counts>,
+}
+
+/// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberCardChange<'a> {
+    pub appid: &'a str,
+    pub card_id: &'a str,
+    pub code: &'a str,
+    pub bonus: i64,
+    pub balance: i64,
+}
+
+/// A card's review: its new status, why it was refused, and when (the push's CreateTime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardReview<'a> {
+    pub appid: &'a str,
+    pub card_id: &'a str,
+    pub status: &'a str,
+    pub refuse_reason: Option<&'a str>,
+    pub reviewed_at: i64,
+}
+
+/// What a new (not duplicate) push does, on `day` (its CreateTime's day in the statistics offset).
+/// A later event for a code counts in the channel the code arrived through (DESIGN §3).
+pub fn effects<'a>(push: &'a Incoming, day: &str) -> Vec<Effect<'a>> {
+    let appid = push.appid.as_str();
+    match &push.message.event {
+        Event::UserGetCard(get) => got(push, get, day),
+        Event::UserDelCard(e) => vec![settle(&e.card_id, e.code.as_ref(), Status::Deleted)],
+        Event::UserConsumeCard(e) => vec![settle(&e.card_id, e.code.as_ref(), Status::Consumed)],
+        // A gift that came back (IsReturnBack=1) returns the card to its giver.
+        Event::UserGiftingCard(e) => vec![Effect::Move(CodeMove {
+            card_id: &e.card_id,
+            code: e.code.as_ref(),
+            status: if e.is_return_back {
+                Status::Got
+            } else {
+                Status::GiftedAway
+            },
+            count: None,
+        })],
+        Event::UpdateMemberCard(e) => match &e.code {
+            // Reference §3.9: the change of points and balance; a push without a code names no card.
+            Some(code) => vec![Effect::MemberCard(MemberCardChange {
+                appid,
+                card_id: e.card_id.as_str(),
+                code: code.as_str(),
+                bonus: e.modify_bonus.unwrap_or(0),
+                balance: e.modify_balance.unwrap_or(0),
+            })],
+            None => Vec::new(),
+        },
+        Event::CardPassCheck(check) | Event::CardNotPassCheck(check) => {
+            let passed = matches!(push.message.event, Event::CardPassCheck(_));
+            vec![Effect::Review(CardReview {
+                appid,
+                card_id: check.card_id.as_str(),
+                status: if passed {
+                    "CARD_STATUS_VERIFY_OK"
+                } else {
+                    "CARD_STATUS_VERIFY_FAIL"
+                },
+                // WeChat's own sample of card_pass_check carries a RefuseReason too (§3.1): only a
+                // refusal has one.
+                refuse_reason: check.refuse_reason.as_deref().filter(|_| !passed),
+                reviewed_at: push.message.create_time,
+            })]
+        }
+        Event::MassSendJobFinish(finish) => vec![Effect::MassReport { appid, finish }],
+        Event::Subscribe(scan) | Event::Scan(scan) => scan
+            .scene
+            .as_deref()
+            .map(Effect::FollowScene)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A `user_get_card`: a new code (counted `got`, and `from_friend` for a gift, whose giver's code
+/// is then gifted away), or a deleted member card found back (counted `restored`).
+fn got<'a>(push: &'a Incoming, get: &'a UserGetCard, day: &str) -> Vec<Effect<'a>> {
+    let binding = |restored| NewBinding {
+        push,
+        get,
+        day: day.to_owned(),
+        restored,
+    };
+    if get.is_restore_member_card {
+        let count = Counts {
+            restored: 1,
+            ..Counts::default()
+        };
+        return vec![Effect::Restore {
+            binding: binding(true),
+            count,
+        }];
+    }
+    let mut effects = vec![Effect::Bind(binding(false))];
+    if let (true, Some(old_code)) = (get.is_give_by_friend, &get.old_user_card_code) {
+        // The giver's code of a gift received (DESIGN §3).
+        effects.push(Effect::Move(CodeMove {
+            card_id: &get.card_id,
+            code: Some(old_code),
+            status: Status::GiftedAway,
+            count: None,
+        }));
+    }
+    let count = Counts {
+        got: 1,
+        from_friend: i64::from(get.is_give_by_friend),
+        ..Counts::default()
+    };
+    effects.push(Effect::Count(ChannelDelta::for_event(
+        push.appid.as_str(),
+        get,
+        day,
+        count,
+    )));
+    effects
+}
+
+/// A deleted or consumed code, counted in its channel.
+fn settle<'a>(card_id: &'a CardId, code: Option<&'a Code>, status: Status) -> Effect<'a> {
+    let count = Counts {
+        deleted: i64::from(status == Status::Deleted),
+        consumed: i64::from(status == Status::Consumed),
+        ..Counts::default()
+    };
+    Effect::Move(CodeMove {
+        card_id,
+        code,
+        status,
+        count: Some(count),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wechat::events;
+    use crate::wechat::ids::AppId;
+
+    /// One line per effect: what a reader of the table needs to see.
+    fn line(effect: &Effect<'_>) -> String {
+        let counts = |c: &Counts| {
+            let named = [
+                ("got", c.got),
+                ("from_friend", c.from_friend),
+                ("restored", c.restored),
+                ("deleted", c.deleted),
+                ("consumed", c.consumed),
+                ("activated", c.activated),
+            ];
+            let moved: Vec<String> = named
+                .iter()
+                .filter(|(_, n)| *n != 0)
+                .map(|(name, n)| format!("{name}+{n}"))
+                .collect();
+            moved.join(",")
+        };
+        match effect {
+            Effect::Bind(b) => format!(
+                "bind {:?} to {} on {}",
+                b.key(),
+                b.push.message.from_user_name,
+                b.day
+            ),
+            Effect::Restore { binding, count } => {
+                format!(
+                    "restore {:?} to {} count {}",
+                    binding.key(),
+                    binding.push.message.from_user_name,
+                    counts(count)
+                )
+            }
+            Effect::Move(CodeMove {
+                card_id,
+                code,
+                status,
+                count,
+            }) => format!(
+                "move {card_id}/{} to {} count {}",
+                code.map_or("-", |c| c.as_str()),
+                status.as_str(),
+                count.as_ref().map_or("none".to_owned(), |c| format!(
+                    "in its channel {}",
+                    counts(c)
+                ))
+            ),
+            Effect::Count(d) => format!(
+                "count {}/{}/{}/{:?} on {} {}",
+                d.appid,
+                d.card_id,
+                d.outer_id,
+                d.outer_str,
+                d.day,
+                counts(&d.counts)
+            ),
+            Effect::MemberCard(c) => format!(
+                "member card {}/{} bonus {} balance {}",
+                c.card_id, c.code, c.bonus, c.balance
+            ),
+            Effect::Review(r) => format!(
+                "review {} {} {:?} at {}",
+                r.card_id, r.status, r.refuse_reason, r.reviewed_at
+            ),
+            Effect::MassReport { finish, .. } => {
+                format!("mass report {:?} {:?}", finish.msg_id, finish.status)
+            }
+            Effect::FollowScene(scene) => format!("follow scene {scene}"),
+        }
+    }
+
+    fn effects_of(fields: &str) -> Vec<String> {
+        let xml = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName>\
+             <CreateTime>1714494600</CreateTime><MsgType>event</MsgType>{fields}</xml>"
+        );
+        let push = Incoming {
+            appid: AppId::from("wxA"),
+            message: events::parse(&xml).unwrap(),
+            raw_xml: xml.clone(),
+            received_at: 1_714_494_601,
+            query_key: None,
+        };
+        effects(&push, "2024-05-01").iter().map(line).collect()
+    }
+
+    /// Event × what it carries → effects. What each effect does to a prior state (a code cardhook
+    /// knows or not, an echo pending or not, an older review) is each writer's, and
+    /// `tests/it/batch.rs` holds the two writers equal on random streams.
+    #[test]
+    fn each_event_and_what_it_carries_decides_its_effects() {
+        let get = "<Event>user_get_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>";
+        let table: &[(&str, String, &[&str])] = &[
+            (
+                "a code got through a channel",
+                format!("{get}<OuterId>7</OuterId><OuterStr>poster</OuterStr>"),
+                &[
+                    r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
+                    r#"count wxA/c/7/"poster" on 2024-05-01 got+1"#,
+                ],
+            ),
+            (
+                "a gift received re-points the giver's code",
+                format!("{get}<IsGiveByFriend>1</IsGiveByFriend><FriendUserName>o0</FriendUserName><OldUserCardCode>9</OldUserCardCode>"),
+                &[
+                    r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
+                    "move c/9 to gifted_away count none",
+                    r#"count wxA/c/0/"" on 2024-05-01 got+1,from_friend+1"#,
+                ],
+            ),
+            (
+                "a gift received without the giver's code",
+                format!("{get}<IsGiveByFriend>1</IsGiveByFriend>"),
+                &[
+                    r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
+                    r#"count wxA/c/0/"" on 2024-05-01 got+1,from_friend+1"#,
+                ],
+            ),
+            (
+                "a member card found back",
+                format!("{get}<IsRestoreMemberCard>1</IsRestoreMemberCard><OuterId>7</OuterId>"),
+                &[r#"restore ("wxA", "c", "1") to o1 count restored+1"#],
+            ),
+            (
+                "a deleted code",
+                "<Event>user_del_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
+                &["move c/1 to deleted count in its channel deleted+1"],
+            ),
+            (
+                "a deleted code WeChat did not name still counts",
+                "<Event>user_del_card</Event><CardId>c</CardId>".into(),
+                &["move c/- to deleted count in its channel deleted+1"],
+            ),
+            (
+                "a consumed code",
+                "<Event>user_consume_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
+                &["move c/1 to consumed count in its channel consumed+1"],
+            ),
+            (
+                "a gift sent",
+                "<Event>user_gifting_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><IsReturnBack>0</IsReturnBack>".into(),
+                &["move c/1 to gifted_away count none"],
+            ),
+            (
+                "a gift that came back",
+                "<Event>user_gifting_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><IsReturnBack>1</IsReturnBack>".into(),
+                &["move c/1 to got count none"],
+            ),
+            (
+                "points and balance changed",
+                "<Event>update_member_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><ModifyBonus>-5</ModifyBonus><ModifyBalance>300</ModifyBalance>".into(),
+                &["member card c/1 bonus -5 balance 300"],
+            ),
+            (
+                "a points change without a code names no card",
+                "<Event>update_member_card</Event><CardId>c</CardId><ModifyBonus>5</ModifyBonus>".into(),
+                &[],
+            ),
+            (
+                "a card passed review (its sample's reason is dropped)",
+                "<Event>card_pass_check</Event><CardId>c</CardId><RefuseReason>x</RefuseReason>".into(),
+                &["review c CARD_STATUS_VERIFY_OK None at 1714494600"],
+            ),
+            (
+                "a card refused",
+                "<Event>card_not_pass_check</Event><CardId>c</CardId><RefuseReason>logo</RefuseReason>".into(),
+                &[r#"review c CARD_STATUS_VERIFY_FAIL Some("logo") at 1714494600"#],
+            ),
+            (
+                "a mass send's report",
+                "<Event>MASSSENDJOBFINISH</Event><MsgID>42</MsgID><Status>send success</Status><TotalCount>2</TotalCount><FilterCount>2</FilterCount><SentCount>2</SentCount><ErrorCount>0</ErrorCount>".into(),
+                &[r#"mass report Some(42) Some("send success")"#],
+            ),
+            (
+                "a follow by a parametric QR code",
+                "<Event>subscribe</Event><EventKey>qrscene_shop1</EventKey>".into(),
+                &["follow scene shop1"],
+            ),
+            (
+                "a scan by a follower",
+                "<Event>SCAN</Event><EventKey>shop1</EventKey>".into(),
+                &["follow scene shop1"],
+            ),
+            ("a plain follow", "<Event>subscribe</Event>".into(), &[]),
+            (
+                "a card viewed changes no state",
+                "<Event>user_view_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
+                &[],
+            ),
+            ("an event cardhook does not know", "<Event>LOCATION</Event>".into(), &[]),
+        ];
+        for (case, fields, expected) in table {
+            assert_eq!(effects_of(fields), *expected, "{case}");
+        }
+    }
+}
