@@ -9,31 +9,9 @@ use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder};
 
 use super::channel_day::{ChannelDelta, Counts};
-use super::effects::{CodeMove, NewBinding};
+use super::effects::{CodeMove, NewBinding, Status};
 use super::StoreError;
 use crate::wechat::ids::{CardId, Code, OuterId};
-
-/// The life of a card code, as the binding's `status` column spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Got,
-    Activated,
-    GiftedAway,
-    Deleted,
-    Consumed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Got => "got",
-            Self::Activated => "activated",
-            Self::GiftedAway => "gifted_away",
-            Self::Deleted => "deleted",
-            Self::Consumed => "consumed",
-        }
-    }
-}
 
 /// Carry out [`Effect::Restore`](super::effects::Effect::Restore): the code's binding returns to
 /// `got` under the push's sender, marked restored, or is created so; `count` goes to the channel

@@ -6,11 +6,32 @@
 //! per writer. The jobs a push calls for are the activation rules' (`jobs::CardRules`), asked by
 //! the writers after the effects.
 
-use super::bindings::Status;
 use super::channel_day::{ChannelDelta, Counts};
 use super::push::Incoming;
 use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
+
+/// The life of a card code, as the binding's `status` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Got,
+    Activated,
+    GiftedAway,
+    Deleted,
+    Consumed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Got => "got",
+            Self::Activated => "activated",
+            Self::GiftedAway => "gifted_away",
+            Self::Deleted => "deleted",
+            Self::Consumed => "consumed",
+        }
+    }
+}
 
 /// One change a push makes, in the order the writers carry them out.
 #[derive(Debug, Clone)]

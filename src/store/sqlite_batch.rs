@@ -14,10 +14,9 @@
 use chrono::FixedOffset;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::bindings::Status;
 use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
-use super::effects::{effects, CardReview, CodeMove, Effect, MemberCardChange, NewBinding};
+use super::effects::{effects, CardReview, CodeMove, Effect, MemberCardChange, NewBinding, Status};
 use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
 use crate::wechat::events::MassSendFinish;
 use crate::wechat::ids::{CardId, Code, OuterId};
