@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
-use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -24,8 +23,10 @@ use crate::jobs::CardRules;
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::DatabaseFile;
+use crate::store::{self, Db};
 use crate::web::WebState;
 use crate::worker::Worker;
+use sea_orm::DatabaseConnection;
 
 /// Connections the kernel may hold for a listener before cardhook accepts them (capped by
 /// `net.core.somaxconn`). std's 128 fills under a flood of connections, and a push whose SYN is
@@ -93,19 +94,27 @@ impl App {
         settings: &Settings,
         listener: TcpListener,
         admin_listener: TcpListener,
-        db: DatabaseConnection,
+        conn: DatabaseConnection,
         clock: Clock,
     ) -> Result<Self, AppError> {
         settings.validate()?;
         let accounts = Accounts::from_settings(&settings.accounts)?;
         let metrics = Metrics::new()?;
         let wake_worker = Arc::new(Notify::new());
-        let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
-        let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
         let database_file = match DatabaseFile::path_in_url(settings.database.url.expose_secret()) {
             Some(path) => Some(DatabaseFile::at(path)?),
             None => None,
         };
+        // On SQLite every write of serve takes a turn on the one writer (`store::db`).
+        let (db, turn_requests) = match database_file {
+            Some(_) => {
+                let (turns, requests) = store::db::turns();
+                (Db::with_turns(conn.clone(), turns), Some(requests))
+            }
+            None => (Db::new(conn.clone()), None),
+        };
+        let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
+        let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
         let halt = CancellationToken::new();
         let storage_health = StorageHealth::new(halt.clone());
         let web_state = WebState::new(
@@ -161,13 +170,14 @@ impl App {
             metrics: metrics.clone(),
             health: storage_health.clone(),
         };
-        let (ingest, writer) = match database_file {
-            Some(file) => ingest::sqlite::spawn(
+        let (ingest, writer) = match (database_file, turn_requests) {
+            (Some(file), Some(turns)) => ingest::sqlite::spawn(
                 file,
                 Duration::from_millis(settings.database.busy_timeout_ms),
                 ingest_config,
+                turns,
             )?,
-            None => ingest::pool::spawn(db, settings.database.writers, ingest_config),
+            _ => ingest::pool::spawn(conn, settings.database.writers, ingest_config),
         };
         let state = AppState {
             accounts,

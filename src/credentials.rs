@@ -10,11 +10,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{AccountSettings, ConfigError, Settings, TokenEndpoint, WorkerSettings};
 use crate::metrics::Metrics;
+use crate::store::Db;
 use crate::store::{self, StoreError};
 use crate::wechat_api::ticket::TicketKind;
 use crate::wechat_api::token::FetchedToken;
@@ -45,7 +45,7 @@ impl TokenError {
 
 #[derive(Clone)]
 pub struct TokenProvider {
-    db: DatabaseConnection,
+    db: Db,
     api: WechatApi,
     owner: String,
     margin: i64,
@@ -92,7 +92,7 @@ impl TokenProvider {
     /// The API client of `wechat.api_base` and a provider over it, as the settings say.
     pub fn from_settings(
         settings: &Settings,
-        db: DatabaseConnection,
+        db: Db,
         metrics: Metrics,
     ) -> Result<Self, ConfigError> {
         let timeout = Duration::from_millis(settings.worker.api_timeout_ms);
@@ -144,7 +144,7 @@ impl TokenProvider {
     }
 
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         api: WechatApi,
         accounts: &[AccountSettings],
         w: &WorkerSettings,

@@ -100,6 +100,8 @@ async fn operator(settings: &Settings) -> anyhow::Result<Distribution> {
     store::migrate(&db)
         .await
         .context("migrating the database")?;
+    // The CLI runs beside serve, not in it: its writes take no writer turn.
+    let db = store::Db::new(db);
     let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
     Ok(Distribution::new(db, tokens, Clock::system()))
 }

@@ -9,12 +9,12 @@ pub mod jssdk;
 pub mod messages;
 pub mod qrcode;
 
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::credentials::{TokenError, TokenProvider};
 use crate::store::channel::{self, ChannelKind, NewChannel};
+use crate::store::Db;
 use crate::store::StoreError;
 use crate::wechat::ids::OuterId;
 use crate::wechat_api::distribution::{
@@ -60,7 +60,7 @@ impl From<ApiCallError> for DistributionError {
 /// The operator's side of cardhook. Cheap to clone.
 #[derive(Clone)]
 pub struct Distribution {
-    db: DatabaseConnection,
+    db: Db,
     tokens: TokenProvider,
     clock: Clock,
 }
@@ -151,7 +151,7 @@ fn required(field: &str, value: &str) -> Result<(), DistributionError> {
 }
 
 impl Distribution {
-    pub fn new(db: DatabaseConnection, tokens: TokenProvider, clock: Clock) -> Self {
+    pub fn new(db: Db, tokens: TokenProvider, clock: Clock) -> Self {
         Self { db, tokens, clock }
     }
 
@@ -173,7 +173,7 @@ impl Distribution {
     }
 
     /// The database, credentials and clock it works with.
-    pub fn parts(&self) -> (&DatabaseConnection, &TokenProvider, &Clock) {
+    pub fn parts(&self) -> (&Db, &TokenProvider, &Clock) {
         (&self.db, &self.tokens, &self.clock)
     }
 

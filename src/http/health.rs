@@ -30,6 +30,7 @@ pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpRe
     }
     state
         .db
+        .connection()
         .ping()
         .await
         .map_err(|e| HttpError::NotReady(format!("database does not answer: {e}")))?;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, ResponseError};
-use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use tokio::sync::Notify;
 
@@ -25,6 +24,7 @@ use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::DatabaseFile;
+use crate::store::Db;
 use error::HttpError;
 
 /// What every callback handler needs.
@@ -79,7 +79,7 @@ impl AppState {
 #[derive(Clone)]
 pub struct AdminState {
     pub accounts: Accounts,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub metrics: Metrics,
     pub clock: Clock,
     pub admin_token: Option<SecretString>,

@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::task::JoinHandle;
 
-use super::{answer, next_batch, one_by_one, Ingest, IngestConfig, IngestError};
+use super::{answer, next_batch, one_by_one, Ingest, IngestConfig, IngestError, QueuedPush};
+use crate::store::db::{Granting, TurnRequests};
 use crate::store::push::{Incoming, Stored};
 use crate::store::{self, sqlite_batch, DatabaseFile, StoreError};
+use tokio::sync::mpsc;
 
 /// The writer's thread, as `top -H` and profiles show it (the kernel keeps 15 bytes).
 pub const WRITER_THREAD: &str = "cardhook-writer";
@@ -60,6 +62,7 @@ pub fn spawn(
     file: DatabaseFile,
     busy_timeout: Duration,
     config: IngestConfig,
+    mut turns: TurnRequests,
 ) -> Result<(Ingest, JoinHandle<()>), StoreError> {
     let opened = |path| open(path, busy_timeout).map_err(|e| StoreError::Busy(e.to_string()));
     let conn = opened(file.path())?;
@@ -77,7 +80,21 @@ pub fn spawn(
         .name(WRITER_THREAD.into())
         .spawn(move || {
             let max = writer.config.batch_max;
-            while let Some(batch) = runtime.block_on(next_batch(&mut rx, max)) {
+            // Between batches the writer hands its turn to a write of the rest of serve that asked
+            // for it (`store::db`), and writes nothing until it comes back.
+            while let Some(work) = runtime.block_on(next_work(&mut rx, &mut turns, max)) {
+                let batch = match work {
+                    Work::Pushes(batch) => batch,
+                    Work::Turn(turn) => {
+                        if !runtime.block_on(turn.grant(TURN_LIMIT)) {
+                            tracing::warn!(
+                                limit_ms = TURN_LIMIT.as_millis() as u64,
+                                "a write held the writer's turn past its limit; the writer goes on"
+                            );
+                        }
+                        continue;
+                    }
+                };
                 let started = Instant::now();
                 let pushes: Vec<&Incoming> = batch.iter().map(|queued| &queued.push).collect();
                 let whole = writer.store(&pushes);
@@ -100,6 +117,30 @@ pub fn spawn(
         let _ = on_stop.await;
     });
     Ok((ingest, handle))
+}
+
+/// What the writer does next: store a batch of pushes, or hand its turn to another write.
+enum Work {
+    Pushes(Vec<QueuedPush>),
+    Turn(Granting),
+}
+
+/// How long a write of the rest of serve may hold the writer's turn before the writer goes on
+/// (a turn covers a few statements of one transaction; no WeChat call is made while one is held).
+const TURN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The next work: a turn asked for goes first (a write waits at most one batch), then pushes.
+/// None once no push can come any more.
+async fn next_work(
+    rx: &mut mpsc::Receiver<QueuedPush>,
+    turns: &mut TurnRequests,
+    max: usize,
+) -> Option<Work> {
+    tokio::select! {
+        biased;
+        Some(turn) = turns.next() => Some(Work::Turn(turn)),
+        batch = next_batch(rx, max) => batch.map(Work::Pushes),
+    }
 }
 
 /// The writer's connection: stock SQLite, WAL, `synchronous = FULL`, no automatic checkpoint.

@@ -7,14 +7,14 @@
 //! by SMS itself). The code is checked in the binding's transaction and used up by it.
 
 use entity::member::Model;
-use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::config::{CardSettings, UnknownMember};
 use crate::jobs::{for_member, JobPayload};
 use crate::membership_number::MembershipTemplate;
 use crate::store::members::{self, MemberRow};
 use crate::store::sms::{self, CodeCheck};
-use crate::store::{self, jobs, sequences, StoreError};
+use crate::store::Db;
+use crate::store::{jobs, sequences, StoreError};
 
 /// Who asks, for which card code, with which (normalised) phone.
 #[derive(Debug, Clone)]
@@ -91,12 +91,12 @@ impl Refusal {
 /// in one transaction. An SMS code is checked first: a wrong one counts a try (committed), a right
 /// one is used up whatever the binding then finds.
 pub async fn bind(
-    db: &DatabaseConnection,
+    db: &Db,
     claim: &Claim<'_>,
     proof: Proof<'_>,
     now: i64,
 ) -> Result<Result<Bound, Refusal>, StoreError> {
-    let txn = store::begin_write(db).await?;
+    let txn = db.begin_write().await?;
     if let Proof::SmsCode {
         phone_key,
         code_hash,
@@ -111,7 +111,7 @@ pub async fn bind(
         }
     }
     // The binding's own writes go or stay together; the used code stays used.
-    let binding = txn.begin().await?;
+    let binding = txn.savepoint().await?;
     let outcome = bind_in(&binding, claim, now).await?;
     match &outcome {
         Ok(Bound::New(_)) => binding.commit().await?,

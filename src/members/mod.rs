@@ -8,9 +8,8 @@ pub mod phone;
 pub mod reconcile;
 pub mod sync;
 
-use sea_orm::DatabaseConnection;
-
-use crate::store::{self, members, StoreError};
+use crate::store::Db;
+use crate::store::{members, StoreError};
 use import::{ImportError, ImportReport};
 
 /// Why members could not be imported, shown, changed or reconciled.
@@ -32,7 +31,7 @@ pub enum MembersError {
 /// Import a CSV of members into `appid` (see `import`): every accepted line is written in one
 /// transaction; the report says what happened to each line.
 pub async fn import(
-    db: &DatabaseConnection,
+    db: &Db,
     appid: &str,
     csv: &[u8],
     now: i64,
@@ -51,7 +50,7 @@ pub async fn import(
         })
         .map(|row| row.member_no.clone())
         .collect();
-    let txn = store::begin_write(db).await?;
+    let txn = db.begin_write().await?;
     members::upsert(&txn, appid, &rows, now).await?;
     report.syncs_queued = sync::queue_changed(&txn, appid, &revalued, now)
         .await?

@@ -3,13 +3,13 @@
 //! `update_member` job of each member that differs.
 
 use futures_util::stream::{self, StreamExt};
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use super::{sync, MembersError};
 use crate::clock::Clock;
 use crate::credentials::TokenProvider;
-use crate::store::{self, members, StoreError};
+use crate::store::Db;
+use crate::store::{members, StoreError};
 use entity::member::Model;
 
 /// A member whose card shows other points or balance than cardhook has.
@@ -68,7 +68,7 @@ impl Reconciled {
 
 /// Reads WeChat for members, a bounded number at a time.
 pub struct Reconciler<'a> {
-    pub db: &'a DatabaseConnection,
+    pub db: &'a Db,
     pub tokens: &'a TokenProvider,
     pub clock: &'a Clock,
     pub appid: &'a str,
@@ -158,7 +158,7 @@ impl Reconciler<'_> {
     /// Queue the update of each drifted member, in one transaction; the jobs' dedup keys.
     pub async fn queue_fixes(&self, drift: &[Drift]) -> Result<Vec<String>, MembersError> {
         let member_nos: Vec<String> = drift.iter().map(|d| d.member_no.clone()).collect();
-        let txn = store::begin_write(self.db).await?;
+        let txn = self.db.begin_write().await?;
         let keys = sync::queue_changed(&txn, self.appid, &member_nos, self.clock.now()).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(keys)

@@ -2,13 +2,13 @@
 //! WeChat (issue 24). A member bound to an activated card gets a job; any other keeps its values
 //! until its activation, which sends them.
 
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::MembersError;
 use crate::jobs::JobPayload;
 use crate::store::members::{self, ValueChange};
-use crate::store::{self, jobs, StoreError};
+use crate::store::Db;
+use crate::store::{jobs, StoreError};
 use entity::member::Model;
 
 /// What `PUT /api/v1/members/{member_no}` and `cardhook members update` set: absolute points and
@@ -50,14 +50,14 @@ impl NewValues {
 /// Set a member's points and balance and, when its card is activated, queue their sync — in one
 /// transaction. The member as it now is.
 pub async fn set_values(
-    db: &DatabaseConnection,
+    db: &Db,
     appid: &str,
     member_no: &str,
     values: NewValues,
     now: i64,
 ) -> Result<Model, MembersError> {
     let change = values.change()?;
-    let txn = store::begin_write(db).await?;
+    let txn = db.begin_write().await?;
     let member = members::change_values(&txn, appid, member_no, &change, now)
         .await?
         .ok_or(MembersError::UnknownMember)?;

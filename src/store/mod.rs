@@ -8,6 +8,7 @@ pub mod cards;
 pub mod channel;
 pub mod channel_day;
 pub mod database_file;
+pub mod db;
 pub mod deposits;
 pub mod effects;
 pub mod error;
@@ -28,12 +29,13 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait,
 };
 use secrecy::ExposeSecret;
 
 pub use database_file::DatabaseFile;
+pub use db::Db;
 pub use error::StoreError;
 
 use crate::wechat::ids::OuterId;
@@ -127,17 +129,6 @@ async fn refuse_unsafe_postgres(db: &DatabaseConnection) -> Result<(), StoreErro
         }
     }
     Ok(())
-}
-
-/// Begin a transaction that writes. On SQLite it takes the write lock at once (IMMEDIATE): a
-/// transaction that read first could not upgrade once another connection has written.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
 }
 
 /// Apply every pending migration. On PostgreSQL an advisory lock makes instances that start

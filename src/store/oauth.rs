@@ -3,8 +3,9 @@
 
 use entity::oauth_state;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
+use super::Db;
 use super::StoreError;
 
 /// How far apart the clocks of instances may be.
@@ -12,13 +13,13 @@ const CLOCK_MARGIN_SECS: i64 = 300;
 
 /// Use the state `state_id` (good until `expires_at`): true the first time, false ever after.
 pub async fn use_state(
-    db: &DatabaseConnection,
+    db: &Db,
     state_id: &str,
     appid: &str,
     expires_at: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.begin_write().await?;
     let inserted = oauth_state::Entity::insert(oauth_state::ActiveModel {
         state_id: Set(state_id.to_owned()),
         appid: Set(appid.to_owned()),

@@ -6,11 +6,12 @@
 use entity::{sms_code, sms_send};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect,
 };
 use subtle::ConstantTimeEq;
 
+use super::Db;
 use super::StoreError;
 
 /// At most this many sends per phone a minute, per phone an hour, per OpenID a day and per
@@ -45,12 +46,8 @@ pub enum Reserved {
 /// Count the send and store the code (replacing the session's earlier code for the phone) — in one
 /// transaction, unless a limit is reached. On PostgreSQL the code's row is written first, so that
 /// concurrent sends to one phone take their turns.
-pub async fn reserve(
-    db: &DatabaseConnection,
-    new: &NewCode<'_>,
-    now: i64,
-) -> Result<Reserved, StoreError> {
-    let txn = super::begin_write(db).await?;
+pub async fn reserve(db: &Db, new: &NewCode<'_>, now: i64) -> Result<Reserved, StoreError> {
+    let txn = db.begin_write().await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // READ COMMITTED would let concurrent sends each count without the others: take the
         // phone's, the OpenID's and the client's turn first, always in this order (SQLite's write
@@ -139,7 +136,7 @@ pub async fn reserve(
 }
 
 async fn store_code(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     new: &NewCode<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -164,12 +161,8 @@ async fn store_code(
 }
 
 /// A send that did not go out: it does not count, and its code is gone.
-pub async fn release(
-    db: &DatabaseConnection,
-    new: &NewCode<'_>,
-    send_id: i64,
-) -> Result<(), StoreError> {
-    let txn = super::begin_write(db).await?;
+pub async fn release(db: &Db, new: &NewCode<'_>, send_id: i64) -> Result<(), StoreError> {
+    let txn = db.begin_write().await?;
     sms_send::Entity::delete_by_id(send_id).exec(&txn).await?;
     sms_code::Entity::delete_many()
         .filter(sms_code::Column::Appid.eq(new.appid))
@@ -213,7 +206,7 @@ impl CodeCheck {
 /// a right code is deleted (used once), a wrong one counts a try and burns the code at
 /// `max_tries`. Another session's code is never touched.
 pub async fn check(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     key: (&str, &str, &str),
     code_hash: &str,
     max_tries: u32,

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web;
-use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
@@ -31,6 +30,7 @@ use crate::http::body::read_limited;
 use crate::http::error::HttpError;
 use crate::metrics::Metrics;
 use crate::sms::SmsSender;
+use crate::store::Db;
 use rate::RateLimiter;
 use session_codes::SessionCodes;
 use signing::Signer;
@@ -44,7 +44,7 @@ pub struct WebState {
     pub accounts: Accounts,
     /// The configured `[[cards]]`, by card_id.
     pub cards: Arc<HashMap<String, CardSettings>>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub tokens: TokenProvider,
     pub distribution: Distribution,
     /// None when `web.session_secret` is not set: the activation page is off.

@@ -10,7 +10,7 @@ use crate::credentials::TokenError;
 use crate::jobs::JobPayload;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
-use crate::store::{self, bindings, members, push::day_of, StoreError};
+use crate::store::{bindings, members, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::membercard::MemberActivation;
 use crate::wechat_api::Retry;
@@ -133,7 +133,7 @@ impl Worker {
         done: &[Activated],
         now: i64,
     ) -> Result<Vec<JobOutcome>, StoreError> {
-        let txn = store::begin_write(&self.db).await?;
+        let txn = self.db.begin_write().await?;
         let outcomes = self.record_in(&txn, done, now).await?;
         // Committed is durable: SQLite at synchronous = FULL, PostgreSQL with synchronous_commit.
         txn.commit().await?;

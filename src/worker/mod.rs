@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 use futures_util::FutureExt;
-use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +28,7 @@ use crate::jobs::{CardRules, JobPayload};
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
 use crate::store::jobs::{self, Claimed};
+use crate::store::Db;
 use crate::store::StoreError;
 use outcome::{JobOutcome, Step};
 
@@ -47,7 +47,7 @@ pub enum Outcome {
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]
 pub struct Worker {
-    db: DatabaseConnection,
+    db: Db,
     /// The shared credentials, and the API client they are fetched with.
     tokens: TokenProvider,
     settings: WorkerSettings,
@@ -66,7 +66,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         settings: &Settings,
-        db: DatabaseConnection,
+        db: Db,
         tokens: TokenProvider,
         clock: Clock,
         wake: Arc<Notify>,

@@ -14,7 +14,7 @@ use super::Worker;
 use crate::jobs::JobPayload;
 use crate::store::jobs::{self, Claimed};
 use crate::store::members::{self, Sent};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 use crate::wechat_api::membercard::{NotifyOptional, UpdateUser};
 use entity::member::Model;
 
@@ -125,7 +125,7 @@ impl Worker {
         now: i64,
     ) -> Result<JobOutcome, StoreError> {
         let (appid, member_no) = (member.appid.as_str(), member.member_no.as_str());
-        let txn = store::begin_write(&self.db).await?;
+        let txn = self.db.begin_write().await?;
         let after = members::confirm_sync(&txn, appid, member_no, sent, shown, now).await?;
         let held = jobs::complete(&txn, job.id, &job.claim_token, now).await?;
         if let Some(after) = after.filter(|m| held && m.revision > sent.revision) {

@@ -881,8 +881,12 @@ async fn instances_sharing_a_database_fetch_each_ticket_once() {
     // Three "instances": their own providers (own caches, own lease owners) on one database.
     let providers: Vec<TokenProvider> = (0..3)
         .map(|_| {
-            TokenProvider::from_settings(&app.settings, app.db.clone(), Metrics::new().unwrap())
-                .unwrap()
+            TokenProvider::from_settings(
+                &app.settings,
+                cardhook::store::Db::new(app.db.clone()),
+                Metrics::new().unwrap(),
+            )
+            .unwrap()
         })
         .collect();
     let now = chrono::Utc::now().timestamp();

@@ -19,6 +19,7 @@ mod member_sync;
 mod members;
 mod messages;
 mod migrations;
+mod one_writer;
 mod power_loss;
 mod push_modes;
 mod push_vectors;
