@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App as ActixApp, HttpServer};
+use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -22,11 +23,9 @@ use crate::ingest::{self, IngestConfig};
 use crate::jobs::CardRules;
 use crate::metrics::Metrics;
 use crate::storage_health::StorageHealth;
-use crate::store::DatabaseFile;
-use crate::store::{self, Db};
+use crate::store::{self, DatabaseFile, Db};
 use crate::web::WebState;
 use crate::worker::Worker;
-use sea_orm::DatabaseConnection;
 
 /// Connections the kernel may hold for a listener before cardhook accepts them (capped by
 /// `net.core.somaxconn`). std's 128 fills under a flood of connections, and a push whose SYN is
@@ -106,10 +105,10 @@ impl App {
             None => None,
         };
         // On SQLite every write of serve takes a turn on the one writer (`store::db`).
-        let (db, turn_requests) = match database_file {
-            Some(_) => {
+        let (db, sqlite_writer) = match database_file.clone() {
+            Some(file) => {
                 let (turns, requests) = store::db::turns();
-                (Db::with_turns(conn.clone(), turns), Some(requests))
+                (Db::with_turns(conn.clone(), turns), Some((file, requests)))
             }
             None => (Db::new(conn.clone()), None),
         };
@@ -170,14 +169,14 @@ impl App {
             metrics: metrics.clone(),
             health: storage_health.clone(),
         };
-        let (ingest, writer) = match (database_file, turn_requests) {
-            (Some(file), Some(turns)) => ingest::sqlite::spawn(
+        let (ingest, writer) = match sqlite_writer {
+            Some((file, turns)) => ingest::sqlite::spawn(
                 file,
                 Duration::from_millis(settings.database.busy_timeout_ms),
                 ingest_config,
                 turns,
             )?,
-            _ => ingest::pool::spawn(conn, settings.database.writers, ingest_config),
+            None => ingest::pool::spawn(conn, settings.database.writers, ingest_config),
         };
         let state = AppState {
             accounts,

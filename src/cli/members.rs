@@ -16,7 +16,6 @@ use crate::metrics::Metrics;
 use crate::report;
 use crate::store::jobs;
 use crate::store::members as stored;
-use crate::store::Db;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -115,7 +114,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let db = super::database_to_read(settings).await?;
             let now = chrono::Utc::now().timestamp();
-            let report = members::import(&Db::new(db), &appid, &csv, now).await?;
+            let report = members::import(&db, &appid, &csv, now).await?;
             match format {
                 Format::Json => super::print_json(&report)?,
                 Format::Table | Format::Csv => print!("{}", report::import_report(&report)),
@@ -177,7 +176,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 record_balance,
             };
             let now = chrono::Utc::now().timestamp();
-            let member = sync::set_values(&Db::new(db), &appid, &member_no, values, now).await?;
+            let member = sync::set_values(&db, &appid, &member_no, values, now).await?;
             let view = stored::MemberView::from(member);
             match format {
                 Format::Json => super::print_json(&view)?,
@@ -193,7 +192,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             format,
         } => {
             let appid = account(settings, appid.as_deref())?;
-            let db = Db::new(super::database_to_read(settings).await?);
+            let db = super::database_to_read(settings).await?;
             let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
             let clock = Clock::system();
             let reconciler = Reconciler {

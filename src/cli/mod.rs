@@ -100,15 +100,16 @@ async fn operator(settings: &Settings) -> anyhow::Result<Distribution> {
     store::migrate(&db)
         .await
         .context("migrating the database")?;
-    // The CLI runs beside serve, not in it: its writes take no writer turn.
+    // As `database_to_read`: no writer turn.
     let db = store::Db::new(db);
     let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
     Ok(Distribution::new(db, tokens, Clock::system()))
 }
 
 /// The database of a command that reads it: it must exist and be migrated. Otherwise one line says
-/// so and names the command that fixes it (a reading command never creates the database).
-async fn database_to_read(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+/// so and names the command that fixes it (a reading command never creates the database). The CLI
+/// runs beside serve, not in it: its writes take no writer turn.
+async fn database_to_read(settings: &Settings) -> anyhow::Result<store::Db> {
     use migration::MigratorTrait;
     use secrecy::ExposeSecret;
     if let Some(path) = store::DatabaseFile::path_in_url(settings.database.url.expose_secret()) {
@@ -129,7 +130,7 @@ async fn database_to_read(settings: &Settings) -> anyhow::Result<sea_orm::Databa
         "the database is not migrated ({} migration(s) pending): run `cardhook migrate`",
         pending.len()
     );
-    Ok(db)
+    Ok(store::Db::new(db))
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{answer, next_batch, one_by_one, Ingest, IngestConfig, IngestError, QueuedPush};
 use crate::store::db::{Granting, TurnRequests};
 use crate::store::push::{Incoming, Stored};
 use crate::store::{self, sqlite_batch, DatabaseFile, StoreError};
-use tokio::sync::mpsc;
 
 /// The writer's thread, as `top -H` and profiles show it (the kernel keeps 15 bytes).
 pub const WRITER_THREAD: &str = "cardhook-writer";

@@ -45,6 +45,14 @@ impl Db {
         self.turns.as_ref()?.take().await
     }
 
+    /// The writer's turn for a statement that may write; none for a read.
+    async fn turn_for(&self, sql: &str) -> Option<Turn> {
+        match may_write(sql) {
+            true => self.turn().await,
+            false => None,
+        }
+    }
+
     /// Begin a transaction that writes, holding the writer's turn until it ends. On SQLite it takes
     /// the write lock at once (IMMEDIATE): a transaction that read first could not upgrade once
     /// another connection has written.
@@ -85,18 +93,12 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let _turn = match may_write(&stmt.sql) {
-            true => self.turn().await,
-            false => None,
-        };
+        let _turn = self.turn_for(&stmt.sql).await;
         self.conn.query_one_raw(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let _turn = match may_write(&stmt.sql) {
-            true => self.turn().await,
-            false => None,
-        };
+        let _turn = self.turn_for(&stmt.sql).await;
         self.conn.query_all_raw(stmt).await
     }
 }
