@@ -22,6 +22,7 @@ use crate::http::{admin_routes, callback_routes, AdminState, AppState};
 use crate::ingest::{self, IngestConfig};
 use crate::jobs::CardRules;
 use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::storage_health::StorageHealth;
 use crate::store::{self, DatabaseFile, Db};
 use crate::web::WebState;
@@ -99,7 +100,6 @@ impl App {
         settings.validate()?;
         let accounts = Accounts::from_settings(&settings.accounts)?;
         let metrics = Metrics::new()?;
-        let wake_worker = Arc::new(Notify::new());
         let database_file = match DatabaseFile::path_in_url(settings.database.url.expose_secret()) {
             Some(path) => Some(DatabaseFile::at(path)?),
             None => None,
@@ -113,37 +113,21 @@ impl App {
             None => (Db::new(conn.clone()), None),
         };
         let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
-        let distribution = Distribution::new(db.clone(), tokens.clone(), clock.clone());
         let halt = CancellationToken::new();
-        let storage_health = StorageHealth::new(halt.clone());
-        let web_state = WebState::new(
-            settings,
-            accounts.clone(),
-            distribution.clone(),
-            metrics.clone(),
-            wake_worker.clone(),
-        )
-        .map_err(|e| AppError::Sms(e.to_string()))?;
-        let worker = Worker::new(
-            settings,
-            db.clone(),
+        let services = Services {
+            accounts,
+            distribution: Distribution::new(db.clone(), tokens.clone(), clock.clone()),
+            db,
             tokens,
-            clock.clone(),
-            wake_worker.clone(),
-            metrics.clone(),
-            storage_health.clone(),
-        )?;
-        let admin_state = AdminState {
-            accounts: accounts.clone(),
-            db: db.clone(),
             metrics: metrics.clone(),
-            clock: clock.clone(),
-            admin_token: settings.admin.token.clone(),
-            database_file: database_file.clone(),
-            wake_worker: wake_worker.clone(),
-            storage_health: storage_health.clone(),
-            distribution,
+            clock,
+            wake_worker: Arc::new(Notify::new()),
+            storage_health: StorageHealth::new(halt.clone()),
         };
+        let web_state =
+            WebState::new(settings, &services).map_err(|e| AppError::Sms(e.to_string()))?;
+        let worker = Worker::new(settings, &services)?;
+        let admin_state = AdminState::new(settings, &services, database_file);
         for account in settings
             .accounts
             .iter()
@@ -165,9 +149,9 @@ impl App {
             timeout: Duration::from_millis(settings.server.storage_timeout_ms),
             offset: settings.stats_offset()?,
             jobs: Arc::new(CardRules::from_settings(&settings.cards)),
-            wake_worker,
+            wake_worker: services.wake_worker.clone(),
             metrics: metrics.clone(),
-            health: storage_health.clone(),
+            health: services.storage_health.clone(),
         };
         let (ingest, writer) = match sqlite_writer {
             Some((file, turns)) => ingest::sqlite::spawn(
@@ -178,15 +162,7 @@ impl App {
             )?,
             None => ingest::pool::spawn(conn, settings.database.writers, ingest_config),
         };
-        let state = AppState {
-            accounts,
-            ingest,
-            metrics: metrics.clone(),
-            clock,
-            max_body_bytes: settings.server.max_body_bytes,
-            body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
-            timestamp_tolerance_secs: settings.server.timestamp_tolerance_secs,
-        };
+        let state = AppState::new(settings, &services, ingest);
         let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).map_err(|entry| {
             ConfigError::Invalid {
                 key: "server.trusted_proxies".to_owned(),
@@ -234,7 +210,7 @@ impl App {
             worker,
             run_worker: settings.worker.enabled,
             halt,
-            storage_health,
+            storage_health: services.storage_health.clone(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod members;
 pub mod membership_number;
 pub mod metrics;
 pub mod report;
+pub mod services;
 pub mod shutdown;
 pub mod sms;
 pub mod storage_health;

@@ -172,11 +172,6 @@ impl Distribution {
         self.clock.now()
     }
 
-    /// The database, credentials and clock it works with.
-    pub fn parts(&self) -> (&Db, &TokenProvider, &Clock) {
-        (&self.db, &self.tokens, &self.clock)
-    }
-
     pub async fn channels(
         &self,
         appid: Option<&str>,

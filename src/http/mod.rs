@@ -19,9 +19,11 @@ use tokio::sync::Notify;
 
 use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
+use crate::config::Settings;
 use crate::distribution::Distribution;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::storage_health::StorageHealth;
 use crate::store::DatabaseFile;
 use crate::store::Db;
@@ -40,6 +42,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The callback listener's state: the accounts, the queue to the writers, and the limits.
+    pub fn new(settings: &Settings, services: &Services, ingest: Ingest) -> Self {
+        Self {
+            accounts: services.accounts.clone(),
+            ingest,
+            metrics: services.metrics.clone(),
+            clock: services.clock.clone(),
+            max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
+            timestamp_tolerance_secs: settings.server.timestamp_tolerance_secs,
+        }
+    }
+
     /// A metric label for an AppID: configured ones as they are, anything else `unknown`
     /// (a scanner must not be able to create label values).
     pub fn appid_label(&self, appid: Option<&str>) -> &str {
@@ -90,6 +105,27 @@ pub struct AdminState {
     pub storage_health: StorageHealth,
     /// Channels, QR codes, code deposits and JS-SDK signatures.
     pub distribution: Distribution,
+}
+
+impl AdminState {
+    /// The admin listener's state; `database_file` when the database is a SQLite file.
+    pub fn new(
+        settings: &Settings,
+        services: &Services,
+        database_file: Option<DatabaseFile>,
+    ) -> Self {
+        Self {
+            accounts: services.accounts.clone(),
+            db: services.db.clone(),
+            metrics: services.metrics.clone(),
+            clock: services.clock.clone(),
+            admin_token: settings.admin.token.clone(),
+            database_file,
+            wake_worker: services.wake_worker.clone(),
+            storage_health: services.storage_health.clone(),
+            distribution: services.distribution.clone(),
+        }
+    }
 }
 
 /// The admin routes (DESIGN §4): every one but `/healthz` needs the bearer token.

@@ -29,6 +29,7 @@ use crate::distribution::Distribution;
 use crate::http::body::read_limited;
 use crate::http::error::HttpError;
 use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::sms::SmsSender;
 use crate::store::Db;
 use rate::RateLimiter;
@@ -79,15 +80,8 @@ pub struct SmsCodes {
 }
 
 impl WebState {
-    /// The pages of `accounts` as `settings` configure them, on `distribution`'s database and
-    /// credentials.
-    pub fn new(
-        settings: &Settings,
-        accounts: Accounts,
-        distribution: Distribution,
-        metrics: Metrics,
-        wake_worker: Arc<Notify>,
-    ) -> Result<Self, reqwest::Error> {
+    /// The pages of the accounts as `settings` configure them.
+    pub fn new(settings: &Settings, services: &Services) -> Result<Self, reqwest::Error> {
         let sms = match &settings.sms {
             Some(sms) => Some(Arc::new(SmsCodes {
                 sender: SmsSender::from_settings(sms)?,
@@ -96,15 +90,13 @@ impl WebState {
             })),
             None => None,
         };
-        let (db, tokens, clock) = distribution.parts();
-        let (db, tokens, clock) = (db.clone(), tokens.clone(), clock.clone());
         let public_url = settings
             .web
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned());
         Ok(Self {
-            accounts,
+            accounts: services.accounts.clone(),
             cards: Arc::new(
                 settings
                     .cards
@@ -112,9 +104,9 @@ impl WebState {
                     .map(|c| (c.card_id.clone(), c.clone()))
                     .collect(),
             ),
-            db,
-            tokens,
-            distribution,
+            db: services.db.clone(),
+            tokens: services.tokens.clone(),
+            distribution: services.distribution.clone(),
             signer: settings
                 .web
                 .session_secret
@@ -133,14 +125,14 @@ impl WebState {
                     .map(|o| o.trim_end_matches('/').to_owned())
                     .collect(),
             ),
-            clock,
-            metrics,
+            clock: services.clock.clone(),
+            metrics: services.metrics.clone(),
             limiter: RateLimiter::per_minute(jssdk::PER_MINUTE),
             sign_ins: RateLimiter::per_minute(settings.web.sign_ins_per_minute),
             session_codes: SessionCodes::default(),
             sms,
             body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
-            wake_worker,
+            wake_worker: services.wake_worker.clone(),
         })
     }
 

@@ -24,8 +24,10 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, WorkerSettings};
 use crate::credentials::TokenProvider;
 use crate::distribution::messages::SendCardOrder;
+use crate::distribution::Distribution;
 use crate::jobs::{CardRules, JobPayload};
 use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::storage_health::StorageHealth;
 use crate::store::jobs::{self, Claimed};
 use crate::store::Db;
@@ -50,6 +52,8 @@ pub struct Worker {
     db: Db,
     /// The shared credentials, and the API client they are fetched with.
     tokens: TokenProvider,
+    /// Sends a follow QR code's card (`send_card` jobs).
+    distribution: Distribution,
     settings: WorkerSettings,
     offset: FixedOffset,
     clock: Clock,
@@ -64,25 +68,18 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(
-        settings: &Settings,
-        db: Db,
-        tokens: TokenProvider,
-        clock: Clock,
-        wake: Arc<Notify>,
-        metrics: Metrics,
-        health: StorageHealth,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(settings: &Settings, services: &Services) -> Result<Self, ConfigError> {
         Ok(Self {
-            db,
-            tokens,
+            db: services.db.clone(),
+            tokens: services.tokens.clone(),
+            distribution: services.distribution.clone(),
             settings: settings.worker.clone(),
             offset: settings.stats_offset()?,
-            clock,
-            wake,
-            metrics,
+            clock: services.clock.clone(),
+            wake: services.wake_worker.clone(),
+            metrics: services.metrics.clone(),
             in_flight: Arc::default(),
-            health,
+            health: services.storage_health.clone(),
             cards: Arc::new(CardRules::from_settings(&settings.cards)),
         })
     }

@@ -5,7 +5,7 @@
 use super::outcome::JobOutcome;
 use super::Worker;
 use crate::distribution::messages::SendCardOrder;
-use crate::distribution::{Distribution, DistributionError};
+use crate::distribution::DistributionError;
 use crate::store::jobs::Claimed;
 use crate::store::StoreError;
 
@@ -16,8 +16,7 @@ impl Worker {
         order: SendCardOrder,
         now: i64,
     ) -> Result<JobOutcome, StoreError> {
-        let operator = Distribution::new(self.db.clone(), self.tokens.clone(), self.clock.clone());
-        match operator.send_card(order).await {
+        match self.distribution.send_card(order).await {
             Ok(()) => {
                 self.metrics.observe_card_message("sent");
                 tracing::info!(job_id = job.id, "card sent in a customer-service message");
