@@ -97,6 +97,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let body = read_json(&from)?;
             let dir = from.parent().unwrap_or(Path::new("."));
             let created = operator
+                .catalogue()
                 .create_card(appid.as_deref(), body, Some(dir))
                 .await?;
             if json {
@@ -109,7 +110,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         Action::List { appid, format } => {
-            let cards = operator.cards(appid.as_deref()).await?;
+            let cards = operator.catalogue().cards(appid.as_deref()).await?;
             match format {
                 Format::Json => print_json(&serde_json::json!({ "cards": cards }))?,
                 Format::Table | Format::Csv => print!("{}", report::cards_table(&cards)),
@@ -120,7 +121,10 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             appid,
             format,
         } => {
-            let card = operator.card(appid.as_deref(), &card_id).await?;
+            let card = operator
+                .catalogue()
+                .card(appid.as_deref(), &card_id)
+                .await?;
             match format {
                 Format::Json => print_json(&card)?,
                 Format::Table | Format::Csv => print!("{}", report::cards_table(&[card])),
@@ -132,6 +136,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             appid,
         }) => {
             let card = operator
+                .catalogue()
                 .update_card(appid.as_deref(), &card_id, read_json(&from)?)
                 .await?;
             print!("{}", report::cards_table(&[card]));
@@ -148,6 +153,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("give --increase N or --reduce N"),
             };
             let card = operator
+                .catalogue()
                 .change_stock(appid.as_deref(), &card_id, change)
                 .await?;
             print!("{}", report::cards_table(&[card]));
@@ -161,6 +167,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 }),
         } => {
             operator
+                .catalogue()
                 .set_activate_form(appid.as_deref(), &card_id, read_json(&from)?)
                 .await?;
             println!("activation form of {card_id} set");

@@ -2,7 +2,7 @@
 
 use super::{operator, print_json};
 use crate::config::Settings;
-use crate::distribution::NameChannel;
+use crate::distribution::channels::NameChannel;
 use crate::report;
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +42,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let operator = operator(settings).await?;
     match args.action {
         Action::List { appid, json } => {
-            let channels = operator.channels(appid.as_deref()).await?;
+            let channels = operator.channels().list(appid.as_deref()).await?;
             if json {
                 return print_json(&channels);
             }
@@ -56,7 +56,8 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             name,
         } => {
             let channel = operator
-                .name_channel(NameChannel {
+                .channels()
+                .name(NameChannel {
                     appid,
                     card_id,
                     outer_id,

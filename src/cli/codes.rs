@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::{operator, print_json};
 use crate::config::Settings;
-use crate::distribution::deposit::parse_codes;
+use crate::distribution::codes::parse_codes;
 use crate::wechat_api::catalogue::StockChange;
 
 #[derive(Debug, clap::Args)]
@@ -69,11 +69,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         }) => {
             let codes = args.codes()?;
             let report = operator
+                .codes()
                 .deposit(args.appid.as_deref(), &args.card_id, &codes)
                 .await?;
             if sync_stock {
                 let appid = operator.appid(args.appid.as_deref())?;
                 let change = operator
+                    .catalogue()
                     .set_stock(&appid, &args.card_id, report.deposit_count)
                     .await?;
                 eprintln!(
@@ -107,6 +109,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         Action::Check(args) => {
             let codes = args.codes()?;
             let report = operator
+                .codes()
                 .check(args.appid.as_deref(), &args.card_id, &codes)
                 .await?;
             if args.json {

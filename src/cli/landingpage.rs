@@ -2,7 +2,7 @@
 
 use super::{operator, print_json};
 use crate::config::Settings;
-use crate::distribution::LandingPageOrder;
+use crate::distribution::channels::LandingPageOrder;
 use crate::wechat_api::distribution::LandingCard;
 
 #[derive(Debug, clap::Args)]
@@ -74,7 +74,11 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         outer_id: args.outer_id,
         outer_str: args.outer_str,
     };
-    let created = operator(settings).await?.create_landing_page(order).await?;
+    let created = operator(settings)
+        .await?
+        .channels()
+        .create_landing_page(order)
+        .await?;
     if args.json {
         return print_json(&created);
     }

@@ -93,7 +93,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 target,
                 name,
             };
-            let send = operator.mass_card(order).await?;
+            let send = operator.messages().mass_card(order).await?;
             if json {
                 print_json(&send)?;
             } else {
@@ -101,7 +101,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         Action::List { appid, format } => {
-            let sends = operator.mass_sends(appid.as_deref()).await?;
+            let sends = operator.messages().mass_sends(appid.as_deref()).await?;
             match format {
                 Format::Json => print_json(&serde_json::json!({ "sends": sends }))?,
                 Format::Table | Format::Csv => print!("{}", report::mass_table(&sends)),

@@ -26,6 +26,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let Action::Uploadimg { file, appid } = args.action;
     let url = operator(settings)
         .await?
+        .catalogue()
         .upload_image(appid.as_deref(), &file)
         .await?;
     println!("{url}");

@@ -14,6 +14,7 @@ pub struct Args {
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let html = operator(settings)
         .await?
+        .messages()
         .mpnews_html(args.appid.as_deref(), &args.card_id)
         .await?;
     println!("{html}");

@@ -108,7 +108,11 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         code: args.code,
         openid: args.openid,
     };
-    let created = operator(settings).await?.create_qrcode(order).await?;
+    let created = operator(settings)
+        .await?
+        .channels()
+        .create_qrcode(order)
+        .await?;
     print_created(&created, args.png.as_deref(), args.json)
 }
 
@@ -123,6 +127,7 @@ async fn follow(args: FollowArgs, settings: &Settings) -> anyhow::Result<()> {
     };
     let created = operator(settings)
         .await?
+        .messages()
         .create_follow_qrcode(order)
         .await?;
     print_created(&created, args.png.as_deref(), args.json)

@@ -41,7 +41,11 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         openid,
         outer_str,
     };
-    operator(settings).await?.send_card(order).await?;
+    operator(settings)
+        .await?
+        .messages()
+        .send_card(order)
+        .await?;
     println!("card {card_id} sent");
     Ok(())
 }

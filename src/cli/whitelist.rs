@@ -2,7 +2,7 @@
 
 use super::operator;
 use crate::config::Settings;
-use crate::distribution::Whitelist;
+use crate::distribution::messages::Whitelist;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +35,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let count = openid.len() + username.len();
     operator(settings)
         .await?
+        .messages()
         .set_whitelist(Whitelist {
             appid,
             openid,

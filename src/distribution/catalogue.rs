@@ -151,14 +151,19 @@ fn config_block(card_id: &str, body: &Value) -> Option<String> {
     ))
 }
 
-impl Distribution {
+/// The card catalogue, as an operator works on it (`Distribution::catalogue`).
+pub struct Catalogue<'a> {
+    pub(super) op: &'a Distribution,
+}
+
+impl Catalogue<'_> {
     /// Upload a local JPG or PNG (at most 1 MB, checked before sending); its URL.
     pub async fn upload_image(
         &self,
         appid: Option<&str>,
         path: &Path,
     ) -> Result<String, DistributionError> {
-        let appid = self.appid(appid)?;
+        let appid = self.op.appid(appid)?;
         self.upload_file(&appid, path).await
     }
 
@@ -173,10 +178,11 @@ impl Distribution {
             .to_owned();
         // Checked before anything is sent.
         let image = image(&file_name, &bytes).map_err(DistributionError::Invalid)?;
-        let api = self.tokens.api();
+        let api = self.op.tokens.api();
         Ok(self
+            .op
             .tokens
-            .with_token(appid, self.now(), |token| async move {
+            .with_token(appid, self.op.now(), |token| async move {
                 api.upload_image(&token, image).await
             })
             .await?)
@@ -192,7 +198,7 @@ impl Distribution {
         files_in: Option<&Path>,
     ) -> Result<CreatedCard, DistributionError> {
         let facts = facts_of(&body).map_err(DistributionError::Invalid)?;
-        let appid = self.appid(appid)?;
+        let appid = self.op.appid(appid)?;
         let local = local_images(&body);
         let Some(dir) = files_in.or(local.is_empty().then_some(Path::new("."))) else {
             let named: Vec<String> = local
@@ -211,17 +217,25 @@ impl Distribution {
                 *slot = Value::String(url);
             }
         }
-        let api = self.tokens.api();
+        let api = self.op.tokens.api();
         let sent = &body;
         let card_id = self
+            .op
             .tokens
-            .with_token(&appid, self.now(), |token| async move {
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.create_card(&token, sent).await
             })
             .await?;
         let text = serde_json::to_string(&body)
             .map_err(|e| DistributionError::Invalid(format!("card body: {e}")))?;
-        cards::created(&self.db, (&appid, &card_id), &facts, &text, self.now()).await?;
+        cards::created(
+            &self.op.db,
+            (&appid, &card_id),
+            &facts,
+            &text,
+            self.op.now(),
+        )
+        .await?;
         Ok(CreatedCard {
             config_block: config_block(&card_id, &body),
             card_id,
@@ -230,7 +244,7 @@ impl Distribution {
 
     /// The catalogue, newest first.
     pub async fn cards(&self, appid: Option<&str>) -> Result<Vec<CardView>, DistributionError> {
-        let rows = cards::list(&self.db, appid).await?;
+        let rows = cards::list(&self.op.db, appid).await?;
         Ok(rows.into_iter().map(CardView::from).collect())
     }
 
@@ -241,17 +255,24 @@ impl Distribution {
         card_id: &str,
     ) -> Result<CardView, DistributionError> {
         required("card_id", card_id)?;
-        let appid = self.appid(appid)?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
         let fetched = self
+            .op
             .tokens
-            .with_token(&appid, self.now(), |token| async move {
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.get_card(&token, card_id).await
             })
             .await?;
         let (facts, status) = facts_of_fetched(&fetched);
-        let row =
-            cards::refreshed(&self.db, (&appid, card_id), &facts, &status, self.now()).await?;
+        let row = cards::refreshed(
+            &self.op.db,
+            (&appid, card_id),
+            &facts,
+            &status,
+            self.op.now(),
+        )
+        .await?;
         Ok(row.into())
     }
 
@@ -270,11 +291,12 @@ impl Distribution {
             ));
         };
         fields.insert("card_id".to_owned(), Value::String(card_id.to_owned()));
-        let appid = self.appid(appid)?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
         let sent = &patch;
-        self.tokens
-            .with_token(&appid, self.now(), |token| async move {
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.update_card(&token, sent).await
             })
             .await?;
@@ -294,10 +316,11 @@ impl Distribution {
                 "the stock change must be at least 1".to_owned(),
             ));
         }
-        let appid = self.appid(appid)?;
-        let api = self.tokens.api();
-        self.tokens
-            .with_token(&appid, self.now(), |token| async move {
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.modify_stock(&token, card_id, change).await
             })
             .await?;
@@ -346,11 +369,12 @@ impl Distribution {
             ));
         }
         fields.insert("card_id".to_owned(), Value::String(card_id.to_owned()));
-        let appid = self.appid(appid)?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
         let sent = &form;
-        self.tokens
-            .with_token(&appid, self.now(), |token| async move {
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.set_activate_form(&token, sent).await
             })
             .await?;

@@ -110,12 +110,17 @@ fn page_url(url: &str) -> Result<&str, DistributionError> {
     Ok(page)
 }
 
-impl Distribution {
+/// JS-SDK parameters signed with the cached tickets (`Distribution::jssdk`).
+pub struct JsSdk<'a> {
+    pub(super) op: &'a Distribution,
+}
+
+impl JsSdk<'_> {
     pub async fn card_ext(&self, order: CardExtOrder) -> Result<SignedCardExt, DistributionError> {
         required("card_id", &order.card_id)?;
-        let appid = self.appid(order.appid.as_deref())?;
-        let now = self.now();
-        let ticket = self.tokens.ticket(&appid, TicketKind::Card, now).await?;
+        let appid = self.op.appid(order.appid.as_deref())?;
+        let now = self.op.now();
+        let ticket = self.op.tokens.ticket(&appid, TicketKind::Card, now).await?;
         let timestamp = now.to_string();
         let nonce_str = nonce();
         let signature = card_ext_signature(
@@ -148,9 +153,9 @@ impl Distribution {
         &self,
         order: CardSignOrder,
     ) -> Result<ChooseCardParams, DistributionError> {
-        let appid = self.appid(order.appid.as_deref())?;
-        let now = self.now();
-        let ticket = self.tokens.ticket(&appid, TicketKind::Card, now).await?;
+        let appid = self.op.appid(order.appid.as_deref())?;
+        let now = self.op.now();
+        let ticket = self.op.tokens.ticket(&appid, TicketKind::Card, now).await?;
         let nonce_str = nonce();
         let choose = ChooseCard {
             location_id: order.location_id.as_deref().unwrap_or_default(),
@@ -171,9 +176,13 @@ impl Distribution {
 
     pub async fn config(&self, order: ConfigOrder) -> Result<ConfigParams, DistributionError> {
         let page = page_url(&order.url)?;
-        let appid = self.appid(order.appid.as_deref())?;
-        let now = self.now();
-        let ticket = self.tokens.ticket(&appid, TicketKind::JsApi, now).await?;
+        let appid = self.op.appid(order.appid.as_deref())?;
+        let now = self.op.now();
+        let ticket = self
+            .op
+            .tokens
+            .ticket(&appid, TicketKind::JsApi, now)
+            .await?;
         let nonce_str = nonce();
         let signature = config_signature(&ticket, &nonce_str, &now.to_string(), page);
         Ok(ConfigParams {

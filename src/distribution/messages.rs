@@ -8,6 +8,7 @@ use super::{required, Distribution, DistributionError};
 use crate::credentials::TokenError;
 use crate::store::channel::{self, ChannelKind, NewChannel};
 use crate::store::mass::{self, MassSendView, NewMassSend};
+use crate::wechat_api::distribution::WHITELIST_MAX;
 use crate::wechat_api::messages::{MassAudience, FOLLOW_QR_MAX_SECONDS, MASS_OPENIDS_PER_CALL};
 
 use super::qrcode::CreatedQrCode;
@@ -92,7 +93,22 @@ fn batches(openids: &[String]) -> Result<Vec<&[String]>, DistributionError> {
     Ok(openids.chunks(size).collect())
 }
 
-impl Distribution {
+/// Cards by message and the test whitelist (`Distribution::messages`).
+pub struct Messages<'a> {
+    pub(super) op: &'a Distribution,
+}
+
+/// The test whitelist (it replaces the whole list: reference §8.4).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Whitelist {
+    pub appid: Option<String>,
+    #[serde(default)]
+    pub openid: Vec<String>,
+    #[serde(default)]
+    pub username: Vec<String>,
+}
+
+impl Messages<'_> {
     /// Create a follow QR code for `scene` and register its channel: a follow or scan of it sends
     /// the card (the `send_card` job the ingest queues).
     pub async fn create_follow_qrcode(
@@ -122,11 +138,12 @@ impl Distribution {
             }
             (false, seconds) => Some(seconds.unwrap_or(FOLLOW_QR_MAX_SECONDS)),
         };
-        let appid = self.appid(order.appid.as_deref())?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(order.appid.as_deref())?;
+        let api = self.op.tokens.api();
         let qr = self
+            .op
             .tokens
-            .with_token(&appid, self.now(), |token| async move {
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.create_follow_qrcode(&token, scene, expire).await
             })
             .await?;
@@ -143,7 +160,7 @@ impl Distribution {
             ..NewChannel::default()
         };
         let channel =
-            channel::register(&self.db, ChannelKind::FollowQrCode, new, self.now()).await?;
+            channel::register(&self.op.db, ChannelKind::FollowQrCode, new, self.op.now()).await?;
         Ok(CreatedQrCode {
             channel,
             ticket: qr.ticket,
@@ -158,8 +175,10 @@ impl Distribution {
     pub async fn send_card(&self, order: SendCardOrder) -> Result<(), DistributionError> {
         required("card_id", &order.card_id)?;
         required("openid", &order.openid)?;
-        let appid = self.appid(order.appid.as_deref())?;
+        let appid = self.op.appid(order.appid.as_deref())?;
         let signed = self
+            .op
+            .jssdk()
             .card_ext(CardExtOrder {
                 appid: Some(appid.clone()),
                 card_id: order.card_id.clone(),
@@ -167,10 +186,11 @@ impl Distribution {
                 ..CardExtOrder::default()
             })
             .await?;
-        let api = self.tokens.api();
+        let api = self.op.tokens.api();
         let (openid, card_id, card_ext) = (&order.openid, &order.card_id, &signed.card_ext);
-        self.tokens
-            .with_token(&appid, self.now(), |token| async move {
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.send_card_message(&token, openid, card_id, card_ext)
                     .await
             })
@@ -182,7 +202,7 @@ impl Distribution {
     /// OpenIDs goes in calls of at most 10 000; one that stops midway records what was sent.
     pub async fn mass_card(&self, order: MassOrder) -> Result<MassSendView, DistributionError> {
         required("card_id", &order.card_id)?;
-        let appid = self.appid(order.appid.as_deref())?;
+        let appid = self.op.appid(order.appid.as_deref())?;
         let card_id = order.card_id.as_str();
         let audiences: Vec<MassAudience<'_>> = match &order.target {
             MassTarget::Tag(tag_id) => vec![MassAudience::Tag(*tag_id)],
@@ -196,13 +216,14 @@ impl Distribution {
                 Vec::new()
             }
         };
-        let api = self.tokens.api();
+        let api = self.op.tokens.api();
         let mut msg_ids = Vec::new();
         let mut stopped: Option<TokenError> = None;
         if let MassTarget::Preview(openid) = &order.target {
             let msg_id = self
+                .op
                 .tokens
-                .with_token(&appid, self.now(), |token| async move {
+                .with_token(&appid, self.op.now(), |token| async move {
                     api.preview_card(&token, openid, card_id).await
                 })
                 .await?;
@@ -210,8 +231,9 @@ impl Distribution {
         }
         for audience in &audiences {
             let sent = self
+                .op
                 .tokens
-                .with_token(&appid, self.now(), |token| async move {
+                .with_token(&appid, self.op.now(), |token| async move {
                     api.mass_send_card(&token, audience, card_id).await
                 })
                 .await;
@@ -231,7 +253,7 @@ impl Distribution {
             target: order.target.label(),
             msg_ids,
         };
-        let id = mass::record(&self.db, &send, self.now()).await?;
+        let id = mass::record(&self.op.db, &send, self.op.now()).await?;
         if let Some(source) = stopped {
             return Err(DistributionError::MassInterrupted {
                 id,
@@ -240,7 +262,7 @@ impl Distribution {
                 source,
             });
         }
-        Ok(mass::get(&self.db, id).await?)
+        Ok(mass::get(&self.op.db, id).await?)
     }
 
     /// The mass sends, newest first.
@@ -248,7 +270,48 @@ impl Distribution {
         &self,
         appid: Option<&str>,
     ) -> Result<Vec<MassSendView>, DistributionError> {
-        Ok(mass::list(&self.db, appid).await?)
+        Ok(mass::list(&self.op.db, appid).await?)
+    }
+}
+
+impl Messages<'_> {
+    /// Replace the test whitelist: at most 10 OpenIDs and usernames together.
+    pub async fn set_whitelist(&self, list: Whitelist) -> Result<(), DistributionError> {
+        let total = list.openid.len() + list.username.len();
+        if total == 0 || total > WHITELIST_MAX {
+            return Err(DistributionError::Invalid(format!(
+                "the test whitelist takes 1 to {WHITELIST_MAX} OpenIDs and usernames together, got {total}"
+            )));
+        }
+        let appid = self.op.appid(list.appid.as_deref())?;
+        let api = self.op.tokens.api();
+        let list = &list;
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
+                api.set_test_whitelist(&token, &list.openid, &list.username)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The HTML that puts a card into a 图文 message.
+    pub async fn mpnews_html(
+        &self,
+        appid: Option<&str>,
+        card_id: &str,
+    ) -> Result<String, DistributionError> {
+        required("card_id", card_id)?;
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
+        Ok(self
+            .op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
+                api.mpnews_html(&token, card_id).await
+            })
+            .await?)
     }
 }
 

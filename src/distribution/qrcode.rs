@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{channel_key, required, Distribution, DistributionError};
+use super::channels::{channel_key, Channels};
+use super::{required, DistributionError};
 use crate::store::channel::{self, ChannelKind, NewChannel};
 use crate::wechat::ids::OuterId;
 use crate::wechat_api::distribution::{QrCard, QrCards};
@@ -94,7 +95,7 @@ impl QrCodeOrder {
     }
 }
 
-impl Distribution {
+impl Channels<'_> {
     /// Create the QR code with WeChat, then register (or update) its channel.
     pub async fn create_qrcode(
         &self,
@@ -102,12 +103,13 @@ impl Distribution {
     ) -> Result<CreatedQrCode, DistributionError> {
         required("name", &order.name)?;
         let (cards, (card_id, outer_id, outer_str)) = order.cards()?;
-        let appid = self.appid(order.appid.as_deref())?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(order.appid.as_deref())?;
+        let api = self.op.tokens.api();
         let cards_ref = &cards;
         let qr = self
+            .op
             .tokens
-            .with_token(&appid, self.now(), |token| async move {
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.create_qrcode(&token, cards_ref, order.expire_seconds)
                     .await
             })
@@ -128,7 +130,7 @@ impl Distribution {
             expire_seconds: qr.expire_seconds,
             ..NewChannel::default()
         };
-        let channel = channel::register(&self.db, kind, new, self.now()).await?;
+        let channel = channel::register(&self.op.db, kind, new, self.op.now()).await?;
         Ok(CreatedQrCode {
             channel,
             ticket: qr.ticket,

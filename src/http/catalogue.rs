@@ -13,7 +13,11 @@ pub async fn list(
     params: web::Query<AppIdParam>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let cards = state.distribution.cards(params.appid.as_deref()).await?;
+    let cards = state
+        .distribution
+        .catalogue()
+        .cards(params.appid.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cards": cards })))
 }
 
@@ -26,6 +30,7 @@ pub async fn show(
 ) -> Result<HttpResponse, HttpError> {
     let card = state
         .distribution
+        .catalogue()
         .card(params.appid.as_deref(), &card_id)
         .await?;
     Ok(HttpResponse::Ok().json(card))
@@ -40,6 +45,7 @@ pub async fn create(
 ) -> Result<HttpResponse, HttpError> {
     let created = state
         .distribution
+        .catalogue()
         .create_card(params.appid.as_deref(), body.into_inner(), None)
         .await?;
     Ok(HttpResponse::Created().json(created))

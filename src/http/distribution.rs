@@ -8,10 +8,12 @@ use serde::Deserialize;
 use super::admin::{AdminAuth, AppIdParam};
 use super::error::HttpError;
 use super::AdminState;
-use crate::distribution::deposit::parse_codes;
+use crate::distribution::channels::{LandingPageOrder, NameChannel};
+use crate::distribution::codes::parse_codes;
 use crate::distribution::jssdk::{CardExtOrder, CardSignOrder, ConfigOrder};
+use crate::distribution::messages::Whitelist;
 use crate::distribution::qrcode::{render_png, QrCodeOrder};
-use crate::distribution::{DistributionError, LandingPageOrder, NameChannel, Whitelist};
+use crate::distribution::DistributionError;
 use crate::store::StoreError;
 
 /// GET /api/v1/channels?appid
@@ -20,7 +22,11 @@ pub async fn list(
     params: web::Query<AppIdParam>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let channels = state.distribution.channels(params.appid.as_deref()).await?;
+    let channels = state
+        .distribution
+        .channels()
+        .list(params.appid.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "channels": channels })))
 }
 
@@ -30,7 +36,11 @@ pub async fn name(
     body: web::Json<NameChannel>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let channel = state.distribution.name_channel(body.into_inner()).await?;
+    let channel = state
+        .distribution
+        .channels()
+        .name(body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(channel))
 }
 
@@ -40,7 +50,11 @@ pub async fn qrcode(
     body: web::Json<QrCodeOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let created = state.distribution.create_qrcode(body.into_inner()).await?;
+    let created = state
+        .distribution
+        .channels()
+        .create_qrcode(body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -50,7 +64,7 @@ pub async fn qrcode_png(
     id: web::Path<i64>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let channel = match state.distribution.channel(id.into_inner()).await {
+    let channel = match state.distribution.channels().get(id.into_inner()).await {
         Err(DistributionError::Store(StoreError::NotFound)) => {
             return Err(HttpError::Missing("channel"))
         }
@@ -72,6 +86,7 @@ pub async fn landing_page(
 ) -> Result<HttpResponse, HttpError> {
     let created = state
         .distribution
+        .channels()
         .create_landing_page(body.into_inner())
         .await?;
     Ok(HttpResponse::Created().json(created))
@@ -101,7 +116,7 @@ pub async fn codes(
     let (card_id, action) = path.into_inner();
     let codes = body.codes()?;
     let appid = body.appid.as_deref();
-    let operator = &state.distribution;
+    let operator = state.distribution.codes();
     Ok(match action.as_str() {
         "deposit" => HttpResponse::Ok().json(operator.deposit(appid, &card_id, &codes).await?),
         "check" => HttpResponse::Ok().json(operator.check(appid, &card_id, &codes).await?),
@@ -118,6 +133,7 @@ pub async fn mpnews_html(
 ) -> Result<HttpResponse, HttpError> {
     let content = state
         .distribution
+        .messages()
         .mpnews_html(params.appid.as_deref(), &card_id)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "card_id": *card_id, "content": content })))
@@ -131,7 +147,7 @@ pub async fn whitelist(
 ) -> Result<HttpResponse, HttpError> {
     let list = body.into_inner();
     let answer = serde_json::json!({ "openid": list.openid, "username": list.username });
-    state.distribution.set_whitelist(list).await?;
+    state.distribution.messages().set_whitelist(list).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -141,7 +157,13 @@ pub async fn card_ext(
     body: web::Json<CardExtOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    Ok(HttpResponse::Ok().json(state.distribution.card_ext(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .distribution
+            .jssdk()
+            .card_ext(body.into_inner())
+            .await?,
+    ))
 }
 
 /// POST /api/v1/jssdk/card-sign → the parameters of `wx.chooseCard`.
@@ -150,7 +172,13 @@ pub async fn card_sign(
     body: web::Json<CardSignOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    Ok(HttpResponse::Ok().json(state.distribution.card_sign(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .distribution
+            .jssdk()
+            .card_sign(body.into_inner())
+            .await?,
+    ))
 }
 
 /// POST /api/v1/jssdk/config → the parameters of `wx.config`.
@@ -159,5 +187,5 @@ pub async fn config(
     body: web::Json<ConfigOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    Ok(HttpResponse::Ok().json(state.distribution.config(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.distribution.jssdk().config(body.into_inner()).await?))
 }

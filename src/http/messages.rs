@@ -16,6 +16,7 @@ pub async fn follow_qrcode(
 ) -> Result<HttpResponse, HttpError> {
     let created = state
         .distribution
+        .messages()
         .create_follow_qrcode(body.into_inner())
         .await?;
     Ok(HttpResponse::Created().json(created))
@@ -29,7 +30,7 @@ pub async fn send_card(
 ) -> Result<HttpResponse, HttpError> {
     let order = body.into_inner();
     let card_id = order.card_id.clone();
-    state.distribution.send_card(order).await?;
+    state.distribution.messages().send_card(order).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "card_id": card_id, "sent": true })))
 }
 
@@ -39,7 +40,11 @@ pub async fn mass(
     body: web::Json<MassOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let send = state.distribution.mass_card(body.into_inner()).await?;
+    let send = state
+        .distribution
+        .messages()
+        .mass_card(body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(send))
 }
 
@@ -51,6 +56,7 @@ pub async fn mass_list(
 ) -> Result<HttpResponse, HttpError> {
     let sends = state
         .distribution
+        .messages()
         .mass_sends(params.appid.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sends": sends })))

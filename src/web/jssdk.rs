@@ -95,7 +95,7 @@ pub async fn config(
             appid: Some(appid.to_string()),
             url,
         };
-        let params = state.distribution.config(order).await?;
+        let params = state.distribution.jssdk().config(order).await?;
         Ok(with_cors(HttpResponse::Ok(), &origin).json(params))
     }
     .await;
@@ -130,7 +130,7 @@ pub async fn card_ext(
             outer_str: request.outer_str,
             ..CardExtOrder::default()
         };
-        let signed = state.distribution.card_ext(order).await?;
+        let signed = state.distribution.jssdk().card_ext(order).await?;
         Ok(with_cors(HttpResponse::Ok(), &origin).json(signed))
     }
     .await;

@@ -16,7 +16,7 @@ impl Worker {
         order: SendCardOrder,
         now: i64,
     ) -> Result<JobOutcome, StoreError> {
-        match self.distribution.send_card(order).await {
+        match self.distribution.messages().send_card(order).await {
             Ok(()) => {
                 self.metrics.observe_card_message("sent");
                 tracing::info!(job_id = job.id, "card sent in a customer-service message");

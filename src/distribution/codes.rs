@@ -70,7 +70,12 @@ pub struct CheckReport {
     pub not_exist: Vec<String>,
 }
 
-impl Distribution {
+/// Custom codes deposited with WeChat and checked (`Distribution::codes`).
+pub struct Codes<'a> {
+    pub(super) op: &'a Distribution,
+}
+
+impl Codes<'_> {
     /// Deposit `codes` (distinct) for `card_id`, resuming where an earlier run stopped.
     pub async fn deposit(
         &self,
@@ -79,9 +84,9 @@ impl Distribution {
         codes: &[String],
     ) -> Result<DepositReport, DistributionError> {
         required("card_id", card_id)?;
-        let appid = self.appid(appid)?;
-        deposits::stage(&self.db, &appid, card_id, codes, self.now()).await?;
-        let states = deposits::states(&self.db, &appid, card_id, codes).await?;
+        let appid = self.op.appid(appid)?;
+        deposits::stage(&self.op.db, &appid, card_id, codes, self.op.now()).await?;
+        let states = deposits::states(&self.op.db, &appid, card_id, codes).await?;
         let (done, todo): (Vec<&String>, Vec<&String>) = codes
             .iter()
             .partition(|c| states.get(*c).is_some_and(|s| s.is_done()));
@@ -93,11 +98,12 @@ impl Distribution {
             already_deposited,
             ..DepositReport::default()
         };
-        let api = self.tokens.api();
+        let api = self.op.tokens.api();
         for chunk in todo.chunks(CODES_PER_CALL) {
             let answer = self
+                .op
                 .tokens
-                .with_token(&appid, self.now(), |token| async move {
+                .with_token(&appid, self.op.now(), |token| async move {
                     api.deposit_codes(&token, card_id, chunk).await
                 })
                 .await
@@ -120,21 +126,22 @@ impl Distribution {
                     (held, Vec::new(), checked.not_exist)
                 }
             };
-            let now = self.now();
+            let now = self.op.now();
             for (list, state) in [
                 (&succ, DepositState::Deposited),
                 (&duplicate, DepositState::Duplicate),
                 (&fail, DepositState::Failed),
             ] {
-                deposits::mark(&self.db, &appid, card_id, list, state, now).await?;
+                deposits::mark(&self.op.db, &appid, card_id, list, state, now).await?;
             }
             report.deposited += succ.len();
             report.duplicate += duplicate.len();
             report.failed.extend(fail);
         }
         report.deposit_count = self
+            .op
             .tokens
-            .with_token(&appid, self.now(), |token| async move {
+            .with_token(&appid, self.op.now(), |token| async move {
                 api.deposit_count(&token, card_id).await
             })
             .await?;
@@ -150,8 +157,8 @@ impl Distribution {
         codes: &[String],
     ) -> Result<CheckReport, DistributionError> {
         required("card_id", card_id)?;
-        let appid = self.appid(appid)?;
-        let api = self.tokens.api();
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
         let mut report = CheckReport {
             card_id: card_id.to_owned(),
             codes: codes.len(),
@@ -159,8 +166,9 @@ impl Distribution {
         };
         for chunk in codes.chunks(CODES_PER_CALL) {
             let checked = self
+                .op
                 .tokens
-                .with_token(&appid, self.now(), |token| async move {
+                .with_token(&appid, self.op.now(), |token| async move {
                     api.check_codes(&token, card_id, chunk).await
                 })
                 .await?;
