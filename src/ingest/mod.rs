@@ -102,6 +102,15 @@ impl Ingest {
 /// never delayed; a burst shares one commit). None once every handle is gone.
 async fn next_batch(rx: &mut mpsc::Receiver<QueuedPush>, max: usize) -> Option<Vec<QueuedPush>> {
     let first = rx.recv().await?;
+    Some(batch_from(first, rx, max))
+}
+
+/// A batch: `first`, and up to `max` in all of the pushes already waiting behind it.
+fn batch_from(
+    first: QueuedPush,
+    rx: &mut mpsc::Receiver<QueuedPush>,
+    max: usize,
+) -> Vec<QueuedPush> {
     let mut batch = Vec::with_capacity(max.min(64));
     batch.push(first);
     while batch.len() < max {
@@ -110,7 +119,7 @@ async fn next_batch(rx: &mut mpsc::Receiver<QueuedPush>, max: usize) -> Option<V
             Err(_) => break,
         }
     }
-    Some(batch)
+    batch
 }
 
 /// Whether a batch that failed as a whole is stored again one push at a time (each in a

@@ -26,7 +26,9 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{answer, next_batch, one_by_one, Ingest, IngestConfig, IngestError, QueuedPush};
+use super::{
+    answer, batch_from, next_batch, one_by_one, Ingest, IngestConfig, IngestError, QueuedPush,
+};
 use crate::store::db::{Granting, TurnRequests};
 use crate::store::push::{Incoming, Stored};
 use crate::store::{self, sqlite_batch, DatabaseFile, StoreError};
@@ -80,15 +82,21 @@ pub fn spawn(
         .name(WRITER_THREAD.into())
         .spawn(move || {
             let max = writer.config.batch_max;
+            // A write of the rest of serve may hold the writer's turn for half the storage
+            // timeout, so pushes waiting meanwhile are still answered in time.
+            let turn_limit = writer.config.timeout / 2;
+            let mut after_turn = false;
             // Between batches the writer hands its turn to a write of the rest of serve that asked
             // for it (`store::db`), and writes nothing until it comes back.
-            while let Some(work) = runtime.block_on(next_work(&mut rx, &mut turns, max)) {
+            while let Some(work) = runtime.block_on(next_work(&mut rx, &mut turns, max, after_turn))
+            {
+                after_turn = matches!(work, Work::Turn(_));
                 let batch = match work {
                     Work::Pushes(batch) => batch,
                     Work::Turn(turn) => {
-                        if !runtime.block_on(turn.grant(TURN_LIMIT)) {
+                        if !runtime.block_on(turn.grant(turn_limit)) {
                             tracing::warn!(
-                                limit_ms = TURN_LIMIT.as_millis() as u64,
+                                limit_ms = turn_limit.as_millis() as u64,
                                 "a write held the writer's turn past its limit; the writer goes on"
                             );
                         }
@@ -125,17 +133,20 @@ enum Work {
     Turn(Granting),
 }
 
-/// How long a write of the rest of serve may hold the writer's turn before the writer goes on
-/// (a turn covers a few statements of one transaction; no WeChat call is made while one is held).
-const TURN_LIMIT: Duration = Duration::from_secs(5);
-
-/// The next work: a turn asked for goes first (a write waits at most one batch), then pushes.
-/// None once no push can come any more.
+/// The next work. Turns and batches alternate while both wait: a write waits at most one batch for
+/// its turn, and right after a turn the pushes already waiting go first, so writes that keep
+/// asking cannot hold pushes back. None once no push can come any more.
 async fn next_work(
     rx: &mut mpsc::Receiver<QueuedPush>,
     turns: &mut TurnRequests,
     max: usize,
+    after_turn: bool,
 ) -> Option<Work> {
+    if after_turn {
+        if let Ok(first) = rx.try_recv() {
+            return Some(Work::Pushes(batch_from(first, rx, max)));
+        }
+    }
     tokio::select! {
         biased;
         Some(turn) = turns.next() => Some(Work::Turn(turn)),
