@@ -78,18 +78,18 @@ impl Tencent {
         let signed_headers = "content-type;host";
         let canonical = format!(
             "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{host}\n\n{signed_headers}\n{}",
-            hex(&Sha256::digest(body.as_bytes()))
+            hex::encode(Sha256::digest(body.as_bytes()))
         );
         let scope = format!("{date}/{SERVICE}/tc3_request");
         let to_sign = format!(
             "TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}",
-            hex(&Sha256::digest(canonical.as_bytes()))
+            hex::encode(Sha256::digest(canonical.as_bytes()))
         );
         let key = format!("TC3{}", self.secret_key.expose_secret());
         let signing = [date.as_str(), SERVICE, "tc3_request"]
             .iter()
             .fold(key.into_bytes(), |key, part| hmac(&key, part.as_bytes()));
-        let signature = hex(&hmac(&signing, to_sign.as_bytes()));
+        let signature = hex::encode(hmac(&signing, to_sign.as_bytes()));
         format!(
             "TC3-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
             self.secret_id.expose_secret()
@@ -148,10 +148,6 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     };
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

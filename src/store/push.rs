@@ -85,9 +85,8 @@ pub fn dedupe_key(push: &Incoming) -> String {
         return format!("m|{appid}|{msg_id}");
     }
     if message.lacks("CreateTime") || message.lacks("FromUserName") {
-        let digest = sha2::Sha256::digest(push.raw_xml.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        return format!("x|{appid}|{hex}");
+        let digest = hex::encode(sha2::Sha256::digest(push.raw_xml.as_bytes()));
+        return format!("x|{appid}|{digest}");
     }
     let event = &message.event;
     let parts = [

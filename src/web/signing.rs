@@ -46,11 +46,11 @@ impl Signer {
     }
 
     fn sign(&self, parts: &[&str]) -> String {
-        hex(&self.mac(parts).finalize().into_bytes())
+        hex::encode(self.mac(parts).finalize().into_bytes())
     }
 
     fn verify(&self, parts: &[&str], signature: &str) -> bool {
-        decode_hex(signature).is_some_and(|bytes| self.mac(parts).verify_slice(&bytes).is_ok())
+        hex::decode(signature).is_ok_and(|bytes| self.mac(parts).verify_slice(&bytes).is_ok())
     }
 
     /// The OAuth2 `state` of a round trip that returns to `return_to`, started in the browser
@@ -164,20 +164,6 @@ impl Signer {
         let fresh = expires.parse::<i64>().is_ok_and(|deadline| now <= deadline);
         fresh && self.verify(&["csrf", appid, openid, expires], mac)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
