@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::HttpRequest;
 use futures_util::StreamExt;
 
 use super::error::HttpError;
@@ -10,11 +12,16 @@ use super::error::HttpError;
 /// Read the whole body, refusing it (413) as soon as it is known to exceed `limit` — from the
 /// declared Content-Length, or while streaming — and giving up (408) after `deadline`.
 pub async fn read_limited(
+    req: &HttpRequest,
     mut payload: Payload,
-    declared_len: Option<usize>,
     limit: usize,
     deadline: Duration,
 ) -> Result<Bytes, HttpError> {
+    let declared_len: Option<usize> = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     if declared_len.is_some_and(|len| len > limit) {
         return Err(HttpError::PayloadTooLarge { limit });
     }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::header::{ContentType, CONTENT_LENGTH};
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_limited;
@@ -193,12 +193,7 @@ async fn store_push(
     state: &AppState,
 ) -> Result<Stored, HttpError> {
     let q = authenticate(req.query_string(), account, state)?;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body = read_limited(payload, declared, state.max_body_bytes, state.body_timeout).await?;
+    let body = read_limited(req, payload, state.max_body_bytes, state.body_timeout).await?;
     let body = std::str::from_utf8(&body).map_err(|_| ProtocolError::BadUtf8)?;
     let message_xml = open(&q, account, body)?;
     let mut message = events::parse(&message_xml)?;

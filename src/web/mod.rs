@@ -143,12 +143,7 @@ impl WebState {
         req: &actix_web::HttpRequest,
         payload: web::Payload,
     ) -> Result<web::Bytes, HttpError> {
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        read_limited(payload, declared, BODY_LIMIT, self.body_timeout).await
+        read_limited(req, payload, BODY_LIMIT, self.body_timeout).await
     }
 
     /// The card `card_id` when it is configured for the H5 page.
