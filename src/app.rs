@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
-use crate::client_address::{limit_per_client, ClientSlots, TrustedProxies};
+use crate::client_address::{limit_per_client, ClientSlots};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::credentials::TokenProvider;
@@ -163,15 +163,9 @@ impl App {
             None => ingest::pool::spawn(conn, settings.database.writers, ingest_config),
         };
         let state = AppState::new(settings, &services, ingest);
-        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).map_err(|entry| {
-            ConfigError::Invalid {
-                key: "server.trusted_proxies".to_owned(),
-                reason: format!("`{entry}` is not an address or a CIDR"),
-            }
-        })?;
         let slots = web::Data::new(ClientSlots::new(
             settings.server.max_requests_per_client,
-            proxies,
+            settings.trusted_proxies()?,
         ));
         let callback_addr = listener.local_addr()?;
         let mut server = HttpServer::new(move || {

@@ -158,6 +158,14 @@ fn default_tencent_region() -> String {
 /// the stores compute cannot overflow.
 pub const MAX_MEMBER_VALUE: i64 = i32::MAX as i64;
 
+/// Points or a balance WeChat accepts (0 to [`MAX_MEMBER_VALUE`]); why not, when not.
+pub fn check_member_value(value: i64) -> Result<(), String> {
+    if (0..=MAX_MEMBER_VALUE).contains(&value) {
+        return Ok(());
+    }
+    Err(format!("must be between 0 and {MAX_MEMBER_VALUE}"))
+}
+
 /// The shortest `web.session_secret` accepted.
 pub const MIN_SESSION_SECRET: usize = 32;
 
@@ -314,6 +322,18 @@ impl Settings {
     }
 
     /// Check what serde cannot: keys, offsets, and every account's secrets.
+    /// `server.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<crate::client_address::TrustedProxies, ConfigError> {
+        crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies).map_err(
+            |entry| {
+                invalid(
+                    "server.trusted_proxies",
+                    &format!("`{entry}` is not an address or a CIDR such as 10.0.0.0/8"),
+                )
+            },
+        )
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.stats_offset()?;
         if !(1..=MAX_BATCH).contains(&self.database.batch_max) {
@@ -347,14 +367,7 @@ impl Settings {
                 "must be below database.max_connections (the worker and the admin API need one)",
             ));
         }
-        crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies).map_err(
-            |entry| {
-                invalid(
-                    "server.trusted_proxies",
-                    &format!("`{entry}` is not an address or a CIDR such as 10.0.0.0/8"),
-                )
-            },
-        )?;
+        self.trusted_proxies()?;
         if self.server.max_requests_per_client == 0 {
             return Err(invalid(
                 "server.max_requests_per_client",
@@ -412,12 +425,7 @@ impl Settings {
                 ("init_bonus", card.init_bonus),
                 ("init_balance", card.init_balance),
             ] {
-                if !(0..=MAX_MEMBER_VALUE).contains(&value) {
-                    return Err(invalid(
-                        &key(name),
-                        &format!("must be between 0 and {}", MAX_MEMBER_VALUE),
-                    ));
-                }
+                check_member_value(value).map_err(|reason| invalid(&key(name), &reason))?;
             }
             match (card.activation, card.bind_by) {
                 (Activation::H5, None) => {

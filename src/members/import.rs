@@ -151,12 +151,8 @@ fn read_line<'a>(
         let value: i64 = text
             .parse()
             .map_err(|_| format!("non-integer {column}: `{text}`"))?;
-        if !(0..=crate::config::MAX_MEMBER_VALUE).contains(&value) {
-            return Err(format!(
-                "{column} must be between 0 and {}, got {value}",
-                crate::config::MAX_MEMBER_VALUE
-            ));
-        }
+        crate::config::check_member_value(value)
+            .map_err(|reason| format!("{column} {reason}, got {value}"))?;
         Ok(value)
     };
     Ok(MemberRow {

@@ -31,11 +31,9 @@ impl NewValues {
             ));
         }
         for (name, value) in [("bonus", self.bonus), ("balance", self.balance)] {
-            if value.is_some_and(|v| !(0..=crate::config::MAX_MEMBER_VALUE).contains(&v)) {
-                return Err(MembersError::Invalid(format!(
-                    "{name} must be between 0 and {}",
-                    crate::config::MAX_MEMBER_VALUE
-                )));
+            if let Some(value) = value {
+                crate::config::check_member_value(value)
+                    .map_err(|reason| MembersError::Invalid(format!("{name} {reason}")))?;
             }
         }
         Ok(ValueChange {
