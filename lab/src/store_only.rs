@@ -49,13 +49,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let plan = args.plan.plan();
     let mut pushes = Vec::with_capacity(plan.events);
     for (_, xml) in plan.events(&run_id, &card_id, now) {
-        pushes.push(Incoming {
-            appid: AppId(args.appid.clone()),
-            message: events::parse(&xml)?,
-            raw_xml: xml,
-            received_at: now,
-            query_key: None,
-        });
+        pushes.push(Incoming::new(
+            AppId(args.appid.clone()),
+            events::parse(&xml)?,
+            xml,
+            now,
+        ));
     }
     let (pushes, redeliveries) =
         plan.with_redeliveries(pushes, &mut rand::rngs::StdRng::seed_from_u64(42));

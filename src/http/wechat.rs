@@ -196,12 +196,7 @@ async fn store_push(
     let body = read_limited(req, payload, state.max_body_bytes, state.body_timeout).await?;
     let body = std::str::from_utf8(&body).map_err(|_| ProtocolError::BadUtf8)?;
     let message_xml = open(&q, account, body)?;
-    let mut message = events::parse(&message_xml)?;
-    let received_at = state.clock.now();
-    if message.lacks("CreateTime") {
-        // Dated by its arrival (its dedupe key is its XML: `store::push::dedupe_key`).
-        message.create_time = received_at;
-    }
+    let message = events::parse(&message_xml)?;
     // A bounded metric label: the event's name when it is one cardhook knows, `other` else.
     let event = events::label(&message);
     let span = tracing::Span::current();
@@ -210,15 +205,15 @@ async fn store_push(
         span.record("card_id", card_id.as_str());
     }
     let unparsed = message.unparsed.clone();
-    let push = Incoming {
-        appid: account.appid.clone(),
+    let mut push = Incoming::new(
+        account.appid.clone(),
         message,
-        raw_xml: message_xml.into_owned(),
-        received_at,
-        // Only a plain-mode push is unsigned: its query may bring one body, once.
-        query_key: (account.mode == Mode::Plain)
-            .then(|| format!("{}|{}|{}", account.appid, q.timestamp, q.nonce)),
-    };
+        message_xml.into_owned(),
+        state.clock.now(),
+    );
+    // Only a plain-mode push is unsigned: its query may bring one body, once.
+    push.query_key = (account.mode == Mode::Plain)
+        .then(|| format!("{}|{}|{}", account.appid, q.timestamp, q.nonce));
     let recorded = state.ingest.record(push).await?;
     Ok(Stored {
         event,

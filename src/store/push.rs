@@ -22,6 +22,23 @@ pub struct Incoming {
     pub query_key: Option<String>,
 }
 
+impl Incoming {
+    /// A push received at `received_at` (without a query key). One whose CreateTime could not be
+    /// read is dated by its arrival; its dedupe key is then its XML ([`dedupe_key`]).
+    pub fn new(appid: AppId, mut message: Message, raw_xml: String, received_at: i64) -> Self {
+        if message.lacks("CreateTime") {
+            message.create_time = received_at;
+        }
+        Self {
+            appid,
+            message,
+            raw_xml,
+            received_at,
+            query_key: None,
+        }
+    }
+}
+
 /// What storing a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
