@@ -40,7 +40,7 @@ fn values(row: &EventRow<'_>) -> [Value; 20] {
 /// Insert the events whose dedupe keys are not stored yet; returns the keys inserted.
 ///
 /// The stored keys are looked up first and the rest inserted in multi-row statements with ON
-/// CONFLICT DO NOTHING; the affected-row count confirms that each was new. When another instance
+/// CONFLICT DO NOTHING (a plain-mode push alone); the affected-row count confirms that each was new. When another instance
 /// stores one of the keys in between (PostgreSQL, several instances), the count falls short and
 /// the batch fails with [`StoreError::Race`]; the writer then stores its pushes one by one, where
 /// a single row's count is exact.
@@ -60,7 +60,12 @@ pub async fn insert_new(
         .collect();
     // Key order: two instances storing the same redeliveries lock their keys in one order.
     fresh.sort_by(|a, b| a.1.cmp(b.1));
-    for chunk in super::statement_chunks(&fresh) {
+    // A plain-mode push may also meet a stored query (`query_key` is UNIQUE), which the lookup
+    // above does not see: each goes in a statement of its own, whose count is exact.
+    let (plain, signed): (Vec<_>, Vec<_>) = fresh
+        .into_iter()
+        .partition(|(push, _)| push.query_key.is_some());
+    for chunk in super::statement_chunks(&signed).chain(plain.chunks(1)) {
         let mut insert = Query::insert();
         insert
             .into_table(card_event::Entity)

@@ -607,3 +607,31 @@ async fn a_push_that_fails_its_batch_fails_alone() {
     assert_eq!(app.channel(account_for(Mode::Safe).0, 0, "b").await.got, 5);
     app.shutdown().await;
 }
+
+/// A plain-mode body replayed on a stored query, in a batch with a new push: the replay is dropped
+/// and the batch stands — the query's uniqueness is not mistaken for another instance's race.
+#[tokio::test]
+async fn a_replayed_plain_query_in_a_batch_is_dropped_without_failing_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (db, test_db) = fresh_db(backend, &dir).await;
+        let mut writer = Writer::on(backend, &db, &test_db).await;
+        let with_query = |mut push: Incoming| {
+            push.query_key = Some("wxbatch|1700000000|nonce".to_owned());
+            push
+        };
+        let first = with_query(get_push("oPlain", "P1"));
+        assert_eq!(writer.store(&[&first], &NoJobs).await, [Recorded::New]);
+        // The same signed query with another body, beside a new push.
+        let replay = with_query(get_push("oPlain", "P2"));
+        let new = get_push("oOther", "S1");
+        assert_eq!(
+            writer.store(&[&new, &replay], &NoJobs).await,
+            [Recorded::New, Recorded::Duplicate],
+            "{backend:?}"
+        );
+        let events = card_event::Entity::find().all(&db).await.unwrap();
+        let codes: Vec<_> = events.iter().filter_map(|e| e.code.clone()).collect();
+        assert_eq!(codes, ["P1", "S1"], "{backend:?}");
+    }
+}
