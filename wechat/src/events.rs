@@ -567,14 +567,10 @@ pub fn label(message: &Message) -> &'static str {
     if let Some(name) = message.event.typed_name() {
         return name;
     }
-    let name = message
-        .event
-        .name()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let name = message.event.name().unwrap_or_default();
     KNOWN_EVENTS
         .iter()
-        .find(|known| **known == name)
+        .find(|known| known.eq_ignore_ascii_case(name))
         .copied()
         .unwrap_or("other")
 }
