@@ -181,6 +181,61 @@ impl Posted<'_> {
             }),
         )
     }
+
+    /// Store a fresh code for the phone (within the limits), send it, and take it back if the
+    /// send fails.
+    async fn send_code(
+        &self,
+        state: &WebState,
+        appid: &str,
+        phone: &str,
+        client: &str,
+    ) -> Result<Sent, HttpError> {
+        let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+        let phone_key = self.signer.phone_key(appid, phone);
+        let code_hash = self.signer.code_hash(appid, phone, &code);
+        let new = sms::NewCode {
+            appid,
+            phone_key: &phone_key,
+            openid: &self.session.openid,
+            client,
+            code_hash: &code_hash,
+            expires_at: self.now + self.sms.ttl_secs as i64,
+        };
+        let send_id = match sms::reserve(&state.db, &new, self.now).await? {
+            sms::Reserved::Yes { send_id } => send_id,
+            sms::Reserved::Limited(limit) => {
+                tracing::info!(appid, limit, "SMS code not sent: a limit is reached");
+                state.metrics.observe_sms(limit);
+                return Ok(Sent::Limited);
+            }
+        };
+        let message = Message {
+            appid,
+            phone,
+            code: &code,
+            ttl_secs: self.sms.ttl_secs,
+        };
+        match self.sms.sender.send(&message, self.now).await {
+            Ok(()) => {
+                tracing::info!(appid, "SMS code sent");
+                state.metrics.observe_sms("sent");
+                Ok(Sent::Yes)
+            }
+            Err(e) if e.surely_unsent() => {
+                tracing::warn!(appid, error.message = %e, "SMS code could not be sent");
+                state.metrics.observe_sms("send_failed");
+                sms::release(&state.db, &new, send_id).await?;
+                Ok(Sent::Failed)
+            }
+            Err(e) => {
+                // It may have gone out: the code stays good and the send counts.
+                tracing::warn!(appid, error.message = %e, "SMS code may not have been sent");
+                state.metrics.observe_sms("send_unknown");
+                Ok(Sent::Maybe)
+            }
+        }
+    }
 }
 
 /// Read and check a posted form (both POSTs of the page).
@@ -273,18 +328,7 @@ async fn send_code_form(
         return Ok(html(pages::bound(&member.member_no, true)));
     }
     let client = ClientAddress::of(req).to_string();
-    match send(
-        state,
-        post.sms,
-        post.signer,
-        appid,
-        &phone,
-        &post.session,
-        &client,
-        post.now,
-    )
-    .await?
-    {
+    match post.send_code(state, appid, &phone, &client).await? {
         Sent::Yes => Ok(post.form_again(appid, StatusCode::OK, Some(&phone), None)),
         Sent::Limited => Ok(post.form_again(
             appid,
@@ -314,64 +358,6 @@ enum Sent {
     Failed,
     /// The provider did not answer in time: the code may arrive.
     Maybe,
-}
-
-/// Store a fresh code for the phone (within the limits), send it, and take it back if the send fails.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    state: &WebState,
-    sms_codes: &SmsCodes,
-    signer: &Signer,
-    appid: &str,
-    phone: &str,
-    session: &Session,
-    client: &str,
-    now: i64,
-) -> Result<Sent, HttpError> {
-    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    let phone_key = signer.phone_key(appid, phone);
-    let code_hash = signer.code_hash(appid, phone, &code);
-    let new = sms::NewCode {
-        appid,
-        phone_key: &phone_key,
-        openid: &session.openid,
-        client,
-        code_hash: &code_hash,
-        expires_at: now + sms_codes.ttl_secs as i64,
-    };
-    let send_id = match sms::reserve(&state.db, &new, now).await? {
-        sms::Reserved::Yes { send_id } => send_id,
-        sms::Reserved::Limited(limit) => {
-            tracing::info!(appid, limit, "SMS code not sent: a limit is reached");
-            state.metrics.observe_sms(limit);
-            return Ok(Sent::Limited);
-        }
-    };
-    let message = Message {
-        appid,
-        phone,
-        code: &code,
-        ttl_secs: sms_codes.ttl_secs,
-    };
-    match sms_codes.sender.send(&message, now).await {
-        Ok(()) => {
-            tracing::info!(appid, "SMS code sent");
-            state.metrics.observe_sms("sent");
-            Ok(Sent::Yes)
-        }
-        Err(e) if e.surely_unsent() => {
-            tracing::warn!(appid, error.message = %e, "SMS code could not be sent");
-            state.metrics.observe_sms("send_failed");
-            sms::release(&state.db, &new, send_id).await?;
-            Ok(Sent::Failed)
-        }
-        Err(e) => {
-            // It may have gone out: the code stays good and the send counts.
-            tracing::warn!(appid, error.message = %e, "SMS code may not have been sent");
-            state.metrics.observe_sms("send_unknown");
-            Ok(Sent::Maybe)
-        }
-    }
 }
 
 /// `POST /h5/{appid}/activate`: form fields `card_id`, `encrypt_code`, `phone`, `sms_code`, `csrf`.
