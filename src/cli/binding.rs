@@ -1,8 +1,8 @@
 //! `cardhook binding`: who holds a code (`--card-id C --code X`), or a user's codes (`--openid O`).
 
+use super::tables;
 use super::Format;
 use crate::config::Settings;
-use crate::report;
 use crate::store::bindings;
 
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let rows = bindings::with_members(&db, rows).await?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&rows)?,
-        Format::Csv | Format::Table => report::bindings_table(&rows),
+        Format::Csv | Format::Table => tables::bindings_table(&rows),
     };
     println!("{out}");
     Ok(())

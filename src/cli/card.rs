@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::tables;
 use super::{operator, print_json, Format};
 use crate::config::Settings;
-use crate::report;
 use crate::wechat_api::catalogue::StockChange;
 
 #[derive(Debug, clap::Args)]
@@ -113,7 +113,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let cards = operator.catalogue().cards(appid.as_deref()).await?;
             match format {
                 Format::Json => print_json(&serde_json::json!({ "cards": cards }))?,
-                Format::Table | Format::Csv => print!("{}", report::cards_table(&cards)),
+                Format::Table | Format::Csv => print!("{}", tables::cards_table(&cards)),
             }
         }
         Action::Show {
@@ -127,7 +127,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .await?;
             match format {
                 Format::Json => print_json(&card)?,
-                Format::Table | Format::Csv => print!("{}", report::cards_table(&[card])),
+                Format::Table | Format::Csv => print!("{}", tables::cards_table(&[card])),
             }
         }
         Action::Update(CardFile {
@@ -139,7 +139,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .catalogue()
                 .update_card(appid.as_deref(), &card_id, read_json(&from)?)
                 .await?;
-            print!("{}", report::cards_table(&[card]));
+            print!("{}", tables::cards_table(&[card]));
         }
         Action::Stock {
             card_id,
@@ -156,7 +156,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .catalogue()
                 .change_stock(appid.as_deref(), &card_id, change)
                 .await?;
-            print!("{}", report::cards_table(&[card]));
+            print!("{}", tables::cards_table(&[card]));
         }
         Action::Form {
             action:

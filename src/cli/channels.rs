@@ -1,9 +1,9 @@
 //! `cardhook channels list|name`: the channel registry.
 
+use super::tables;
 use super::{operator, print_json};
 use crate::config::Settings;
 use crate::distribution::channels::NameChannel;
-use crate::report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,7 +46,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             if json {
                 return print_json(&channels);
             }
-            println!("{}", report::channels_table(&channels));
+            println!("{}", tables::channels_table(&channels));
         }
         Action::Name {
             appid,

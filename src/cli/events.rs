@@ -1,9 +1,9 @@
 //! `cardhook events unparsed`: the signed pushes stored with a field that could not be read
 //! (a value WeChat sent that cardhook does not understand), one line per field.
 
+use super::tables;
 use super::Format;
 use crate::config::Settings;
-use crate::report;
 use crate::store::events;
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let pushes = events::unparsed(&db, appid.as_deref()).await?;
             match format {
                 Format::Json => super::print_json(&serde_json::json!({ "pushes": pushes }))?,
-                Format::Csv | Format::Table => println!("{}", report::unparsed_table(&pushes)),
+                Format::Csv | Format::Table => println!("{}", tables::unparsed_table(&pushes)),
             }
         }
     }

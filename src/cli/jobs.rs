@@ -2,9 +2,9 @@
 
 use anyhow::Context;
 
+use super::tables;
 use super::Format;
 use crate::config::Settings;
-use crate::report;
 use crate::store::jobs;
 
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let rows = jobs::list(&db, state, limit).await?;
             let out = match format {
                 Format::Json => serde_json::to_string_pretty(&rows)?,
-                Format::Csv | Format::Table => report::jobs_table(&rows),
+                Format::Csv | Format::Table => tables::jobs_table(&rows),
             };
             println!("{out}");
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::tables;
 use super::{operator, print_json, Format};
 use crate::config::Settings;
 use crate::distribution::messages::{MassOrder, MassTarget};
-use crate::report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -97,14 +97,14 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             if json {
                 print_json(&send)?;
             } else {
-                print!("{}", report::mass_table(&[send]));
+                print!("{}", tables::mass_table(&[send]));
             }
         }
         Action::List { appid, format } => {
             let sends = operator.messages().mass_sends(appid.as_deref()).await?;
             match format {
                 Format::Json => print_json(&serde_json::json!({ "sends": sends }))?,
-                Format::Table | Format::Csv => print!("{}", report::mass_table(&sends)),
+                Format::Table | Format::Csv => print!("{}", tables::mass_table(&sends)),
             }
         }
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::tables;
 use super::Format;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -13,7 +14,6 @@ use crate::members;
 use crate::members::reconcile::{Fixed, Reconciled, Reconciler};
 use crate::members::sync::{self, NewValues};
 use crate::metrics::Metrics;
-use crate::report;
 use crate::store::jobs;
 use crate::store::members as stored;
 
@@ -117,7 +117,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let report = members::import(&db, &appid, &csv, now).await?;
             match format {
                 Format::Json => super::print_json(&report)?,
-                Format::Table | Format::Csv => print!("{}", report::import_report(&report)),
+                Format::Table | Format::Csv => print!("{}", tables::import_report(&report)),
             }
             anyhow::ensure!(
                 report.rejected == 0,
@@ -155,7 +155,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             match (format, views.as_slice()) {
                 (Format::Json, [one]) => super::print_json(one)?,
                 (Format::Json, many) => super::print_json(&many)?,
-                (Format::Table | Format::Csv, many) => println!("{}", report::members_table(many)),
+                (Format::Table | Format::Csv, many) => println!("{}", tables::members_table(many)),
             }
         }
         Action::Update {
@@ -180,7 +180,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let view = stored::MemberView::from(member);
             match format {
                 Format::Json => super::print_json(&view)?,
-                Format::Table | Format::Csv => println!("{}", report::members_table(&[view])),
+                Format::Table | Format::Csv => println!("{}", tables::members_table(&[view])),
             }
         }
         Action::Reconcile {
@@ -205,7 +205,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let outcome = reconcile(&reconciler, card_id.as_deref(), fix, wait).await?;
             match format {
                 Format::Json => super::print_json(&outcome)?,
-                Format::Table | Format::Csv => print!("{}", report::reconcile_report(&outcome)),
+                Format::Table | Format::Csv => print!("{}", tables::reconcile_report(&outcome)),
             }
             anyhow::ensure!(
                 outcome.remaining().is_empty() && outcome.found.unread.is_empty(),

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod send;
 pub mod serve;
 pub mod stats;
+pub mod tables;
 pub mod whitelist;
 
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 
+use super::tables;
 use super::Format;
 use crate::config::Settings;
 use crate::report;
@@ -41,7 +42,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&stats)?,
         Format::Csv => report::stats_csv(&stats, args.by),
-        Format::Table => report::stats_table(&stats, args.by),
+        Format::Table => tables::stats_table(&stats, args.by),
     };
     println!("{out}");
     Ok(())
