@@ -26,6 +26,7 @@ use crate::services::Services;
 use crate::storage_health::StorageHealth;
 use crate::store::{self, DatabaseFile, Db};
 use crate::web::WebState;
+use crate::webhooks::Webhooks;
 use crate::worker::Worker;
 
 /// Connections the kernel may hold for a listener before cardhook accepts them (capped by
@@ -83,6 +84,8 @@ pub struct App {
     metrics: Metrics,
     worker: Worker,
     run_worker: bool,
+    /// A deliverer per `[[webhooks]]` endpoint.
+    webhooks: Webhooks,
     /// Cancelled when storage failed for good (`ingest` module doc): the app stops and `run` fails.
     halt: CancellationToken,
     storage_health: StorageHealth,
@@ -122,11 +125,13 @@ impl App {
             metrics: metrics.clone(),
             clock,
             wake_worker: Arc::new(Notify::new()),
+            wake_webhooks: Arc::new(Notify::new()),
             storage_health: StorageHealth::new(halt.clone()),
         };
         let web_state =
             WebState::new(settings, &services).map_err(|e| AppError::Sms(e.to_string()))?;
         let worker = Worker::new(settings, &services)?;
+        let webhooks = Webhooks::new(settings, &services)?;
         let admin_state = AdminState::new(settings, &services, database_file);
         for account in settings
             .accounts
@@ -150,6 +155,7 @@ impl App {
             offset: settings.stats_offset()?,
             jobs: Arc::new(CardRules::from_settings(&settings.cards)),
             wake_worker: services.wake_worker.clone(),
+            wake_webhooks: services.wake_webhooks.clone(),
             metrics: metrics.clone(),
             health: services.storage_health.clone(),
         };
@@ -203,6 +209,7 @@ impl App {
             metrics,
             worker,
             run_worker: settings.worker.enabled,
+            webhooks,
             halt,
             storage_health: services.storage_health.clone(),
         })
@@ -233,6 +240,7 @@ impl App {
         let worker = self
             .run_worker
             .then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
+        let deliverers = self.webhooks.spawn(stop.clone());
         let handle = self.server.handle();
         let admin_handle = self.admin.handle();
         let halt = self.halt.clone();
@@ -262,6 +270,10 @@ impl App {
             tracing::error!("ingest writer did not stop within 10 s");
         }
         let halted = self.halt.is_cancelled();
+        // Each deliverer saves where it got to and gives its lease back.
+        for deliverer in deliverers {
+            let _ = deliverer.await;
+        }
         if let Some(worker) = worker {
             if halted {
                 // Its claims go back to the queue when their leases expire.

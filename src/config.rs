@@ -41,6 +41,9 @@ pub struct Settings {
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
     pub cards: Vec<CardSettings>,
+    /// The merchant's systems that hear every domain event (`webhooks`).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +105,117 @@ pub struct WebSettings {
     pub allowed_origins: Vec<String>,
     /// OAuth2 sign-ins (code exchanges) one client address may make a minute.
     pub sign_ins_per_minute: u32,
+}
+
+/// `[[webhooks]]`: an endpoint of the merchant's that gets the domain events as Standard Webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How the CLI, the admin API and the metrics name it (letters, digits, `-`, `_`).
+    pub name: String,
+    /// `http(s)://…`; redirects are not followed.
+    pub url: String,
+    /// `whsec_…` (base64 after the prefix).
+    pub secret: SecretString,
+    /// The event types it gets; empty: every type.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Only this account's events; none: every account's.
+    pub appid: Option<String>,
+    /// One event at a time in seq order (the next waits while one is retried); false: a window of
+    /// events at once.
+    #[serde(default = "default_true")]
+    pub ordered: bool,
+    /// How long an answer may take.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// Waits before the tries after a failure; past its end the endpoint is marked failing.
+    #[serde(default = "default_webhook_schedule")]
+    pub retry_schedule_secs: Vec<u64>,
+    /// How long one instance holds the endpoint (several instances on PostgreSQL): a killed
+    /// holder's endpoint is taken over after this.
+    #[serde(default = "default_webhook_lease")]
+    pub lease_secs: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_webhook_timeout() -> u64 {
+    15
+}
+
+/// 5 s, 30 s, 2 min, 10 min, 1 h, 4 h, then every 8 h for 3 days.
+fn default_webhook_schedule() -> Vec<u64> {
+    let mut schedule = vec![5, 30, 120, 600, 3600, 14_400];
+    schedule.extend([28_800; 9]);
+    schedule
+}
+
+fn default_webhook_lease() -> u64 {
+    30
+}
+
+impl WebhookSettings {
+    fn validate(
+        &self,
+        i: usize,
+        names: &mut std::collections::HashSet<String>,
+    ) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("webhooks[{i}].{field}");
+        let name_ok = (1..=64).contains(&self.name.len())
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(invalid(
+                &key("name"),
+                "must be 1 to 64 letters, digits, - or _",
+            ));
+        }
+        if !names.insert(self.name.clone()) {
+            return Err(invalid(
+                &key("name"),
+                &format!("{} is configured twice", self.name),
+            ));
+        }
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| invalid(&key("url"), &format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid(&key("url"), "must be an http:// or https:// URL"));
+        }
+        if standardwebhooks::Webhook::new(self.secret.expose_secret()).is_err()
+            || !self.secret.expose_secret().starts_with("whsec_")
+        {
+            return Err(invalid(
+                &key("secret"),
+                "must be a whsec_ secret (whsec_ and base64)",
+            ));
+        }
+        for t in &self.types {
+            if crate::event_type::EventType::parse(t).is_none() {
+                return Err(invalid(
+                    &key("types"),
+                    &format!("{t:?} is not an event type"),
+                ));
+            }
+        }
+        if !(1..=300).contains(&self.timeout_secs) {
+            return Err(invalid(&key("timeout_secs"), "must be 1 to 300"));
+        }
+        if self.retry_schedule_secs.is_empty() || self.retry_schedule_secs.contains(&0) {
+            return Err(invalid(
+                &key("retry_schedule_secs"),
+                "must list at least one wait of 1 s or more",
+            ));
+        }
+        if !(2..=3600).contains(&self.lease_secs) {
+            return Err(invalid(&key("lease_secs"), "must be 2 to 3600"));
+        }
+        Ok(())
+    }
 }
 
 /// `[sms]`: the sender of the H5 page's one-time codes, which prove a phone before it binds a member.
@@ -387,6 +501,10 @@ impl Settings {
             sms.validate()?;
         }
         self.validate_cards()?;
+        let mut names = std::collections::HashSet::new();
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            webhook.validate(i, &mut names)?;
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             if account.appid.trim().is_empty() {

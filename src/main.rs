@@ -34,6 +34,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Stats(args) => cli::stats::run(args, &settings).await,
         Command::Binding(args) => cli::binding::run(args, &settings).await,
         Command::Events(args) => cli::events::run(args, &settings).await,
+        Command::Webhooks(args) => cli::webhooks::run(args, &settings).await,
         Command::Jobs(args) => cli::jobs::run(args, &settings).await,
         Command::Members(args) => cli::members::run(args, &settings).await,
         Command::Channels(args) => cli::channels::run(args, &settings).await,

@@ -24,6 +24,9 @@ pub struct Metrics {
     card_messages: IntCounterVec,
     pushes_unparsed: IntCounterVec,
     sms: IntCounterVec,
+    webhook_deliveries: IntCounterVec,
+    webhook_lag: IntGaugeVec,
+    webhook_oldest: IntGaugeVec,
     wal_pages: IntGauge,
     wal_restart_seconds: Histogram,
     wal_sync_seconds: Histogram,
@@ -150,6 +153,27 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "cardhook_webhook_deliveries_total",
+                "Webhook delivery attempts by endpoint and outcome (delivered, rejected, timeout, unreachable)",
+            ),
+            &["endpoint", "outcome"],
+        )?;
+        let webhook_lag = IntGaugeVec::new(
+            Opts::new(
+                "cardhook_webhook_lag_events",
+                "Events after a webhook endpoint's cursor that it has still to get (counted up to 10000)",
+            ),
+            &["endpoint"],
+        )?;
+        let webhook_oldest = IntGaugeVec::new(
+            Opts::new(
+                "cardhook_webhook_oldest_undelivered_seconds",
+                "How long the oldest event a webhook endpoint has still to get has waited (0: none)",
+            ),
+            &["endpoint"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "cardhook_build_info",
@@ -171,6 +195,9 @@ impl Metrics {
         registry.register(Box::new(card_messages.clone()))?;
         registry.register(Box::new(pushes_unparsed.clone()))?;
         registry.register(Box::new(sms.clone()))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(webhook_lag.clone()))?;
+        registry.register(Box::new(webhook_oldest.clone()))?;
         registry.register(Box::new(wal_pages.clone()))?;
         registry.register(Box::new(wal_restart_seconds.clone()))?;
         registry.register(Box::new(wal_sync_seconds.clone()))?;
@@ -190,6 +217,9 @@ impl Metrics {
             card_messages,
             pushes_unparsed,
             sms,
+            webhook_deliveries,
+            webhook_lag,
+            webhook_oldest,
             wal_pages,
             wal_restart_seconds,
             wal_sync_seconds,
@@ -221,6 +251,22 @@ impl Metrics {
     /// An SMS code sent, refused, checked (a bounded set of outcomes; never a phone or a code).
     pub fn observe_sms(&self, outcome: &str) {
         self.sms.with_label_values(&[outcome]).inc();
+    }
+
+    /// A webhook delivery attempt; `endpoint` is a configured endpoint's name.
+    pub fn observe_webhook(&self, endpoint: &str, outcome: &str) {
+        self.webhook_deliveries
+            .with_label_values(&[endpoint, outcome])
+            .inc();
+    }
+
+    pub fn set_webhook_lag(&self, endpoint: &str, events: u64, oldest_seconds: i64) {
+        self.webhook_lag
+            .with_label_values(&[endpoint])
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
+        self.webhook_oldest
+            .with_label_values(&[endpoint])
+            .set(oldest_seconds);
     }
 
     pub fn observe_commit(&self, batch: usize, seconds: f64) {

@@ -28,6 +28,8 @@ pub struct Services {
     pub clock: Clock,
     /// Woken when something queued a job.
     pub wake_worker: Arc<Notify>,
+    /// Woken (every waiter) when the ingest writer committed new pushes: the webhook deliverers.
+    pub wake_webhooks: Arc<Notify>,
     /// The ingest writer's last commit (readiness fails while it failed).
     pub storage_health: StorageHealth,
 }

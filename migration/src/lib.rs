@@ -11,6 +11,7 @@ mod m20261202_000006_member;
 mod m20261202_000007_card;
 mod m20261202_000008_mass_send;
 mod m20261207_000009_trust_at_the_edges;
+mod m20261207_000010_events_out;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_card::Migration),
             Box::new(m20261202_000008_mass_send::Migration),
             Box::new(m20261207_000009_trust_at_the_edges::Migration),
+            Box::new(m20261207_000010_events_out::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@ pub mod send;
 pub mod serve;
 pub mod stats;
 pub mod tables;
+pub mod webhooks;
 pub mod whitelist;
 
 use std::path::PathBuf;
@@ -57,7 +58,8 @@ pub enum Command {
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
-    /// The pushes stored: `events unparsed` lists those with fields that could not be read.
+    /// The pushes stored: `events unparsed` lists those with fields that could not be read;
+    /// `events tail` prints the ordered feed of domain events as JSON lines.
     Events(events::Args),
     /// The job queue (activations, one-click bindings, member updates, follow QR code cards): list,
     /// show, retry.
@@ -87,6 +89,9 @@ pub enum Command {
     /// The HTML that puts a card into a 图文 (mpnews) message.
     #[command(name = "mpnews-html")]
     MpnewsHtml(mpnews::Args),
+    /// The merchant's webhook endpoints: list them with their state, retry one's waiting event now,
+    /// or replay the feed to one from a seq.
+    Webhooks(webhooks::Args),
     /// Load generator: sealed pushes with redeliveries at a fixed concurrency; throughput, latency,
     /// and (with --config) a check of the database.
     Bench(bench::Args),

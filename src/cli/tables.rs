@@ -344,6 +344,47 @@ pub fn members_table(members: &[MemberView]) -> String {
     table(&head, &body)
 }
 
+/// Webhook endpoints as an aligned table.
+pub fn webhooks_table(rows: &[crate::webhooks::EndpointView]) -> String {
+    let head: Vec<String> = [
+        "name",
+        "url",
+        "types",
+        "state",
+        "cursor",
+        "lag",
+        "tries",
+        "next_attempt_at",
+        "last_error",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|w| {
+            vec![
+                w.name.clone(),
+                w.url.clone(),
+                if w.types.is_empty() {
+                    "all".to_owned()
+                } else {
+                    w.types.join(",")
+                },
+                serde_json::to_value(w.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                w.cursor.map(|c| c.to_string()).unwrap_or_default(),
+                w.lag.to_string(),
+                w.attempts.to_string(),
+                w.next_attempt_at.map(time).unwrap_or_default(),
+                w.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&head, &body)
+}
+
 fn table(head: &[String], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for row in rows {

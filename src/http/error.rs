@@ -13,6 +13,7 @@ use crate::distribution::DistributionError;
 use crate::ingest::IngestError;
 use crate::members::MembersError;
 use crate::store::StoreError;
+use crate::webhooks::WebhookError;
 use crate::wechat::ProtocolError;
 
 /// The headers of every HTML page: never cached, never framed (no clickjacking of a form), no
@@ -63,6 +64,8 @@ pub enum HttpError {
     Distribution(#[from] DistributionError),
     #[error("{}", members_message(.0))]
     Members(#[from] MembersError),
+    #[error("{}", webhook_message(.0))]
+    Webhook(#[from] WebhookError),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("too many requests from this address; retry in a minute")]
@@ -94,6 +97,13 @@ fn members_message(e: &MembersError) -> String {
         MembersError::Store(_) | MembersError::Credential(TokenError::Store(_)) => {
             "storage is unavailable; retry later".to_owned()
         }
+        other => other.to_string(),
+    }
+}
+
+fn webhook_message(e: &WebhookError) -> String {
+    match e {
+        WebhookError::Store(_) => "storage is unavailable; retry later".to_owned(),
         other => other.to_string(),
     }
 }
@@ -140,6 +150,12 @@ impl HttpError {
                     "storage_unavailable"
                 }
             },
+            Self::Webhook(e) => match e {
+                WebhookError::Unknown(_) => "not_found",
+                WebhookError::NotStarted(_) => "conflict",
+                WebhookError::BadSeq => "bad_param",
+                WebhookError::Store(_) => "storage_unavailable",
+            },
         }
     }
 }
@@ -182,6 +198,12 @@ impl ResponseError for HttpError {
                 MembersError::Credential(TokenError::Api(_)) => StatusCode::BAD_GATEWAY,
                 MembersError::Credential(TokenError::Busy | TokenError::Store(_))
                 | MembersError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::Webhook(e) => match e {
+                WebhookError::Unknown(_) => StatusCode::NOT_FOUND,
+                WebhookError::NotStarted(_) => StatusCode::CONFLICT,
+                WebhookError::BadSeq => StatusCode::BAD_REQUEST,
+                WebhookError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }

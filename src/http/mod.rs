@@ -5,6 +5,7 @@ pub mod body;
 pub mod catalogue;
 pub mod distribution;
 pub mod error;
+pub mod feed;
 pub mod health;
 pub mod members;
 pub mod messages;
@@ -105,6 +106,8 @@ pub struct AdminState {
     pub storage_health: StorageHealth,
     /// Channels, QR codes, code deposits and JS-SDK signatures.
     pub distribution: Distribution,
+    /// The configured webhook endpoints.
+    pub webhooks: Arc<Vec<crate::webhooks::Endpoint>>,
 }
 
 impl AdminState {
@@ -124,6 +127,7 @@ impl AdminState {
             wake_worker: services.wake_worker.clone(),
             storage_health: services.storage_health.clone(),
             distribution: services.distribution.clone(),
+            webhooks: Arc::new(crate::webhooks::Endpoint::all(&settings.webhooks)),
         }
     }
 }
@@ -159,6 +163,13 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/send/card", web::post().to(messages::send_card))
         .route("/api/v1/mass", web::post().to(messages::mass))
         .route("/api/v1/mass", web::get().to(messages::mass_list))
+        .route("/api/v1/events", web::get().to(feed::list))
+        .route("/api/v1/webhooks", web::get().to(feed::webhooks))
+        .route("/api/v1/webhooks/{name}/retry", web::post().to(feed::retry))
+        .route(
+            "/api/v1/webhooks/{name}/replay",
+            web::post().to(feed::replay),
+        )
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))

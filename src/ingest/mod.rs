@@ -68,6 +68,8 @@ pub struct IngestConfig {
     pub jobs: Arc<dyn JobsFor>,
     /// Woken after a commit that queued a job.
     pub wake_worker: Arc<Notify>,
+    /// Woken when a batch stored a new push (its domain events are in the feed).
+    pub wake_webhooks: Arc<Notify>,
     pub metrics: Metrics,
     pub health: StorageHealth,
 }
@@ -164,6 +166,9 @@ fn answer(
             .collect()
     };
     outcomes.resize_with(size, || Err(IngestError::Stopped));
+    if outcomes.iter().any(|o| matches!(o, Ok(Recorded::New))) {
+        config.wake_webhooks.notify_waiters();
+    }
     for (queued, outcome) in batch.into_iter().zip(outcomes) {
         // The push's handler may have given up (timeout); its row is stored all the same.
         let _ = queued.reply.send(outcome);

@@ -9,6 +9,7 @@ use crate::jobs::JobPayload;
 use crate::store::members::{self, ValueChange};
 use crate::store::Db;
 use crate::store::{jobs, StoreError};
+use crate::store::{outbox, published};
 use entity::member::Model;
 
 /// What `PUT /api/v1/members/{member_no}` and `cardhook members update` set: absolute points and
@@ -56,9 +57,16 @@ pub async fn set_values(
 ) -> Result<Model, MembersError> {
     let change = values.change()?;
     let txn = db.begin_write().await?;
+    let before = members::get(&txn, appid, member_no)
+        .await?
+        .ok_or(MembersError::UnknownMember)?;
     let member = members::change_values(&txn, appid, member_no, &change, now)
         .await?
         .ok_or(MembersError::UnknownMember)?;
+    if (member.bonus, member.balance) != (before.bonus, before.balance) {
+        let event = published::points_changed_by_cardhook(&before, &member, now);
+        outbox::insert(&txn, &[event]).await?;
+    }
     if member.activated_at.is_some() {
         jobs::requeue(&txn, &[JobPayload::update_member(&member).to_job()], now).await?;
     }

@@ -7,6 +7,8 @@
 //! the writers after the effects.
 
 use super::channel_day::{ChannelDelta, Counts};
+use crate::event_type::EventType;
+use super::published::{Fields, Got};
 use super::push::Incoming;
 use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
@@ -64,6 +66,17 @@ pub enum Effect<'a> {
     /// A follow or scan of a parametric QR code: each card a follow QR code of this scene hands out
     /// is sent to the sender (a job per card, `JobsFor::follow_job`).
     FollowScene(&'a str),
+    /// A domain event for the merchant's systems (`store::outbox`), in the push's transaction: its
+    /// type; its fields are the push's, read with it ([`publication`]).
+    Publish(EventType),
+}
+
+/// The domain event a push publishes: its type and its fields (read back with the stored push when
+/// the event is read).
+#[derive(Debug, Clone)]
+pub struct Publish<'a> {
+    pub kind: EventType,
+    pub fields: Fields<'a>,
 }
 
 /// The binding a `user_get_card` creates or re-points. It borrows the push; the writers build its
@@ -107,6 +120,17 @@ pub struct MemberCardChange<'a> {
     pub balance: i64,
 }
 
+impl<'a> From<&MemberCardChange<'a>> for super::published::CardChange<'a> {
+    fn from(change: &MemberCardChange<'a>) -> Self {
+        Self {
+            card_id: change.card_id,
+            code: change.code,
+            bonus: change.bonus,
+            balance: change.balance,
+        }
+    }
+}
+
 /// A card's review: its new status, why it was refused, and when (the push's CreateTime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardReview<'a> {
@@ -119,7 +143,18 @@ pub struct CardReview<'a> {
 
 /// What a new (not duplicate) push does, on `day` (its CreateTime's day in the statistics offset).
 /// A later event for a code counts in the channel the code arrived through (DESIGN §3).
+///
+/// Its last effect is the domain event it publishes, if any. An `update_member_card` publishes
+/// `member.points_changed` only when it changed a member (not cardhook's own echo): the writers
+/// decide that with the member row at hand.
 pub fn effects<'a>(push: &'a Incoming, day: &str) -> Vec<Effect<'a>> {
+    let mut effects = ledger(push, day);
+    effects.extend(publication(push).map(|p| Effect::Publish(p.kind)));
+    effects
+}
+
+/// What a push changes in the ledger.
+fn ledger<'a>(push: &'a Incoming, day: &str) -> Vec<Effect<'a>> {
     let appid = push.appid.as_str();
     match &push.message.event {
         Event::UserGetCard(get) => got(push, get, day),
@@ -217,6 +252,77 @@ fn got<'a>(push: &'a Incoming, get: &'a UserGetCard, day: &str) -> Vec<Effect<'a
     effects
 }
 
+/// The domain event a push publishes: the card events of DESIGN §4 by name, any other card
+/// event as `card.event`; nothing for a follow, a points change (see [`effects`]) or a message that
+/// names no card.
+pub fn publication(push: &Incoming) -> Option<Publish<'_>> {
+    let openid = push.message.from_user_name.as_str();
+    let (kind, fields) = match &push.message.event {
+        Event::UserGetCard(get) => (EventType::CardGot, Fields::Got(Got::of(push, get))),
+        Event::UserDelCard(e) => (
+            EventType::CardDeleted,
+            Fields::Code {
+                card_id: &e.card_id,
+                code: e.code.as_ref(),
+                openid,
+            },
+        ),
+        Event::UserConsumeCard(event) => {
+            (EventType::CardConsumed, Fields::Consumed { openid, event })
+        }
+        Event::UserGiftingCard(event) => (EventType::CardGifted, Fields::Gifted { openid, event }),
+        Event::CardPassCheck(check) => (EventType::CardReview, Fields::review(check, true)),
+        Event::CardNotPassCheck(check) => (EventType::CardReview, Fields::review(check, false)),
+        Event::MassSendJobFinish(finish) => (EventType::MassFinished, Fields::Mass(finish)),
+        Event::UpdateMemberCard(_) | Event::Subscribe(_) | Event::Scan(_) => return None,
+        Event::Unknown {
+            event: Some(event),
+            card_id: Some(card_id),
+            code,
+        } => {
+            let fields = serde_json::json!({ "card_id": card_id, "code": code });
+            (
+                EventType::CardEvent,
+                Fields::Other {
+                    event,
+                    openid,
+                    fields,
+                },
+            )
+        }
+        Event::Unknown { .. } => return None,
+        typed => {
+            let event = typed.typed_name()?;
+            let fields = typed_fields(typed);
+            (
+                EventType::CardEvent,
+                Fields::Other {
+                    event,
+                    openid,
+                    fields,
+                },
+            )
+        }
+    };
+    Some(Publish { kind, fields })
+}
+
+/// The typed fields of a card event that `card.event` carries (none of them holds an outer_id,
+/// so each is plain JSON).
+fn typed_fields(event: &Event) -> serde_json::Value {
+    let value = match event {
+        Event::UserPayFromPayCell(e) => serde_json::to_value(e),
+        Event::UserViewCard(e) => serde_json::to_value(e),
+        Event::UserEnterSessionFromCard(e) | Event::SubmitMembercardUserInfo(e) => {
+            serde_json::to_value(e)
+        }
+        Event::CardSkuRemind(e) => serde_json::to_value(e),
+        Event::CardPayOrder(e) => serde_json::to_value(e),
+        _ => Ok(serde_json::Value::Null),
+    };
+    value.unwrap_or(serde_json::Value::Null)
+}
+
 /// A deleted or consumed code, counted in its channel.
 fn settle<'a>(card_id: &'a CardId, code: Option<&'a Code>, status: Status) -> Effect<'a> {
     let count = Counts {
@@ -306,6 +412,7 @@ mod tests {
                 format!("mass report {:?} {:?}", finish.msg_id, finish.status)
             }
             Effect::FollowScene(scene) => format!("follow scene {scene}"),
+            Effect::Publish(kind) => format!("publish {}", kind.as_str()),
         }
     }
 
@@ -337,6 +444,7 @@ mod tests {
                 &[
                     r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
                     r#"count wxA/c/7/"poster" on 2024-05-01 got+1"#,
+                    "publish card.got",
                 ],
             ),
             (
@@ -346,6 +454,7 @@ mod tests {
                     r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
                     "move c/9 to gifted_away count none",
                     r#"count wxA/c/0/"" on 2024-05-01 got+1,from_friend+1"#,
+                    "publish card.got",
                 ],
             ),
             (
@@ -354,37 +463,38 @@ mod tests {
                 &[
                     r#"bind ("wxA", "c", "1") to o1 on 2024-05-01"#,
                     r#"count wxA/c/0/"" on 2024-05-01 got+1,from_friend+1"#,
+                    "publish card.got",
                 ],
             ),
             (
                 "a member card found back",
                 format!("{get}<IsRestoreMemberCard>1</IsRestoreMemberCard><OuterId>7</OuterId>"),
-                &[r#"restore ("wxA", "c", "1") to o1 count restored+1"#],
+                &[r#"restore ("wxA", "c", "1") to o1 count restored+1"#, "publish card.got"],
             ),
             (
                 "a deleted code",
                 "<Event>user_del_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
-                &["move c/1 to deleted count in its channel deleted+1"],
+                &["move c/1 to deleted count in its channel deleted+1", "publish card.deleted"],
             ),
             (
                 "a deleted code WeChat did not name still counts",
                 "<Event>user_del_card</Event><CardId>c</CardId>".into(),
-                &["move c/- to deleted count in its channel deleted+1"],
+                &["move c/- to deleted count in its channel deleted+1", "publish card.deleted"],
             ),
             (
                 "a consumed code",
                 "<Event>user_consume_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
-                &["move c/1 to consumed count in its channel consumed+1"],
+                &["move c/1 to consumed count in its channel consumed+1", "publish card.consumed"],
             ),
             (
                 "a gift sent",
                 "<Event>user_gifting_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><IsReturnBack>0</IsReturnBack>".into(),
-                &["move c/1 to gifted_away count none"],
+                &["move c/1 to gifted_away count none", "publish card.gifted"],
             ),
             (
                 "a gift that came back",
                 "<Event>user_gifting_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode><IsReturnBack>1</IsReturnBack>".into(),
-                &["move c/1 to got count none"],
+                &["move c/1 to got count none", "publish card.gifted"],
             ),
             (
                 "points and balance changed",
@@ -399,17 +509,17 @@ mod tests {
             (
                 "a card passed review (its sample's reason is dropped)",
                 "<Event>card_pass_check</Event><CardId>c</CardId><RefuseReason>x</RefuseReason>".into(),
-                &["review c CARD_STATUS_VERIFY_OK None at 1714494600"],
+                &["review c CARD_STATUS_VERIFY_OK None at 1714494600", "publish card.review"],
             ),
             (
                 "a card refused",
                 "<Event>card_not_pass_check</Event><CardId>c</CardId><RefuseReason>logo</RefuseReason>".into(),
-                &[r#"review c CARD_STATUS_VERIFY_FAIL Some("logo") at 1714494600"#],
+                &[r#"review c CARD_STATUS_VERIFY_FAIL Some("logo") at 1714494600"#, "publish card.review"],
             ),
             (
                 "a mass send's report",
                 "<Event>MASSSENDJOBFINISH</Event><MsgID>42</MsgID><Status>send success</Status><TotalCount>2</TotalCount><FilterCount>2</FilterCount><SentCount>2</SentCount><ErrorCount>0</ErrorCount>".into(),
-                &[r#"mass report Some(42) Some("send success")"#],
+                &[r#"mass report Some(42) Some("send success")"#, "publish mass.finished"],
             ),
             (
                 "a follow by a parametric QR code",
@@ -423,14 +533,94 @@ mod tests {
             ),
             ("a plain follow", "<Event>subscribe</Event>".into(), &[]),
             (
-                "a card viewed changes no state",
+                "a card viewed changes no state, and is told as a card event",
                 "<Event>user_view_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>".into(),
-                &[],
+                &["publish card.event"],
             ),
             ("an event cardhook does not know", "<Event>LOCATION</Event>".into(), &[]),
         ];
         for (case, fields, expected) in table {
             assert_eq!(effects_of(fields), *expected, "{case}");
+        }
+    }
+
+    /// The event a push publishes, as its JSON `data` reads (before the reader names the channel).
+    fn published_of(fields: &str) -> Option<(String, serde_json::Value)> {
+        let xml = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName>\
+             <CreateTime>1714494600</CreateTime><MsgType>event</MsgType>{fields}</xml>"
+        );
+        let push = Incoming::new(AppId::from("wxA"), events::parse(&xml).unwrap(), xml, 1);
+        publication(&push).map(|p| {
+            (
+                p.kind.as_str().to_owned(),
+                serde_json::from_str(&serde_json::to_string(&p.fields).unwrap()).unwrap(),
+            )
+        })
+    }
+
+    #[test]
+    fn each_published_event_carries_its_fields() {
+        use serde_json::json;
+        /// A case, the push's fields, and the event it publishes (type and data), if any.
+        type Case<'a> = (&'a str, &'a str, Option<(&'a str, serde_json::Value)>);
+        let table: &[Case<'_>] = &[
+            (
+                "a gift through a channel whose outer_id is beyond 64 bits",
+                "<Event>user_get_card</Event><CardId>c</CardId><UserCardCode>2</UserCardCode>\
+                 <IsGiveByFriend>1</IsGiveByFriend><FriendUserName>o0</FriendUserName>\
+                 <OldUserCardCode>9</OldUserCardCode><OuterId>123456789012345678901234567890</OuterId>\
+                 <OuterStr>poster</OuterStr><UnionId>u1</UnionId>",
+                Some(("card.got", json!({"card_id": "c", "code": "2", "openid": "o1",
+                    "outer_id": 123456789012345678901234567890_f64, "outer_str": "poster", "channel": null,
+                    "from_friend": true, "friend_openid": "o0", "old_code": "9", "restored": false,
+                    "unionid": "u1", "source_scene": null}))),
+            ),
+            (
+                "a deleted card without custom codes",
+                "<Event>user_del_card</Event><CardId>c</CardId>",
+                Some(("card.deleted", json!({"card_id": "c", "code": null, "openid": "o1"}))),
+            ),
+            (
+                "a consumed code with where and by whom",
+                "<Event>user_consume_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>\
+                 <ConsumeSource>FROM_API</ConsumeSource><LocationName>门店</LocationName>",
+                Some(("card.consumed", json!({"openid": "o1", "card_id": "c", "code": "1",
+                    "consume_source": "FROM_API", "location_name": "门店", "staff_open_id": null,
+                    "verify_code": null, "remark_amount": null, "outer_str": null, "location_id": null}))),
+            ),
+            (
+                "a gift sent",
+                "<Event>user_gifting_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>\
+                 <FriendUserName>o2</FriendUserName><IsReturnBack>0</IsReturnBack>",
+                Some(("card.gifted", json!({"openid": "o1", "card_id": "c", "code": "1",
+                    "friend_user_name": "o2", "is_return_back": false, "is_chat_room": false}))),
+            ),
+            (
+                "a refused card",
+                "<Event>card_not_pass_check</Event><CardId>c</CardId><RefuseReason>logo</RefuseReason>",
+                Some(("card.review", json!({"card_id": "c", "passed": false, "refuse_reason": "logo"}))),
+            ),
+            (
+                "a card viewed",
+                "<Event>user_view_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>",
+                Some(("card.event", json!({"event": "user_view_card", "openid": "o1", "card_id": "c",
+                    "code": "1", "outer_str": null}))),
+            ),
+            (
+                "a card event WeChat added later",
+                "<Event>user_share_card</Event><CardId>c</CardId><UserCardCode>1</UserCardCode>",
+                Some(("card.event", json!({"event": "user_share_card", "openid": "o1", "card_id": "c",
+                    "code": "1"}))),
+            ),
+            ("points changed: the writers decide", "<Event>update_member_card</Event><CardId>c</CardId>\
+              <UserCardCode>1</UserCardCode><ModifyBonus>5</ModifyBonus>", None),
+            ("a follow", "<Event>subscribe</Event><EventKey>qrscene_s</EventKey>", None),
+            ("an event about no card", "<Event>LOCATION</Event>", None),
+        ];
+        for (case, fields, expected) in table {
+            let expected = expected.as_ref().map(|(k, v)| ((*k).to_owned(), v.clone()));
+            assert_eq!(published_of(fields), expected, "{case}");
         }
     }
 }

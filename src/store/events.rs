@@ -156,3 +156,20 @@ pub async fn unparsed(
     }
     Ok(fields)
 }
+
+/// The stored pushes of `keys` (dedupe keys), by key.
+pub async fn by_dedupe_keys(
+    db: &impl ConnectionTrait,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, card_event::Model>, StoreError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut pushes = std::collections::HashMap::with_capacity(keys.len());
+    for chunk in super::statement_chunks(keys) {
+        let rows = card_event::Entity::find()
+            .filter(card_event::Column::DedupeKey.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        pushes.extend(rows.into_iter().map(|row| (row.dedupe_key.clone(), row)));
+    }
+    Ok(pushes)
+}

@@ -11,6 +11,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use super::effects::MemberCardChange;
+use super::published::MemberPoints;
 use super::StoreError;
 
 /// A member as `cardhook members show` and the admin API print it (DESIGN §4).
@@ -208,7 +209,12 @@ pub async fn bind(
         .filter(Column::Code.is_null())
         .exec(db)
         .await?;
-    Ok(bound.rows_affected == 1)
+    if bound.rows_affected != 1 {
+        return Ok(false);
+    }
+    let event = super::published::member_bound(appid, member_no, card, openid, now);
+    super::outbox::insert(db, &[event]).await?;
+    Ok(true)
 }
 
 /// WeChat activated the card bound to a member (if one is bound to it) with these points and
@@ -420,12 +426,13 @@ pub async fn confirm_sync(
 
 /// An `update_member_card` push (reference §3.9): the change WeChat made to a bound card. The echo of
 /// cardhook's own last update is only recognised (WeChat's values were taken from that call's
-/// answer); any other change is added to what WeChat shows. `store::sqlite_batch` writes the same.
+/// answer); any other change is added to what WeChat shows, and the member it changed is returned
+/// with WeChat's new figures. `store::sqlite_batch` writes the same.
 pub async fn note_wechat_change(
     db: &impl ConnectionTrait,
     change: &MemberCardChange<'_>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<MemberPoints>, StoreError> {
     let of_card = || {
         Condition::all()
             .add(Column::Appid.eq(change.appid))
@@ -447,9 +454,9 @@ pub async fn note_wechat_change(
         .exec(db)
         .await?;
     if echo.rows_affected > 0 {
-        return Ok(());
+        return Ok(None);
     }
-    Entity::update_many()
+    let changed = Entity::update_many()
         .col_expr(
             Column::WechatBonus,
             Expr::col(Column::WechatBonus).if_null(0).add(change.bonus),
@@ -464,7 +471,15 @@ pub async fn note_wechat_change(
         .filter(of_card())
         .exec(db)
         .await?;
-    Ok(())
+    if changed.rows_affected == 0 {
+        return Ok(None);
+    }
+    let member = Entity::find().filter(of_card()).one(db).await?;
+    Ok(member.map(|m| MemberPoints {
+        member_no: m.member_no,
+        bonus: m.wechat_bonus.unwrap_or(0),
+        balance: m.wechat_balance.unwrap_or(0),
+    }))
 }
 
 /// Whether WeChat confirmed the member's points and balance as cardhook has them.

@@ -17,12 +17,15 @@ pub mod jobs;
 pub mod mass;
 pub mod members;
 pub mod oauth;
+pub mod outbox;
+pub mod published;
 pub mod push;
 pub mod record;
 pub mod sequences;
 pub mod sms;
 pub mod sqlite_batch;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 

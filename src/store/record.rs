@@ -10,8 +10,9 @@ use sea_orm::ConnectionTrait;
 
 use super::channel_day;
 use super::effects::{effects, Effect};
+use super::published;
 use super::push::{dedupe_key, Incoming, JobsFor, LocalDays, Recorded, Stored};
-use super::{bindings, cards, channel, events, jobs, mass, members, sequences, StoreError};
+use super::{bindings, cards, channel, events, jobs, mass, members, outbox, sequences, StoreError};
 
 /// Store one push (see [`record_batch`]).
 pub async fn record(
@@ -41,6 +42,7 @@ pub async fn record_batch(
     let mut counters = channel_day::Batch::default();
     let mut new_bindings = bindings::Batch::default();
     let mut new_jobs = Vec::new();
+    let mut published = Vec::new();
     let mut days = LocalDays::new(offset);
     for (push, key) in pushes.iter().zip(&keys) {
         // The first push of an inserted key is the new one; any other is a duplicate.
@@ -68,7 +70,16 @@ pub async fn record_batch(
                         counters.add(delta);
                     }
                 }
-                Effect::MemberCard(change) => members::note_wechat_change(db, &change, now).await?,
+                Effect::MemberCard(change) => {
+                    if let Some(member) = members::note_wechat_change(db, &change, now).await? {
+                        published.push(published::points_changed_by_wechat(
+                            push,
+                            key,
+                            &(&change).into(),
+                            &member,
+                        ));
+                    }
+                }
                 Effect::Review(review) => cards::reviewed(db, &review, now).await?,
                 Effect::MassReport { appid, finish } => {
                     mass::finished(db, appid, finish, now).await?
@@ -78,6 +89,7 @@ pub async fn record_batch(
                         new_jobs.extend(job_rules.follow_job(push, scene, &card_id));
                     }
                 }
+                Effect::Publish(kind) => published.push(published::push_event(push, key, kind)),
             }
         }
         let seq = match job_rules.sequence_for(push) {
@@ -92,6 +104,8 @@ pub async fn record_batch(
         Some(first) => jobs::enqueue_many(db, &new_jobs, first.received_at).await?,
         None => 0,
     };
+    // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
+    outbox::insert(db, &published).await?;
     Ok(Stored {
         outcomes,
         jobs_queued,

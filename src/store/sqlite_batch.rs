@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
 use super::effects::{effects, CardReview, CodeMove, Effect, MemberCardChange, NewBinding, Status};
+use super::published::{self, MemberPoints, NewEvent};
 use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
 use crate::wechat::events::MassSendFinish;
 use crate::wechat::ids::{CardId, Code, OuterId};
@@ -57,7 +58,17 @@ pub fn record_batch(
                         counters.add(delta);
                     }
                 }
-                Effect::MemberCard(change) => note_wechat_change(conn, &change, now)?,
+                Effect::MemberCard(change) => {
+                    if let Some(member) = note_wechat_change(conn, &change, now)? {
+                        let event = published::points_changed_by_wechat(
+                            push,
+                            &key,
+                            &(&change).into(),
+                            &member,
+                        );
+                        insert_domain_event(conn, &event)?;
+                    }
+                }
                 Effect::Review(review) => note_review(conn, &review, now)?,
                 Effect::MassReport { appid, finish } => note_mass_finish(conn, appid, finish, now)?,
                 Effect::FollowScene(scene) => {
@@ -66,6 +77,9 @@ pub fn record_batch(
                             jobs_queued += insert_job(conn, &job, queued_at)?;
                         }
                     }
+                }
+                Effect::Publish(kind) => {
+                    insert_domain_event(conn, &published::push_event(push, &key, kind))?;
                 }
             }
         }
@@ -266,12 +280,12 @@ fn channel_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OuterId, String)> {
 
 /// What an `update_member_card` push changed on a bound member's card (`store::members::
 /// note_wechat_change`): the echo of cardhook's own last update is only recognised, any other
-/// change is added to what WeChat shows.
+/// change is added to what WeChat shows and the member it changed is returned.
 fn note_wechat_change(
     conn: &Connection,
     change: &MemberCardChange<'_>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<MemberPoints>> {
     let card = params![
         change.appid,
         change.card_id,
@@ -288,14 +302,40 @@ fn note_wechat_change(
              AND IFNULL(echo_bonus, 0) = ?4 AND IFNULL(echo_balance, 0) = ?5",
         )?
         .execute(card)?;
-    if echo == 0 {
-        conn.prepare_cached(
-            "UPDATE member SET wechat_bonus = IFNULL(wechat_bonus, 0) + ?4, \
-             wechat_balance = IFNULL(wechat_balance, 0) + ?5, updated_at = ?6 \
-             WHERE appid = ?1 AND card_id = ?2 AND code = ?3",
-        )?
-        .execute(card)?;
+    if echo > 0 {
+        return Ok(None);
     }
+    conn.prepare_cached(
+        "UPDATE member SET wechat_bonus = IFNULL(wechat_bonus, 0) + ?4, \
+         wechat_balance = IFNULL(wechat_balance, 0) + ?5, updated_at = ?6 \
+         WHERE appid = ?1 AND card_id = ?2 AND code = ?3 \
+         RETURNING member_no, wechat_bonus, wechat_balance",
+    )?
+    .query_row(card, |row| {
+        Ok(MemberPoints {
+            member_no: row.get(0)?,
+            bonus: row.get(1)?,
+            balance: row.get(2)?,
+        })
+    })
+    .optional()
+}
+
+/// A domain event (`store::outbox`); its `seq` is the table's AUTOINCREMENT, in commit order as the
+/// writer is the one writer.
+fn insert_domain_event(conn: &Connection, event: &NewEvent) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO domain_event (kind, appid, occurred_at, recorded_at, cause, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        event.kind.as_str(),
+        event.appid,
+        event.occurred_at,
+        event.recorded_at,
+        event.cause,
+        event.data
+    ])?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::credentials::TokenError;
 use crate::jobs::JobPayload;
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
-use crate::store::{bindings, members, push::day_of, StoreError};
+use crate::store::{bindings, members, outbox, published, push::day_of, StoreError};
 use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::membercard::MemberActivation;
 use crate::wechat_api::Retry;
@@ -154,6 +154,7 @@ impl Worker {
     ) -> Result<Vec<JobOutcome>, StoreError> {
         let mut outcomes = vec![JobOutcome::LostClaim; done.len()];
         let mut counters = channel_day::Batch::default();
+        let mut activated = Vec::new();
         // Binding order, as the ingest writer's: concurrent transactions lock rows in one order.
         let mut order: Vec<usize> = (0..done.len()).collect();
         order.sort_by_key(|&i| {
@@ -181,12 +182,20 @@ impl Worker {
             .await?;
             let shown = (a.request.init_bonus, a.request.init_balance);
             let card = (a.appid.as_str(), card_id.as_str(), code.as_str());
-            if let Some(member) = members::mark_activated(txn, card, shown, now).await? {
+            let member = members::mark_activated(txn, card, shown, now).await?;
+            if let Some(member) = &member {
                 // Changed since the activation was queued: WeChat gets the member's values now.
                 if (member.bonus, member.balance) != shown {
-                    jobs::requeue(txn, &[JobPayload::update_member(&member).to_job()], now).await?;
+                    jobs::requeue(txn, &[JobPayload::update_member(member).to_job()], now).await?;
                 }
             }
+            let fields = published::Activated {
+                card_id: card_id.as_str(),
+                code: code.as_str(),
+                membership_number: &a.request.membership_number,
+                member_no: member.as_ref().map(|m| m.member_no.as_str()),
+            };
+            activated.push(published::activated(&a.appid, a.id, &fields, now));
             let counts = Counts {
                 activated: 1,
                 ..Counts::default()
@@ -201,6 +210,8 @@ impl Worker {
             outcomes[i] = JobOutcome::Done;
         }
         counters.flush(txn).await?;
+        // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
+        outbox::insert(txn, &activated).await?;
         Ok(outcomes)
     }
 

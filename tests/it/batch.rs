@@ -9,13 +9,13 @@ use cardhook::ingest;
 use cardhook::jobs::CardRules;
 use cardhook::store::channel_day;
 use cardhook::store::push::{Incoming, JobsFor, NoJobs, Recorded};
-use cardhook::store::{self, record, sqlite_batch, DatabaseFile};
+use cardhook::store::{self, outbox, record, sqlite_batch, DatabaseFile};
 use cardhook::wechat::events as parse;
 use cardhook::wechat::ids::AppId;
 use cardhook::wechat::Mode;
 use entity::{
-    card, card_binding, card_event, card_sequence, channel_day as channel_day_row, job,
-    mass_send_msg, member,
+    card, card_binding, card_event, card_sequence, channel_day as channel_day_row, domain_event,
+    job, mass_send_msg, member,
 };
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -230,6 +230,10 @@ struct Tables {
     members: Vec<member::Model>,
     cards: Vec<card::Model>,
     mass_msgs: Vec<mass_send_msg::Model>,
+    /// The feed, in seq order: the same pushes in the same order are the same events and numbers.
+    published: Vec<domain_event::Model>,
+    /// The same, as the feed's readers get it.
+    feed: Vec<outbox::FeedEvent>,
 }
 
 /// A follow QR code handing out two cards (scene `poster`), and a mass send of message ids 1 to 3.
@@ -243,6 +247,15 @@ async fn seed_messages(db: &DatabaseConnection) {
         .await
         .unwrap();
     }
+    // Named channels: one of the card, one of every card (a `card.got` names them).
+    db.execute_unprepared(
+        "INSERT INTO channel (appid, card_id, outer_id, outer_str, name, kind, created_at, updated_at) \
+         VALUES ('wxbatch', 'pMIX', '1', 'a', '门店A', 'named', 1, 1), \
+         ('wxbatch', '', '2', '', 'Every card 2', 'named', 1, 1), \
+         ('wxbatch', '', '1', 'a', 'Not this one', 'named', 1, 1)",
+    )
+    .await
+    .unwrap();
     db.execute_unprepared(
         "INSERT INTO mass_send (id, appid, card_id, name, target, created_at) \
          VALUES (1, 'wxbatch', 'pMIX', 'tag', 'tag:1', 1)",
@@ -340,7 +353,20 @@ async fn tables(db: &DatabaseConnection) -> Tables {
         .all(db)
         .await
         .unwrap();
+    let published = domain_event::Entity::find()
+        .order_by_asc(domain_event::Column::Seq)
+        .all(db)
+        .await
+        .unwrap();
+    let filter = outbox::Filter {
+        after: 0,
+        limit: 100_000,
+        ..Default::default()
+    };
+    let feed = outbox::page(db, &filter).await.unwrap();
     Tables {
+        feed,
+        published,
         events,
         bindings,
         counters,
@@ -414,6 +440,20 @@ proptest! {
             let (outcomes, expected) = reference(&pushes, &dir).await;
             assert!(outcomes.contains(&Recorded::Duplicate), "the stream has redeliveries");
             assert!(!expected.jobs.is_empty() && !expected.sequences.is_empty());
+            // The feed as a reader gets it: a push's fields read from the push, its channel named.
+            let feed = &expected.feed;
+            assert_eq!(feed.len(), expected.published.len());
+            let data = |kind: &str| -> Vec<&serde_json::Value> {
+                feed.iter().filter(|e| e.kind == kind).map(|e| &e.data).collect()
+            };
+            let named: Vec<_> = data("card.got").iter().filter_map(|d| d["channel"].as_str().map(str::to_owned)).collect();
+            assert!(named.iter().any(|n| n == "门店A") && named.iter().any(|n| n == "Every card 2"),
+                "card.got names its channel, the card's before every card's: {named:?}");
+            assert!(!named.iter().any(|n| n == "Not this one"));
+            assert!(!data("card.deleted").is_empty() && !data("card.consumed").is_empty());
+            assert!(data("card.got").iter().all(|d| d["code"].is_string()), "every push's fields read back");
+            let seqs: Vec<i64> = expected.published.iter().map(|e| e.seq).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]));
             for backend in [Backend::Sqlite, Backend::Postgres] {
                 let (got_outcomes, got) = batched(backend, &pushes, &sizes, &dir).await;
                 assert_eq!(got_outcomes, outcomes, "{backend:?}: outcomes");
@@ -425,6 +465,8 @@ proptest! {
                 assert_eq!(got.members, expected.members, "{backend:?}: member");
                 assert_eq!(got.cards, expected.cards, "{backend:?}: card");
                 assert_eq!(got.mass_msgs, expected.mass_msgs, "{backend:?}: mass_send_msg");
+                assert_eq!(got.published, expected.published, "{backend:?}: domain_event");
+                assert_eq!(got.feed, expected.feed, "{backend:?}: the feed");
             }
         });
     }

@@ -9,7 +9,8 @@ use rand::Rng;
 use sea_orm::Database;
 
 use crate::support::burst::{
-    activation_fake, assert_consistent, jobs_settle, safe_account, worker_config, Burst, BurstSpec,
+    activation_fake, assert_consistent, assert_feed, jobs_settle, safe_account, worker_config,
+    Burst, BurstSpec, FeedFollower,
 };
 use crate::support::process::{sqlite_url, write_config, ServeProcess};
 
@@ -33,6 +34,7 @@ async fn sigkill_during_pushes_and_activations_loses_nothing_acknowledged() {
     let config = write_config(dir.path(), &db_url, &fake.uri(), &worker_config(SPEC));
 
     let mut serve = ServeProcess::start(&config, "warn").await;
+    let follower = FeedFollower::start(&db_url);
     let burst = Burst::start(
         SPEC,
         &account,
@@ -58,6 +60,7 @@ async fn sigkill_during_pushes_and_activations_loses_nothing_acknowledged() {
     assert!(status.success(), "{log}");
     // At each kill at most 8 activations are answered but unrecorded: the worker bounds them to
     // 2 × worker.concurrency (4) — the ones running and the ones being recorded.
+    assert_feed(&db, SPEC, &follower.finish().await).await;
     let (calls, repeated) = assert_consistent(&db, SPEC, &fake, KILLS * 8).await;
     println!(
         "crash test: {} pushes acknowledged and stored once, {retried} after a retry, {KILLS} kills, {calls} activation calls ({repeated} repeated after a kill)",

@@ -20,8 +20,8 @@ use crate::support::fixtures::{assert_success, code_event_xml};
 use crate::support::process::{run_cli, run_cli_ok, sqlite_url, write_config, ServeProcess};
 use crate::support::{account_for, member_card, spawn_app_with, TestApp};
 
-const CARD: &str = "pSYNC";
-const CODE: &str = "880001";
+pub(crate) const CARD: &str = "pSYNC";
+pub(crate) const CODE: &str = "880001";
 const PHONE: &str = "15521328888";
 const UPDATEUSER: &str = "/card/membercard/updateuser";
 
@@ -54,7 +54,7 @@ fn submitted() -> String {
 
 /// An app with member VIP-1 (100 points, 50.00 yuan) bound to card `CODE` and activated with
 /// those values, through the one-click form; WeChat's member cards.
-async fn bound_member() -> (TestApp, FakeMemberCards) {
+pub(crate) async fn bound_member() -> (TestApp, FakeMemberCards) {
     let app = spawn_app_with(|s| {
         s.cards = vec![sync_card()];
         s.worker.retry_schedule_secs = vec![10, 60];

@@ -10,7 +10,8 @@ use sea_orm::Database;
 
 use crate::support::backend::{Backend, TestDatabase};
 use crate::support::burst::{
-    activation_fake, assert_consistent, jobs_settle, safe_account, worker_config, Burst, BurstSpec,
+    activation_fake, assert_consistent, assert_feed, jobs_settle, safe_account, worker_config,
+    Burst, BurstSpec, FeedFollower,
 };
 use crate::support::nginx::Nginx;
 use crate::support::process::{write_config, ServeProcess};
@@ -37,6 +38,7 @@ async fn three_instances_behind_nginx_lose_nothing_and_count_nothing_twice() {
         futures_util::future::join_all((0..3).map(|_| ServeProcess::start(&config, "warn"))).await;
     let upstreams: Vec<String> = instances.iter().map(|s| s.callback.clone()).collect();
     let nginx = Nginx::start(dir.path(), &upstreams).await;
+    let follower = FeedFollower::start(&pg.url);
     let burst = Burst::start(
         SPEC,
         &account,
@@ -74,6 +76,7 @@ async fn three_instances_behind_nginx_lose_nothing_and_count_nothing_twice() {
     assert!(settled, "jobs did not settle\n{logs}");
     // At most 8 activations answered but unrecorded in the killed instance: a round running and
     // the round before it, being recorded meanwhile (worker.concurrency = 4).
+    assert_feed(&db, SPEC, &follower.finish().await).await;
     let (calls, repeated) = assert_consistent(&db, SPEC, &fake, 8).await;
     assert_eq!(
         fake.token_requests().await.len(),

@@ -36,14 +36,14 @@ impl Message {
 }
 
 /// `card_pass_check` / `card_not_pass_check` (card event page §2.1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CardCheck {
     pub card_id: CardId,
     pub refuse_reason: Option<String>,
 }
 
 /// `user_get_card` (§2.2): the code→OpenID binding and the channel it came through.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct UserGetCard {
     pub card_id: CardId,
     pub code: Code,
@@ -65,7 +65,7 @@ pub struct UserGetCard {
 }
 
 /// `user_gifting_card` (§2.3): FromUserName gives the card to FriendUserName.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserGiftingCard {
     pub card_id: CardId,
     pub code: Option<Code>,
@@ -78,14 +78,14 @@ pub struct UserGiftingCard {
 /// An event that names only a card and a code: `user_del_card` (§2.4),
 /// `user_enter_session_from_card` (§2.8), `submit_membercard_user_info` (§2.12).
 /// The code may be empty for non-custom codes (reference §3.4).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CardCode {
     pub card_id: CardId,
     pub code: Option<Code>,
 }
 
 /// `user_consume_card` (§2.5). Its OuterStr is the *consumption* channel, not the distribution one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserConsumeCard {
     pub card_id: CardId,
     pub code: Option<Code>,
@@ -99,7 +99,7 @@ pub struct UserConsumeCard {
 }
 
 /// `user_pay_from_pay_cell` (§2.6); fees in fen.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserPayFromPayCell {
     pub card_id: CardId,
     pub code: Option<Code>,
@@ -110,7 +110,7 @@ pub struct UserPayFromPayCell {
 }
 
 /// `user_view_card` (§2.7).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserViewCard {
     pub card_id: CardId,
     pub code: Option<Code>,
@@ -118,7 +118,7 @@ pub struct UserViewCard {
 }
 
 /// `update_member_card` (§2.9).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateMemberCard {
     pub card_id: CardId,
     pub code: Option<Code>,
@@ -127,14 +127,14 @@ pub struct UpdateMemberCard {
 }
 
 /// `card_sku_remind` (§2.10): stock is running out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CardSkuRemind {
     pub card_id: CardId,
     pub detail: Option<String>,
 }
 
 /// `card_pay_order` (§2.11, 券点流水): no CardId.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CardPayOrder {
     pub order_id: Option<String>,
     pub status: Option<String>,
@@ -152,14 +152,14 @@ pub struct CardPayOrder {
 
 /// `subscribe` / `SCAN` of a parametric QR code (reference 000, "Follow QR codes"): the scene it
 /// carries (`qrscene_` dropped from a subscribe's EventKey). A plain follow has no scene.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FollowScan {
     pub scene: Option<String>,
     pub ticket: Option<String>,
 }
 
 /// `MASSSENDJOBFINISH`: how a mass send ended (reference "Sending cards").
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MassSendFinish {
     pub msg_id: Option<i64>,
     /// `sendsuccess`, `sendfail` or `err(num)`.

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use cardhook::accounts::{Account, Accounts};
 use cardhook::wechat::Mode;
-use entity::{card_binding, card_event, channel_day, job};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use entity::{card_binding, card_event, channel_day, domain_event, job};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
@@ -266,4 +269,93 @@ pub async fn assert_consistent(
         "{repeated} repeated activations (at most {max_repeated} were in flight at the crashes)"
     );
     (calls.len(), repeated)
+}
+
+/// A reader of the feed that keeps the last seq it handled, as a merchant's would: it polls
+/// `domain_event` after its cursor while a burst runs (through crashes and across instances).
+pub struct FeedFollower {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: JoinHandle<Vec<domain_event::Model>>,
+}
+
+impl FeedFollower {
+    pub fn start(db_url: &str) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (url, stopping) = (db_url.to_owned(), stop.clone());
+        let task = tokio::spawn(async move {
+            let db = sea_orm::Database::connect(&url).await.unwrap();
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                // Read once more after the stop, so the last page is the end of the feed.
+                let last_round = stopping.load(Ordering::SeqCst);
+                let page = domain_event::Entity::find()
+                    .filter(domain_event::Column::Seq.gt(cursor))
+                    .order_by_asc(domain_event::Column::Seq)
+                    .limit(500)
+                    .all(&db)
+                    .await;
+                match page {
+                    Ok(page) if !page.is_empty() => {
+                        cursor = page.last().unwrap().seq;
+                        seen.extend(page);
+                    }
+                    Ok(_) if last_round => return seen,
+                    // Empty, or the database busy a moment (a checkpoint, a kill): poll again.
+                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Every event the follower read, once everything was recorded.
+    pub async fn finish(self) -> Vec<domain_event::Model> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+/// The feed after a burst: one `card.got` per code and one `card.activated` per activation recorded,
+/// ids unique, seqs strictly increasing; and a reader that followed it by its cursor while the burst
+/// ran saw every event exactly once (a seq committed after a later one would have been stepped over).
+pub async fn assert_feed(
+    db: &DatabaseConnection,
+    spec: BurstSpec,
+    followed: &[domain_event::Model],
+) {
+    let all = domain_event::Entity::find()
+        .order_by_asc(domain_event::Column::Seq)
+        .all(db)
+        .await
+        .unwrap();
+    let count = |kind: &str| all.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(
+        count("card.got"),
+        spec.events,
+        "one card.got per stored push"
+    );
+    assert_eq!(
+        count("card.activated"),
+        spec.events,
+        "one card.activated per activation recorded"
+    );
+    let ids: std::collections::HashSet<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.cause.as_str(), e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        all.len(),
+        "event ids (cause and type) are unique"
+    );
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let followed_seqs: Vec<i64> = followed.iter().map(|e| e.seq).collect();
+    let all_seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        followed_seqs.len(),
+        all_seqs.len(),
+        "the follower missed or repeated events"
+    );
+    assert_eq!(followed_seqs, all_seqs);
 }

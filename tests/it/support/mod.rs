@@ -13,8 +13,10 @@ pub mod fixtures;
 pub mod nginx;
 pub mod powercut;
 pub mod process;
+pub mod python_server;
 pub mod sms_gateway;
 pub mod visitor;
+pub mod webhook_sink;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;

@@ -160,3 +160,31 @@ pub async fn run_cli_ok(command: &str, config: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// Seal `xml` as WeChat does for the safe test account and POST it to the `serve` at `callback`.
+pub async fn push_to(callback: &str, xml: &str) {
+    let account = super::burst::safe_account();
+    let nonce = rand::random::<u32>().to_string();
+    let sealed = account
+        .sealer()
+        .seal(
+            xml,
+            cardhook::wechat::Mode::Safe,
+            chrono::Utc::now().timestamp(),
+            &nonce,
+            &rand::random(),
+        )
+        .unwrap();
+    let url = format!(
+        "http://{callback}/wechat/{}?{}",
+        account.appid, sealed.query
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "text/xml")
+        .body(sealed.body)
+        .send()
+        .await
+        .unwrap();
+    super::fixtures::assert_success(response).await;
+}

@@ -2,13 +2,11 @@
 //! (TC3 signatures checked with Tencent's own Python SDK) and a Standard Webhooks gateway on
 //! `/webhook` (checked with the `standardwebhooks` package). It records the codes it sends.
 
-use std::process::Stdio;
-
 use cardhook::config::{SmsProvider, SmsSettings};
 use secrecy::SecretString;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+use super::python_server::PythonServer;
 
 pub const SECRET_ID: &str = "AKIDtestSmsSecretId";
 pub const SECRET_KEY: &str = "test-sms-secret-key-0123456789";
@@ -16,33 +14,28 @@ pub const SECRET_KEY: &str = "test-sms-secret-key-0123456789";
 pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0yNC1ieXRlcw==";
 
 pub struct SmsGateway {
-    child: Child,
+    server: PythonServer,
     pub base: String,
-    http: reqwest::Client,
 }
 
 impl SmsGateway {
     /// Start the gateway (python3 with `standardwebhooks` and `tencentcloud-sdk-python-common`,
     /// which `tools/test` installs).
     pub async fn start() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sms_gateway.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .env("TENCENT_SECRET_ID", SECRET_ID)
-            .env("TENCENT_SECRET_KEY", SECRET_KEY)
-            .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs tests/sms_gateway.py");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let port = lines.next_line().await.unwrap().unwrap_or_else(|| {
-            panic!("tests/sms_gateway.py did not start: it needs `pip install standardwebhooks tencentcloud-sdk-python-common` (tools/test installs them)")
-        });
+        let env = [
+            ("TENCENT_SECRET_ID", SECRET_ID),
+            ("TENCENT_SECRET_KEY", SECRET_KEY),
+            ("WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ];
+        let server = PythonServer::start(
+            "sms_gateway.py",
+            &env,
+            "standardwebhooks tencentcloud-sdk-python-common",
+        )
+        .await;
         Self {
-            child,
-            base: format!("http://127.0.0.1:{}", port.trim()),
-            http: reqwest::Client::new(),
+            base: server.base.clone(),
+            server,
         }
     }
 
@@ -102,28 +95,10 @@ impl SmsGateway {
     }
 
     async fn control(&self, settings: Value) {
-        self.http
-            .post(format!("{}/control", self.base))
-            .json(&settings)
-            .send()
-            .await
-            .unwrap();
+        self.server.control(settings).await;
     }
 
     async fn get(&self, path: &str) -> Vec<Value> {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for SmsGateway {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        self.server.get(path).await
     }
 }

@@ -1,0 +1,319 @@
+//! One endpoint's deliverer: while this instance holds the endpoint's lease, POST each event after
+//! the cursor, signed, and move the cursor past it once the endpoint answered 2xx.
+//!
+//! Ordered (the default): one event at a time; a failed one is tried again on the endpoint's
+//! schedule and the next waits. Not ordered: a window of events goes out at once; the cursor moves
+//! past the answered ones up to the first failure, which is retried on the schedule with the
+//! window after it (those may arrive twice: at least once, never skipped). Past the schedule the
+//! endpoint is marked failing and stops where it is.
+//!
+//! Progress is saved after each window or failure, conditional on the lease and on the row's
+//! version (`store::webhooks`): a crash repeats at most the window in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Endpoint;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::standard_webhooks;
+use crate::store::outbox::{self, FeedEvent};
+use crate::store::webhooks::{self as state, Progress};
+use crate::store::{Db, StoreError};
+use crate::worker::retry::next_run;
+
+/// How often an idle or waiting deliverer looks again (a new event also wakes it at once).
+const POLL: Duration = Duration::from_secs(1);
+/// Events an ordered endpoint takes from the feed at a time.
+const ORDERED_PAGE: u64 = 100;
+/// Events a not-ordered endpoint has in flight at once.
+const WINDOW: u64 = 16;
+/// How far a retry's wait is spread (± this share), so that endpoints do not retry in step.
+const JITTER: f64 = 0.1;
+
+/// What a delivery attempt came to; a metric label and, for a failure, the reason kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// The endpoint answered something else than 2xx (redirects are not followed).
+    Rejected(u16),
+    TimedOut,
+    Unreachable,
+}
+
+impl Attempt {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Rejected(_) => "rejected",
+            Self::TimedOut => "timeout",
+            Self::Unreachable => "unreachable",
+        }
+    }
+
+    /// Why it failed, for the endpoint's row and the log: never the URL or the secret.
+    fn reason(&self, timeout: Duration) -> String {
+        match self {
+            Self::Delivered => String::new(),
+            Self::Rejected(status) => format!("answered HTTP {status}"),
+            Self::TimedOut => format!("no answer within {} s", timeout.as_secs()),
+            Self::Unreachable => "could not connect or send".to_owned(),
+        }
+    }
+}
+
+/// The deliverer of one endpoint in this instance.
+pub struct Deliverer {
+    pub endpoint: Arc<Endpoint>,
+    pub db: Db,
+    pub http: reqwest::Client,
+    pub metrics: Metrics,
+    pub clock: Clock,
+    /// This instance's name in leases.
+    pub holder: String,
+    /// Woken when new events were committed.
+    pub wake: Arc<Notify>,
+}
+
+/// What this deliverer knows of its endpoint while it holds the lease.
+struct Held {
+    version: i64,
+    progress: Progress,
+}
+
+impl Deliverer {
+    /// Deliver until `stop`; then save where it got to and give the lease back.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut held = None;
+        loop {
+            let wait = match self.round(&mut held).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(endpoint = %self.endpoint.name, error.message = %e, "webhook deliverer could not read or save its state; trying again");
+                    held = None;
+                    POLL
+                }
+            };
+            if wait.is_zero() && !stop.is_cancelled() {
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        if let Err(e) = state::release(&self.db, &self.endpoint.name, &self.holder).await {
+            tracing::warn!(endpoint = %self.endpoint.name, error.message = %e, "could not give the webhook lease back; it lapses by itself");
+        }
+    }
+
+    /// One round: hold the lease, then deliver what waits. How long to wait before the next.
+    async fn round(&self, held: &mut Option<Held>) -> Result<Duration, StoreError> {
+        let endpoint = &self.endpoint;
+        let now = self.clock.now();
+        let lease = i64::try_from(endpoint.lease_secs).unwrap_or(30);
+        let row = match state::get(&self.db, &endpoint.name).await? {
+            Some(row) => row,
+            // A new endpoint is given what happens from now on (`replay` goes back).
+            None => {
+                let start = outbox::last_seq(&self.db).await?;
+                state::ensure(&self.db, &endpoint.name, start, now).await?
+            }
+        };
+        let mine = row.lease_holder.as_deref() == Some(self.holder.as_str())
+            && row.lease_until.is_some_and(|until| until - now > lease / 2);
+        let row = if mine {
+            row
+        } else {
+            match state::lease(&self.db, &endpoint.name, &self.holder, now, now + lease).await? {
+                Some(row) => row,
+                None => {
+                    // Another instance delivers; look again when its lease may have lapsed.
+                    *held = None;
+                    return Ok(POLL);
+                }
+            }
+        };
+        let current = match held.take() {
+            Some(h) if h.version == row.version => h,
+            // First round, or `retry`/`replay` changed the row: start from what it says.
+            _ => Held {
+                version: row.version,
+                progress: Progress::of(&row),
+            },
+        };
+        let current = held.insert(current);
+        let progress = &mut current.progress;
+        if progress.failing && progress.next_attempt_at.is_none() {
+            self.report_lag(progress.cursor, now).await?;
+            return Ok(POLL);
+        }
+        if let Some(at) = progress.next_attempt_at.filter(|at| *at > now) {
+            return Ok(POLL.min(Duration::from_secs((at - now).unsigned_abs())));
+        }
+        let limit = if endpoint.ordered {
+            ORDERED_PAGE
+        } else {
+            WINDOW
+        };
+        let page = outbox::page(&self.db, &endpoint.filter(progress.cursor, limit)).await?;
+        if page.is_empty() {
+            self.report_lag(progress.cursor, now).await?;
+            return Ok(POLL);
+        }
+        if endpoint.ordered {
+            self.one_by_one(&page, progress, now + lease / 2).await;
+        } else {
+            self.at_once(&page, progress).await;
+        }
+        let version = current.version;
+        if !state::save(
+            &self.db,
+            &endpoint.name,
+            &self.holder,
+            version,
+            &current.progress,
+            self.clock.now(),
+        )
+        .await?
+        {
+            // The lease lapsed or the row was changed meanwhile: read it again.
+            *held = None;
+            return Ok(Duration::ZERO);
+        }
+        self.report_lag(current.progress.cursor, self.clock.now())
+            .await?;
+        // More may wait, or a retry is due: the next round finds out.
+        Ok(Duration::ZERO)
+    }
+
+    /// Ordered: each event in turn until one fails (or the lease needs renewing).
+    async fn one_by_one(&self, page: &[FeedEvent], progress: &mut Progress, renew_by: i64) {
+        for event in page {
+            let attempt = self.post(event).await;
+            self.note(event, &attempt, progress);
+            if attempt != Attempt::Delivered || self.clock.now() >= renew_by {
+                return;
+            }
+        }
+    }
+
+    /// Not ordered: the window at once; the cursor passes the answered events up to the first
+    /// failure.
+    async fn at_once(&self, page: &[FeedEvent], progress: &mut Progress) {
+        let attempts = futures_util::future::join_all(page.iter().map(|e| self.post(e))).await;
+        for (event, attempt) in page.iter().zip(&attempts) {
+            self.note(event, attempt, progress);
+            if *attempt != Attempt::Delivered {
+                return;
+            }
+        }
+    }
+
+    /// What an attempt does to the endpoint's progress, and its log line.
+    fn note(&self, event: &FeedEvent, attempt: &Attempt, progress: &mut Progress) {
+        let endpoint = &self.endpoint;
+        let now = self.clock.now();
+        progress.last_attempt_at = Some(now);
+        if *attempt == Attempt::Delivered {
+            if progress.attempts > 0 || progress.failing {
+                tracing::info!(endpoint = %endpoint.name, seq = event.seq, tries = progress.attempts + 1, "webhook delivered after retries");
+            }
+            progress.cursor = event.seq;
+            progress.attempts = 0;
+            progress.next_attempt_at = None;
+            progress.failing = false;
+            progress.last_error = None;
+            return;
+        }
+        let reason = attempt.reason(endpoint.timeout);
+        progress.attempts += 1;
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let next = next_run(
+            now,
+            progress.attempts,
+            &endpoint.retry_schedule_secs,
+            JITTER,
+            &mut rng,
+        );
+        progress.next_attempt_at = next;
+        progress.failing = next.is_none();
+        tracing::warn!(
+            endpoint = %endpoint.name,
+            url = %endpoint.url_shown(),
+            seq = event.seq,
+            event_id = %event.id,
+            tries = progress.attempts,
+            next_attempt_at = next,
+            failing = progress.failing,
+            reason = %reason,
+            "webhook delivery failed"
+        );
+        progress.last_error = Some(reason);
+    }
+
+    /// POST one event, signed as the Standard Webhooks specification says, and count the outcome.
+    async fn post(&self, event: &FeedEvent) -> Attempt {
+        let attempt = self.try_post(event).await;
+        self.metrics
+            .observe_webhook(&self.endpoint.name, attempt.label());
+        attempt
+    }
+
+    async fn try_post(&self, event: &FeedEvent) -> Attempt {
+        let endpoint = &self.endpoint;
+        let Ok(body) = serde_json::to_vec(event) else {
+            return Attempt::Unreachable;
+        };
+        let Ok(headers) =
+            standard_webhooks::sign(&endpoint.secret, &event.id, self.clock.now(), &body)
+        else {
+            // Checked when the config loaded.
+            return Attempt::Unreachable;
+        };
+        let mut request = self
+            .http
+            .post(&endpoint.url)
+            .timeout(endpoint.timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        match request.body(body).send().await {
+            Ok(answer) if answer.status().is_success() => Attempt::Delivered,
+            Ok(answer) => Attempt::Rejected(answer.status().as_u16()),
+            Err(e) if e.is_timeout() => Attempt::TimedOut,
+            Err(_) => Attempt::Unreachable,
+        }
+    }
+
+    /// The endpoint's lag metrics: events after its cursor, and how long the oldest has waited.
+    async fn report_lag(&self, cursor: i64, now: i64) -> Result<(), StoreError> {
+        let filter = self.endpoint.filter(cursor, 1);
+        let lag = outbox::count_after(&self.db, &filter, super::LAG_CAP).await?;
+        let oldest = match outbox::page(&self.db, &filter).await?.first() {
+            Some(event) => (now - event.recorded_at).max(0),
+            None => 0,
+        };
+        self.metrics
+            .set_webhook_lag(&self.endpoint.name, lag, oldest);
+        Ok(())
+    }
+}
+
+/// The HTTP client of the deliverers: no redirects followed, cardhook's user agent.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!(
+            "cardhook/",
+            env!("CARGO_PKG_VERSION"),
+            " (webhooks)"
+        ))
+        .build()
+}
