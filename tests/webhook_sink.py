@@ -6,7 +6,8 @@ and records what arrived, in order.
 - POST /hook: a delivery. Verified (webhook-id, webhook-timestamp, webhook-signature over the raw
   body, the test's whsec_ secret); a bad one is answered 401 and recorded as refused. A verified one
   is answered as the control says: the next status of `plan` (then 200), 503 while `down`, after
-  `delay` seconds. Every verified attempt is recorded with the status it got.
+  `delay` seconds (a 3xx with a Location back to /hook). Every verified attempt is recorded with
+  the status it got.
 - GET /attempts: [{"id","seq","type","status","pid"}...] in arrival order (status 200 = delivered).
 - GET /refused: the deliveries whose signature did not verify, and why.
 - POST /control: {"plan": [500, ...], "down": bool, "delay": seconds}.
@@ -37,6 +38,9 @@ class Handler(BaseHTTPRequestHandler):
     def answer(self, status, value):
         body = json.dumps(value).encode()
         self.send_response(status)
+        if 300 <= status < 400:
+            # Where a client that follows redirects would POST the delivery again (and be recorded).
+            self.send_header("Location", "/hook/redirected")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -9,7 +9,7 @@ pub mod reconcile;
 pub mod sync;
 
 use crate::store::Db;
-use crate::store::{members, StoreError};
+use crate::store::{members, outbox, published, StoreError};
 use import::{ImportError, ImportReport};
 
 /// Why members could not be imported, shown, changed or reconciled.
@@ -55,6 +55,18 @@ pub async fn import(
     report.syncs_queued = sync::queue_changed(&txn, appid, &revalued, now)
         .await?
         .len();
+    // Each change of points or balance is a `member.points_changed` of the merchant's.
+    let mut changed = Vec::with_capacity(revalued.len());
+    for member_no in &revalued {
+        if let (Some(before), Some(after)) = (
+            stored.get(member_no),
+            members::get(&txn, appid, member_no).await?,
+        ) {
+            let before = (before.bonus, before.balance);
+            changed.push(published::points_changed_by_cardhook(before, &after, now));
+        }
+    }
+    outbox::insert(&txn, &changed).await?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(report)
 }

@@ -64,7 +64,8 @@ pub async fn set_values(
         .await?
         .ok_or(MembersError::UnknownMember)?;
     if (member.bonus, member.balance) != (before.bonus, before.balance) {
-        let event = published::points_changed_by_cardhook(&before, &member, now);
+        let event =
+            published::points_changed_by_cardhook((before.bonus, before.balance), &member, now);
         outbox::insert(&txn, &[event]).await?;
     }
     if member.activated_at.is_some() {

@@ -7,9 +7,9 @@
 //! the writers after the effects.
 
 use super::channel_day::{ChannelDelta, Counts};
-use crate::event_type::EventType;
 use super::published::{Fields, Got};
 use super::push::Incoming;
+use crate::event_type::EventType;
 use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
 use crate::wechat::ids::{CardId, Code};
 

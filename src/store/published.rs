@@ -256,10 +256,10 @@ pub fn activated(appid: &str, job_id: i64, fields: &Activated<'_>, now: i64) -> 
     NewEvent::new(EventType::CardActivated, appid, cause, now, now, fields)
 }
 
-/// The `member.points_changed` of a change the merchant made through cardhook (`before` → `after`;
-/// each change is a new revision of the member).
+/// The `member.points_changed` of a change the merchant made through cardhook (`before`: points and
+/// balance, → `after`; each change is a new revision of the member).
 pub fn points_changed_by_cardhook(
-    before: &entity::member::Model,
+    before: (i64, i64),
     after: &entity::member::Model,
     now: i64,
 ) -> NewEvent {
@@ -270,8 +270,8 @@ pub fn points_changed_by_cardhook(
         openid: after.openid.as_deref(),
         bonus: after.bonus,
         balance: after.balance,
-        bonus_change: after.bonus - before.bonus,
-        balance_change: after.balance - before.balance,
+        bonus_change: after.bonus - before.0,
+        balance_change: after.balance - before.1,
         source: "cardhook",
     };
     let cause = format!(

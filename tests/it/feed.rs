@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::admin::documented;
-use crate::member_sync::{bound_member, CARD, CODE};
+use crate::member_sync::{bound_member, CARD, CODE, PHONE};
+use crate::members::import;
 use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
 use crate::support::process::{
     push_to, run_cli, run_cli_ok, sqlite_url, write_config, ServeProcess,
@@ -185,6 +186,27 @@ async fn members_bound_activated_and_their_points_changed_by_either_side_are_eve
     assert_eq!(changes[1]["source"], "wechat");
     assert_eq!(changes[1]["bonus_change"], -20);
     assert_eq!(changes[1]["member_no"], "VIP-1");
+    // An import that changes the member's points is the merchant's change too.
+    import(
+        &app,
+        &format!("member_no,phone,bonus,balance\nVIP-1,{PHONE},200,5000\n"),
+    )
+    .await;
+    let imported = page(
+        &app,
+        &format!("after={}&type=member.points_changed", changed["next"]),
+    )
+    .await;
+    let data = &imported["events"][0]["data"];
+    assert_eq!(
+        (
+            data["source"].as_str(),
+            data["bonus"].as_i64(),
+            data["bonus_change"].as_i64()
+        ),
+        (Some("cardhook"), Some(200), Some(70)),
+        "{imported}"
+    );
 }
 
 /// Each line `events tail` printed, as JSON.
@@ -258,6 +280,41 @@ async fn a_reader_with_a_cursor_misses_and_repeats_nothing_across_restarts() {
         .windows(2)
         .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
     assert_eq!(every[1]["type"], "card.deleted");
+    // --follow keeps printing what comes.
+    let serve = ServeProcess::start(&config, "warn").await;
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_cardhook"))
+        .args(["events", "--config"])
+        .arg(&config)
+        .args([
+            "tail",
+            "--follow",
+            "--after",
+            &every.last().unwrap()["seq"].to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(follow.stdout.take().unwrap()));
+    push_to(
+        &serve.callback,
+        &get_card_xml("oT", t + 99, "pTAIL", "99", 0, ""),
+    )
+    .await;
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("--follow printed the new event")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["data"]["code"].as_str()),
+        (Some("card.got"), Some("99"))
+    );
+    follow.kill().await.unwrap();
+    serve.terminate().await;
+    serve.wait().await;
     let wrong = run_cli("events", &config, &["tail", "--type", "card.stolen"]).await;
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("card.stolen"));

@@ -22,7 +22,7 @@ use crate::support::{account_for, member_card, spawn_app_with, TestApp};
 
 pub(crate) const CARD: &str = "pSYNC";
 pub(crate) const CODE: &str = "880001";
-const PHONE: &str = "15521328888";
+pub(crate) const PHONE: &str = "15521328888";
 const UPDATEUSER: &str = "/card/membercard/updateuser";
 
 fn appid() -> &'static str {

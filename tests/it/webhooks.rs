@@ -111,9 +111,9 @@ async fn events_arrive_in_order_signed_and_a_failed_one_holds_the_next_until_it_
     );
     assert!(delivered.iter().all(|a| a.kind == "card.got"));
 
-    // The receiver fails the next event three times: it is retried on the schedule, and the one
-    // after it waits for it.
-    sink.control(json!({"plan": [500, 500, 500]})).await;
+    // The receiver fails the next event three times (a redirect is not followed: a failure too):
+    // it is retried on the schedule, and the one after it waits for it.
+    sink.control(json!({"plan": [307, 500, 500]})).await;
     assert_success(app.push_xml(&got(3), Mode::Safe).await).await;
     assert_success(
         app.push_xml(
@@ -133,7 +133,7 @@ async fn events_arrive_in_order_signed_and_a_failed_one_holds_the_next_until_it_
     assert_eq!(
         after,
         [
-            (fourth.clone(), 500),
+            (fourth.clone(), 307),
             (fourth.clone(), 500),
             (fourth.clone(), 500),
             (fourth, 200),
@@ -285,6 +285,48 @@ async fn a_failing_endpoint_stops_until_retried_and_replay_delivers_again() {
     assert_eq!(anonymous.status(), 401);
 }
 
+/// Not ordered: a window of events goes out at once; a failed one is retried with the window after
+/// it, and nothing is skipped.
+#[tokio::test]
+async fn a_not_ordered_endpoint_sends_a_window_at_once_and_retries_from_the_failure() {
+    let sink = WebhookSink::start().await;
+    let app = spawn_app_with(|s| {
+        let mut endpoint = sink.settings("bulk", &[1, 1, 1]);
+        endpoint.ordered = false;
+        s.webhooks = vec![endpoint];
+    })
+    .await;
+    // The receiver answers slowly, so the window's deliveries overlap; the first it sees fails.
+    sink.control(json!({"delay": 0.3, "plan": [500]})).await;
+    // One batch of six pushes, recorded before the deliverer looks.
+    let xmls: Vec<String> = (0..6).map(got).collect();
+    let pushes: Vec<_> = xmls
+        .iter()
+        .map(|xml| app.push_xml(xml, Mode::Safe))
+        .collect();
+    for response in futures_util::future::join_all(pushes).await {
+        assert_success(response).await;
+    }
+    let delivered = sink.wait_delivered(6, PATIENCE).await;
+    let feed = feed_ids(&app).await;
+    let distinct: HashSet<&str> = delivered.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(distinct.len(), feed.len(), "every event delivered");
+    let attempts = sink.attempts().await;
+    let failed = attempts.iter().find(|a| a.status == 500).unwrap();
+    assert!(
+        attempts
+            .iter()
+            .filter(|a| a.id == failed.id && a.status == 200)
+            .count()
+            == 1,
+        "the failed event went on its retry: {attempts:?}"
+    );
+    assert!(sink.refused().await.is_empty());
+    let listed = wait_endpoint(&app, "bulk", |w| w["lag"] == 0).await;
+    assert_eq!(listed["ordered"], false);
+    assert_eq!(listed["cursor"], feed.last().unwrap().1);
+}
+
 /// Every event of the feed delivered at least once, the first deliveries in seq order (no gap:
 /// a later event never before an earlier one), and how many deliveries were repeats.
 fn assert_every_event_once_in_order(feed: &[domain_event::Model], delivered: &[Attempt]) -> usize {
@@ -330,7 +372,7 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         dir.path(),
         &url,
         "http://127.0.0.1:9",
-        &sink.toml("crm", ""),
+        &sink.toml("crm", "retry_schedule_secs = [1, 1, 1]\nlease_secs = 3"),
     );
     let serve = ServeProcess::start(&config, "warn").await;
     for i in 0..40 {
@@ -338,12 +380,16 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
     }
     sink.wait_delivered(10, PATIENCE).await;
     serve.kill_hard().await;
+    // After the restart the receiver fails twice: the log names the endpoint's URL, not its query.
+    sink.control(json!({"plan": [503, 503]})).await;
     let serve = ServeProcess::start(&config, "warn").await;
     let delivered = sink.wait_delivered(40, PATIENCE).await;
     serve.terminate().await;
     let (status, log) = serve.wait().await;
     assert!(status.success(), "{log}");
-    assert!(!log.contains("t0ps3cret"), "{log}");
+    assert!(log.contains("webhook delivery failed"), "{log}");
+    assert!(log.contains(&format!("{}/hook", sink.base)), "{log}");
+    assert!(!log.contains("t0ps3cret") && !log.contains(SECRET), "{log}");
     let repeats = assert_every_event_once_in_order(&feed_rows(&url).await, &delivered);
     println!("webhooks through a SIGKILL: 40 events, {repeats} delivered twice");
     assert!(
