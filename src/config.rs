@@ -133,7 +133,7 @@ pub struct WebhookSettings {
     #[serde(default = "default_webhook_schedule")]
     pub retry_schedule_secs: Vec<u64>,
     /// How long one instance holds the endpoint (several instances on PostgreSQL): a killed
-    /// holder's endpoint is taken over after this.
+    /// holder's endpoint is taken over after this. More than twice `timeout_secs`.
     #[serde(default = "default_webhook_lease")]
     pub lease_secs: u64,
 }
@@ -154,7 +154,7 @@ fn default_webhook_schedule() -> Vec<u64> {
 }
 
 fn default_webhook_lease() -> u64 {
-    30
+    60
 }
 
 impl WebhookSettings {
@@ -211,8 +211,13 @@ impl WebhookSettings {
                 "must list at least one wait of 1 s or more",
             ));
         }
-        if !(2..=3600).contains(&self.lease_secs) {
-            return Err(invalid(&key("lease_secs"), "must be 2 to 3600"));
+        // A post starts only while the lease outlasts its timeout, and the lease is renewed at half
+        // its length: twice the timeout leaves room for one post after each renewal.
+        if self.lease_secs <= 2 * self.timeout_secs || self.lease_secs > 3600 {
+            return Err(invalid(
+                &key("lease_secs"),
+                "must be more than twice timeout_secs, and at most 3600",
+            ));
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod members;
 pub mod membership_number;
 pub mod metrics;
 pub mod report;
+pub mod retry_schedule;
 pub mod services;
 pub mod shutdown;
 pub mod sms;

@@ -8,7 +8,8 @@ and records what arrived, in order.
   is answered as the control says: the next status of `plan` (then 200), 503 while `down`, after
   `delay` seconds (a 3xx with a Location back to /hook). Every verified attempt is recorded with
   the status it got.
-- GET /attempts: [{"id","seq","type","status","pid"}...] in arrival order (status 200 = delivered).
+- GET /attempts: [{"id","seq","type","status","start","end"}...] in the order they were answered
+  (status 200 = delivered; start and end: when the request arrived and was answered, monotonic).
 - GET /refused: the deliveries whose signature did not verify, and why.
 - POST /control: {"plan": [500, ...], "down": bool, "delay": seconds}.
 
@@ -62,6 +63,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, control)
         if not self.path.startswith("/hook"):
             return self.answer(404, {})
+        start = time.monotonic()
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             event = WEBHOOK.verify(body, headers)
@@ -84,7 +86,8 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         with lock:
-            attempts.append({"id": event["id"], "seq": event["seq"], "type": event["type"], "status": status})
+            attempts.append({"id": event["id"], "seq": event["seq"], "type": event["type"], "status": status,
+                             "appid": event["appid"], "start": start, "end": time.monotonic()})
         self.answer(status, {})
 
 

@@ -5,8 +5,9 @@
 use super::tables;
 use super::Format;
 use crate::config::Settings;
+use crate::event_type::EventType;
 use crate::store::events;
-use crate::store::outbox::{self, EventType, Filter};
+use crate::store::outbox::{self, Filter};
 
 /// How long `events tail --follow` waits before asking again when it is at the end.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -76,6 +77,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 limit: 1000,
                 types,
                 appid,
+                until: None,
             };
             loop {
                 let page = outbox::page(&db, &filter).await?;

@@ -46,8 +46,11 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         Action::Retry { name } => {
-            webhooks::retry(&db, &endpoints, &name, now).await?;
-            println!("{name}: the waiting event is tried now");
+            if webhooks::retry(&db, &endpoints, &name, now).await? {
+                println!("{name}: the waiting event is tried now");
+            } else {
+                println!("{name}: no event waits (the endpoint is delivering)");
+            }
         }
         Action::Replay { name, after } => {
             webhooks::replay(&db, &endpoints, &name, after, now).await?;

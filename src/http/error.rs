@@ -153,7 +153,7 @@ impl HttpError {
             Self::Webhook(e) => match e {
                 WebhookError::Unknown(_) => "not_found",
                 WebhookError::NotStarted(_) => "conflict",
-                WebhookError::BadSeq => "bad_param",
+                WebhookError::BadSeq(_) | WebhookError::WouldSkip(_) => "bad_param",
                 WebhookError::Store(_) => "storage_unavailable",
             },
         }
@@ -202,7 +202,7 @@ impl ResponseError for HttpError {
             Self::Webhook(e) => match e {
                 WebhookError::Unknown(_) => StatusCode::NOT_FOUND,
                 WebhookError::NotStarted(_) => StatusCode::CONFLICT,
-                WebhookError::BadSeq => StatusCode::BAD_REQUEST,
+                WebhookError::BadSeq(_) | WebhookError::WouldSkip(_) => StatusCode::BAD_REQUEST,
                 WebhookError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }

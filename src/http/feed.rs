@@ -8,7 +8,8 @@ use serde::Deserialize;
 use super::admin::AdminAuth;
 use super::error::HttpError;
 use super::AdminState;
-use crate::store::outbox::{self, EventType, Filter};
+use crate::event_type::EventType;
+use crate::store::outbox::{self, Filter};
 use crate::webhooks;
 
 /// The largest page a reader gets.
@@ -50,6 +51,7 @@ impl FeedParams {
             limit,
             types,
             appid: self.appid.clone().filter(|a| !a.is_empty()),
+            until: None,
         })
     }
 }
@@ -76,16 +78,17 @@ pub async fn webhooks(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "webhooks": views })))
 }
 
-/// POST /api/v1/webhooks/{name}/retry: the waiting event is tried now.
+/// POST /api/v1/webhooks/{name}/retry: the waiting event is tried now (`"retry": false` when none
+/// waits).
 pub async fn retry(
     _: AdminAuth,
     name: web::Path<String>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let name = name.into_inner();
-    webhooks::retry(&state.db, &state.webhooks, &name, state.clock.now()).await?;
-    tracing::info!(endpoint = %name, "webhook retry asked for");
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "name": name, "retry": true })))
+    let retried = webhooks::retry(&state.db, &state.webhooks, &name, state.clock.now()).await?;
+    tracing::info!(endpoint = %name, retried, "webhook retry asked for");
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "name": name, "retry": retried })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,7 @@ use crate::membership_number::MembershipTemplate;
 use crate::store::members::{self, MemberRow};
 use crate::store::sms::{self, CodeCheck};
 use crate::store::Db;
-use crate::store::{jobs, sequences, StoreError};
+use crate::store::{jobs, outbox, published, sequences, StoreError};
 
 /// Who asks, for which card code, with which (normalised) phone.
 #[derive(Debug, Clone)]
@@ -114,7 +114,14 @@ pub async fn bind(
     let binding = txn.savepoint().await?;
     let outcome = bind_in(&binding, claim, now).await?;
     match &outcome {
-        Ok(Bound::New(_)) => binding.commit().await?,
+        Ok(Bound::New(member)) => {
+            binding.commit().await?;
+            // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
+            let card = (claim.card.card_id.as_str(), claim.code);
+            let event =
+                published::member_bound(claim.appid, &member.member_no, card, claim.openid, now);
+            outbox::insert(&txn, &[event]).await?;
+        }
         _ => binding.rollback().await?,
     }
     txn.commit().await?;

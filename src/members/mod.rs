@@ -51,21 +51,24 @@ pub async fn import(
         .map(|row| row.member_no.clone())
         .collect();
     let txn = db.begin_write().await?;
+    // Their values as they are now, in the write (a change made since the plan was read counts).
+    let before = members::by_numbers(&txn, appid, &revalued).await?;
     members::upsert(&txn, appid, &rows, now).await?;
     report.syncs_queued = sync::queue_changed(&txn, appid, &revalued, now)
         .await?
         .len();
-    // Each change of points or balance is a `member.points_changed` of the merchant's.
-    let mut changed = Vec::with_capacity(revalued.len());
-    for member_no in &revalued {
-        if let (Some(before), Some(after)) = (
-            stored.get(member_no),
-            members::get(&txn, appid, member_no).await?,
-        ) {
-            let before = (before.bonus, before.balance);
-            changed.push(published::points_changed_by_cardhook(before, &after, now));
-        }
-    }
+    // Each change of points or balance is a `member.points_changed` of the merchant's; last, so
+    // that on PostgreSQL the lock that orders events is held only to the commit.
+    let after = members::by_numbers(&txn, appid, &revalued).await?;
+    let changed: Vec<_> = revalued
+        .iter()
+        .filter_map(|number| {
+            let (before, after) = (before.get(number)?, after.get(number)?);
+            let was = (before.bonus, before.balance);
+            (was != (after.bonus, after.balance))
+                .then(|| published::points_changed_by_cardhook(was, after, now))
+        })
+        .collect();
     outbox::insert(&txn, &changed).await?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(report)

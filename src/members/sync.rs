@@ -63,13 +63,14 @@ pub async fn set_values(
     let member = members::change_values(&txn, appid, member_no, &change, now)
         .await?
         .ok_or(MembersError::UnknownMember)?;
+    if member.activated_at.is_some() {
+        jobs::requeue(&txn, &[JobPayload::update_member(&member).to_job()], now).await?;
+    }
+    // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
     if (member.bonus, member.balance) != (before.bonus, before.balance) {
         let event =
             published::points_changed_by_cardhook((before.bonus, before.balance), &member, now);
         outbox::insert(&txn, &[event]).await?;
-    }
-    if member.activated_at.is_some() {
-        jobs::requeue(&txn, &[JobPayload::update_member(&member).to_job()], now).await?;
     }
     txn.commit().await.map_err(StoreError::from)?;
     Ok(member)

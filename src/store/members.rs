@@ -188,6 +188,24 @@ pub async fn upsert(
     Ok(())
 }
 
+/// The members of `appid` numbered `numbers`, by number.
+pub async fn by_numbers(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    numbers: &[String],
+) -> Result<HashMap<String, Model>, StoreError> {
+    let mut found = HashMap::with_capacity(numbers.len());
+    for chunk in super::statement_chunks(numbers) {
+        let rows = Entity::find()
+            .filter(Column::Appid.eq(appid))
+            .filter(Column::MemberNo.is_in(chunk.iter().map(String::as_str)))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|m| (m.member_no.clone(), m)));
+    }
+    Ok(found)
+}
+
 /// Bind an unbound member to a card code; false when the member was bound meanwhile.
 pub async fn bind(
     db: &impl ConnectionTrait,
@@ -209,12 +227,7 @@ pub async fn bind(
         .filter(Column::Code.is_null())
         .exec(db)
         .await?;
-    if bound.rows_affected != 1 {
-        return Ok(false);
-    }
-    let event = super::published::member_bound(appid, member_no, card, openid, now);
-    super::outbox::insert(db, &[event]).await?;
-    Ok(true)
+    Ok(bound.rows_affected == 1)
 }
 
 /// WeChat activated the card bound to a member (if one is bound to it) with these points and

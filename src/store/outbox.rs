@@ -20,7 +20,7 @@ use super::channel::ChannelNames;
 use super::published::{Fields, NewEvent};
 use super::push::Incoming;
 use super::{effects, StoreError};
-pub use crate::event_type::EventType;
+use crate::event_type::EventType;
 
 /// `evt_` and 32 hex digits of SHA-256 over the cause and the type: the same fact never makes two
 /// ids, and a redelivered push makes no event at all.
@@ -71,6 +71,28 @@ pub struct Filter {
     pub limit: u64,
     pub types: Vec<EventType>,
     pub appid: Option<String>,
+    /// Not after this seq (a reader's high-water mark); none: up to the last.
+    pub until: Option<i64>,
+}
+
+impl Filter {
+    /// The events the filter takes, in `seq` order, at most `limit` of them.
+    fn select(&self, limit: u64) -> sea_orm::Select<Entity> {
+        let mut select = Entity::find()
+            .filter(Column::Seq.gt(self.after))
+            .order_by_asc(Column::Seq)
+            .limit(limit);
+        if let Some(until) = self.until {
+            select = select.filter(Column::Seq.lte(until));
+        }
+        if !self.types.is_empty() {
+            select = select.filter(Column::Kind.is_in(self.types.iter().map(|t| t.as_str())));
+        }
+        if let Some(appid) = &self.appid {
+            select = select.filter(Column::Appid.eq(appid.as_str()));
+        }
+        select
+    }
 }
 
 /// A stored event as readers see it (DESIGN §4): `data` is the type's fields.
@@ -92,17 +114,7 @@ pub async fn page(
     db: &impl ConnectionTrait,
     filter: &Filter,
 ) -> Result<Vec<FeedEvent>, StoreError> {
-    let mut select = Entity::find()
-        .filter(Column::Seq.gt(filter.after))
-        .order_by_asc(Column::Seq)
-        .limit(filter.limit);
-    if !filter.types.is_empty() {
-        select = select.filter(Column::Kind.is_in(filter.types.iter().map(|t| t.as_str())));
-    }
-    if let Some(appid) = &filter.appid {
-        select = select.filter(Column::Appid.eq(appid.as_str()));
-    }
-    let rows = select.all(db).await?;
+    let rows = filter.select(filter.limit).all(db).await?;
     let causes: Vec<&str> = rows
         .iter()
         .filter(|r| r.data.is_none())
@@ -183,20 +195,23 @@ pub async fn count_after(
     filter: &Filter,
     cap: u64,
 ) -> Result<u64, StoreError> {
-    let mut select = Entity::find()
-        .select_only()
-        .column(Column::Seq)
-        .filter(Column::Seq.gt(filter.after))
-        .order_by_asc(Column::Seq)
-        .limit(cap);
-    if !filter.types.is_empty() {
-        select = select.filter(Column::Kind.is_in(filter.types.iter().map(|t| t.as_str())));
-    }
-    if let Some(appid) = &filter.appid {
-        select = select.filter(Column::Appid.eq(appid.as_str()));
-    }
+    let select = filter.select(cap).select_only().column(Column::Seq);
     // A count over the limited query (sea-orm counts it as a subquery, its LIMIT kept).
     Ok(sea_orm::PaginatorTrait::count(select, db).await?)
+}
+
+/// When the first event the filter takes was recorded (none: no event waits).
+pub async fn first_recorded_at(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+) -> Result<Option<i64>, StoreError> {
+    Ok(filter
+        .select(1)
+        .select_only()
+        .column(Column::RecordedAt)
+        .into_tuple()
+        .one(db)
+        .await?)
 }
 
 /// The last `seq` stored (0 when none is).

@@ -1,6 +1,6 @@
 //! The fields of each domain event (DESIGN §4 "Events out"), borrowed from what caused it. A push's
 //! event stores only its cause (the push's dedupe key): its fields are built from the stored push
-//! when the event is read ([`fields_of_push`], by the rule of `store::effects::publication`), so
+//! when the event is read (`store::outbox::page`, by the rule of `store::effects::publication`), so
 //! the receiver's hot path writes a few bytes. The worker's and the members' events are built where
 //! they commit and stored with their fields.
 
@@ -112,7 +112,7 @@ pub fn push_event(push: &Incoming, dedupe_key: &str, kind: EventType) -> NewEven
 }
 
 /// A domain event about to be stored. A push's event stores only what caused it (the push's
-/// dedupe key): its fields are read from the push when the event is read (`store::published`).
+/// dedupe key): its fields are read from the push when the event is read (`store::outbox::page`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub kind: EventType,

@@ -141,7 +141,8 @@ pub async fn save(
 }
 
 /// `webhooks retry`: try the waiting event now, whether the endpoint is backing off or failing.
-/// False when the endpoint has no row yet (it never ran).
+/// False when no event waits (or the endpoint has no row yet): a delivering endpoint is left as it
+/// is.
 pub async fn retry_now(
     db: &impl ConnectionTrait,
     endpoint: &str,
@@ -152,6 +153,11 @@ pub async fn retry_now(
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Endpoint.eq(endpoint))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::Attempts.gt(0))
+                .add(Column::Failing.eq(true)),
+        )
         .exec(db)
         .await?;
     Ok(changed.rows_affected == 1)

@@ -7,8 +7,12 @@
 //! window after it (those may arrive twice: at least once, never skipped). Past the schedule the
 //! endpoint is marked failing and stops where it is.
 //!
-//! Progress is saved after each window or failure, conditional on the lease and on the row's
-//! version (`store::webhooks`): a crash repeats at most the window in flight.
+//! Progress is saved every `SAVE_EVERY` deliveries, after each page and at each failure,
+//! conditional on the lease and on the row's version (`store::webhooks`): a crash repeats at most
+//! the deliveries since the last save. A post starts only while the lease outlasts its timeout
+//! (`lease_secs` is at least twice `timeout_secs`, `config`), so two instances never post to one
+//! endpoint at once. Each round reads the feed up to its last seq (a high-water mark): an endpoint
+//! whose filter takes none of the events up to there moves its cursor past them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +24,11 @@ use tokio_util::sync::CancellationToken;
 use super::Endpoint;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
+use crate::retry_schedule::next_run;
 use crate::standard_webhooks;
 use crate::store::outbox::{self, FeedEvent};
 use crate::store::webhooks::{self as state, Progress};
 use crate::store::{Db, StoreError};
-use crate::worker::retry::next_run;
 
 /// How often an idle or waiting deliverer looks again (a new event also wakes it at once).
 const POLL: Duration = Duration::from_secs(1);
@@ -32,6 +36,10 @@ const POLL: Duration = Duration::from_secs(1);
 const ORDERED_PAGE: u64 = 100;
 /// Events a not-ordered endpoint has in flight at once.
 const WINDOW: u64 = 16;
+/// An ordered endpoint's progress is saved at least every this many deliveries.
+const SAVE_EVERY: usize = 10;
+/// The most of an answer's body read (and dropped), so that its connection can be used again.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How far a retry's wait is spread (± this share), so that endpoints do not retry in step.
 const JITTER: f64 = 0.1;
 
@@ -79,22 +87,24 @@ pub struct Deliverer {
     pub wake: Arc<Notify>,
 }
 
-/// What this deliverer knows of its endpoint while it holds the lease.
-struct Held {
+/// One round's view of its endpoint: the row's version it read, the progress since, and until
+/// when it holds the lease.
+struct Run {
     version: i64,
     progress: Progress,
+    lease_until: i64,
+    /// Deliveries since the last save.
+    unsaved: usize,
 }
 
 impl Deliverer {
     /// Deliver until `stop`; then save where it got to and give the lease back.
     pub async fn run(self, stop: CancellationToken) {
-        let mut held = None;
         loop {
-            let wait = match self.round(&mut held).await {
+            let wait = match self.round().await {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!(endpoint = %self.endpoint.name, error.message = %e, "webhook deliverer could not read or save its state; trying again");
-                    held = None;
                     POLL
                 }
             };
@@ -113,10 +123,10 @@ impl Deliverer {
     }
 
     /// One round: hold the lease, then deliver what waits. How long to wait before the next.
-    async fn round(&self, held: &mut Option<Held>) -> Result<Duration, StoreError> {
+    async fn round(&self) -> Result<Duration, StoreError> {
         let endpoint = &self.endpoint;
         let now = self.clock.now();
-        let lease = i64::try_from(endpoint.lease_secs).unwrap_or(30);
+        let lease = i64::try_from(endpoint.lease_secs).unwrap_or(60);
         let row = match state::get(&self.db, &endpoint.name).await? {
             Some(row) => row,
             // A new endpoint is given what happens from now on (`replay` goes back).
@@ -132,23 +142,18 @@ impl Deliverer {
         } else {
             match state::lease(&self.db, &endpoint.name, &self.holder, now, now + lease).await? {
                 Some(row) => row,
-                None => {
-                    // Another instance delivers; look again when its lease may have lapsed.
-                    *held = None;
-                    return Ok(POLL);
-                }
+                // Another instance delivers; look again when its lease may have lapsed.
+                None => return Ok(POLL),
             }
         };
-        let current = match held.take() {
-            Some(h) if h.version == row.version => h,
-            // First round, or `retry`/`replay` changed the row: start from what it says.
-            _ => Held {
-                version: row.version,
-                progress: Progress::of(&row),
-            },
+        // The row says where the endpoint is (this instance saved it, or `retry`/`replay` moved it).
+        let mut run = Run {
+            version: row.version,
+            progress: Progress::of(&row),
+            lease_until: row.lease_until.unwrap_or(now),
+            unsaved: 0,
         };
-        let current = held.insert(current);
-        let progress = &mut current.progress;
+        let progress = &run.progress;
         if progress.failing && progress.next_attempt_at.is_none() {
             self.report_lag(progress.cursor, now).await?;
             return Ok(POLL);
@@ -156,63 +161,100 @@ impl Deliverer {
         if let Some(at) = progress.next_attempt_at.filter(|at| *at > now) {
             return Ok(POLL.min(Duration::from_secs((at - now).unsigned_abs())));
         }
+        let high = outbox::last_seq(&self.db).await?;
         let limit = if endpoint.ordered {
             ORDERED_PAGE
         } else {
             WINDOW
         };
-        let page = outbox::page(&self.db, &endpoint.filter(progress.cursor, limit)).await?;
+        let mut filter = endpoint.filter(progress.cursor, limit);
+        filter.until = Some(high);
+        let page = outbox::page(&self.db, &filter).await?;
         if page.is_empty() {
-            self.report_lag(progress.cursor, now).await?;
+            // Nothing up to the high-water mark is for this endpoint: its cursor passes it.
+            if high > run.progress.cursor {
+                run.progress.cursor = high;
+                self.save(&run).await?;
+            }
+            self.report_lag(run.progress.cursor, now).await?;
             return Ok(POLL);
         }
-        if endpoint.ordered {
-            self.one_by_one(&page, progress, now + lease / 2).await;
+        let whole = if endpoint.ordered {
+            self.one_by_one(&page, &mut run).await?
         } else {
-            self.at_once(&page, progress).await;
+            self.at_once(&page, &mut run).await
+        };
+        if whole && (page.len() as u64) < limit {
+            // The page was all this endpoint had up to the high-water mark.
+            run.progress.cursor = run.progress.cursor.max(high);
         }
-        let version = current.version;
-        if !state::save(
-            &self.db,
-            &endpoint.name,
-            &self.holder,
-            version,
-            &current.progress,
-            self.clock.now(),
-        )
-        .await?
-        {
-            // The lease lapsed or the row was changed meanwhile: read it again.
-            *held = None;
+        if !self.save(&run).await? {
             return Ok(Duration::ZERO);
         }
-        self.report_lag(current.progress.cursor, self.clock.now())
+        self.report_lag(run.progress.cursor, self.clock.now())
             .await?;
         // More may wait, or a retry is due: the next round finds out.
         Ok(Duration::ZERO)
     }
 
-    /// Ordered: each event in turn until one fails (or the lease needs renewing).
-    async fn one_by_one(&self, page: &[FeedEvent], progress: &mut Progress, renew_by: i64) {
+    /// Save `run`'s progress; false when the lease lapsed or the row changed meanwhile (the next
+    /// round reads it again).
+    async fn save(&self, run: &Run) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        state::save(
+            &self.db,
+            &self.endpoint.name,
+            &self.holder,
+            run.version,
+            &run.progress,
+            now,
+        )
+        .await
+    }
+
+    /// Whether a post may start now: its answer is due before the lease runs out.
+    fn may_post(&self, run: &Run) -> bool {
+        let timeout = i64::try_from(self.endpoint.timeout.as_secs()).unwrap_or(i64::MAX);
+        self.clock.now().saturating_add(timeout) < run.lease_until
+    }
+
+    /// Ordered: each event in turn until one fails or the lease is too short for another post.
+    /// Whether every event of the page went.
+    async fn one_by_one(&self, page: &[FeedEvent], run: &mut Run) -> Result<bool, StoreError> {
         for event in page {
+            if !self.may_post(run) {
+                return Ok(false);
+            }
             let attempt = self.post(event).await;
-            self.note(event, &attempt, progress);
-            if attempt != Attempt::Delivered || self.clock.now() >= renew_by {
-                return;
+            self.note(event, &attempt, &mut run.progress);
+            if attempt != Attempt::Delivered {
+                return Ok(false);
+            }
+            run.unsaved += 1;
+            if run.unsaved >= SAVE_EVERY {
+                if !self.save(run).await? {
+                    return Ok(false);
+                }
+                run.unsaved = 0;
             }
         }
+        Ok(true)
     }
 
     /// Not ordered: the window at once; the cursor passes the answered events up to the first
-    /// failure.
-    async fn at_once(&self, page: &[FeedEvent], progress: &mut Progress) {
+    /// failure. Whether every event of the window went.
+    async fn at_once(&self, page: &[FeedEvent], run: &mut Run) -> bool {
+        if !self.may_post(run) {
+            return false;
+        }
         let attempts = futures_util::future::join_all(page.iter().map(|e| self.post(e))).await;
         for (event, attempt) in page.iter().zip(&attempts) {
-            self.note(event, attempt, progress);
+            self.note(event, attempt, &mut run.progress);
             if *attempt != Attempt::Delivered {
-                return;
+                return false;
             }
         }
+        true
     }
 
     /// What an attempt does to the endpoint's progress, and its log line.
@@ -285,8 +327,23 @@ impl Deliverer {
             request = request.header(name, value);
         }
         match request.body(body).send().await {
-            Ok(answer) if answer.status().is_success() => Attempt::Delivered,
-            Ok(answer) => Attempt::Rejected(answer.status().as_u16()),
+            Ok(mut answer) => {
+                let status = answer.status();
+                // Read what little the answer says (within the timeout), so that its connection is
+                // used again; a larger body is cut off.
+                let mut read = 0;
+                while let Ok(Some(chunk)) = answer.chunk().await {
+                    read += chunk.len();
+                    if read > MAX_ANSWER_BYTES {
+                        break;
+                    }
+                }
+                if status.is_success() {
+                    Attempt::Delivered
+                } else {
+                    Attempt::Rejected(status.as_u16())
+                }
+            }
             Err(e) if e.is_timeout() => Attempt::TimedOut,
             Err(_) => Attempt::Unreachable,
         }
@@ -296,10 +353,9 @@ impl Deliverer {
     async fn report_lag(&self, cursor: i64, now: i64) -> Result<(), StoreError> {
         let filter = self.endpoint.filter(cursor, 1);
         let lag = outbox::count_after(&self.db, &filter, super::LAG_CAP).await?;
-        let oldest = match outbox::page(&self.db, &filter).await?.first() {
-            Some(event) => (now - event.recorded_at).max(0),
-            None => 0,
-        };
+        let oldest = outbox::first_recorded_at(&self.db, &filter)
+            .await?
+            .map_or(0, |recorded_at| (now - recorded_at).max(0));
         self.metrics
             .set_webhook_lag(&self.endpoint.name, lag, oldest);
         Ok(())

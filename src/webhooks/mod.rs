@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, WebhookSettings};
+use crate::event_type::EventType;
 use crate::services::Services;
-use crate::store::outbox::{self, EventType, Filter};
+use crate::store::outbox::{self, Filter};
 use crate::store::{webhooks as state, StoreError};
 
 /// A configured endpoint, its settings read.
@@ -83,6 +84,7 @@ impl Endpoint {
             limit,
             types: self.types.clone(),
             appid: self.appid.clone(),
+            until: None,
         }
     }
 }
@@ -215,8 +217,10 @@ pub enum WebhookError {
     Unknown(String),
     #[error("endpoint {0:?} has not run yet: start serve first (or replay it from a seq)")]
     NotStarted(String),
-    #[error("`after` must be 0 or a seq of the feed")]
-    BadSeq,
+    #[error("`after` must be 0 or a seq of the feed (at most {0})")]
+    BadSeq(i64),
+    #[error("`after` must not be past the endpoint's cursor ({0}): a replay delivers again, it never skips")]
+    WouldSkip(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -229,18 +233,19 @@ pub fn find<'a>(endpoints: &'a [Endpoint], name: &str) -> Result<&'a Endpoint, W
         .ok_or_else(|| WebhookError::Unknown(name.to_owned()))
 }
 
-/// `webhooks retry NAME`: the waiting event is tried now.
+/// `webhooks retry NAME`: the waiting event is tried now. False when no event waits (the endpoint
+/// is neither backing off nor failing: nothing to do).
 pub async fn retry(
     db: &impl sea_orm::ConnectionTrait,
     endpoints: &[Endpoint],
     name: &str,
     now: i64,
-) -> Result<(), WebhookError> {
+) -> Result<bool, WebhookError> {
     let endpoint = find(endpoints, name)?;
-    if !state::retry_now(db, &endpoint.name, now).await? {
+    if state::get(db, &endpoint.name).await?.is_none() {
         return Err(WebhookError::NotStarted(name.to_owned()));
     }
-    Ok(())
+    Ok(state::retry_now(db, &endpoint.name, now).await?)
 }
 
 /// `webhooks replay NAME --after SEQ`: every event after `after` is delivered again.
@@ -252,8 +257,14 @@ pub async fn replay(
     now: i64,
 ) -> Result<(), WebhookError> {
     let endpoint = find(endpoints, name)?;
-    if after < 0 {
-        return Err(WebhookError::BadSeq);
+    let last = outbox::last_seq(db).await?;
+    if !(0..=last).contains(&after) {
+        return Err(WebhookError::BadSeq(last));
+    }
+    if let Some(row) = state::get(db, &endpoint.name).await? {
+        if after > row.cursor {
+            return Err(WebhookError::WouldSkip(row.cursor));
+        }
     }
     state::replay(db, &endpoint.name, after, now).await?;
     Ok(())

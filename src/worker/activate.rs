@@ -4,10 +4,10 @@ use rand::SeedableRng;
 use sea_orm::ConnectionTrait;
 
 use super::outcome::{activated, Activated, JobOutcome, Step};
-use super::retry::{next_day, next_run};
 use super::Worker;
 use crate::credentials::TokenError;
 use crate::jobs::JobPayload;
+use crate::retry_schedule::{next_day, next_run};
 use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::jobs::{self, Claimed};
 use crate::store::{bindings, members, outbox, published, push::day_of, StoreError};

@@ -5,7 +5,6 @@
 pub mod activate;
 pub mod bind;
 pub mod outcome;
-pub mod retry;
 pub mod send;
 pub mod update;
 

@@ -181,7 +181,7 @@ async fn every_errcode_class_has_its_outcome() {
     get_card(&app, "pC", "2", "").await;
     assert_eq!(app.drain_jobs(NOW).await, vec![JobOutcome::Paused]);
     let next_day =
-        cardhook::worker::retry::next_day(NOW, chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+        cardhook::retry_schedule::next_day(NOW, chrono::FixedOffset::east_opt(8 * 3600).unwrap());
     assert!(app
         .job_rows()
         .await

@@ -9,7 +9,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use cardhook::store::outbox::{self, EventType};
+use cardhook::event_type::EventType;
+use cardhook::store::outbox;
 use cardhook::wechat::Mode;
 use entity::domain_event;
 use sea_orm::{Database, EntityTrait, QueryOrder};
@@ -21,7 +22,7 @@ use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
 use crate::support::nginx::Nginx;
 use crate::support::process::{push_to, run_cli_ok, sqlite_url, write_config, ServeProcess};
 use crate::support::webhook_sink::{Attempt, WebhookSink, SECRET};
-use crate::support::{spawn_app_with, TestApp};
+use crate::support::{account_for, spawn_app_with, TestApp};
 
 /// The admin routes of issue 33, whose answers are checked against openapi.json here and in
 /// `feed.rs` (every status they are asked for).
@@ -224,10 +225,10 @@ async fn a_failing_endpoint_stops_until_retried_and_replay_delivers_again() {
     );
     assert_eq!(failing["next_attempt_at"], Value::Null);
     sink.control(json!({"down": false})).await;
-    // A failing endpoint's cursor stays: nothing is skipped, nothing more is tried on its own.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A failing endpoint's cursor stays (nothing skipped) and nothing more is scheduled on its own.
     assert_eq!(sink.attempts().await.len(), 2);
-    assert_eq!(endpoint(&app, "crm").await["state"], "failing");
+    assert_eq!(failing["lag"], 2);
+    assert_eq!(failing["cursor"], 0);
 
     let retry = app.admin_post("/api/v1/webhooks/crm/retry").await;
     let (status, _) = documented(retry, "/api/v1/webhooks/{name}/retry", "post").await;
@@ -260,6 +261,31 @@ async fn a_failing_endpoint_stops_until_retried_and_replay_delivers_again() {
     assert_eq!(all.len(), 3);
     assert_eq!(all[2].id, delivered[1].id);
 
+    // A retry of an endpoint that waits on nothing changes nothing.
+    let idle = app.admin_post("/api/v1/webhooks/crm/retry").await;
+    let (status, body) = documented(idle, "/api/v1/webhooks/{name}/retry", "post").await;
+    assert_eq!((status, &body["retry"]), (202, &json!(false)));
+    // A replay goes back, never forward: past the cursor or past the feed is refused.
+    let cursor = endpoint(&app, "crm").await["cursor"].as_i64().unwrap();
+    let _ = app
+        .admin_json(
+            reqwest::Method::POST,
+            "/api/v1/webhooks/crm/replay",
+            &json!({"after": cursor}),
+        )
+        .await;
+    for after in [cursor + 1, cursor + 1000] {
+        let refused = app
+            .admin_json(
+                reqwest::Method::POST,
+                "/api/v1/webhooks/crm/replay",
+                &json!({"after": after}),
+            )
+            .await;
+        let (status, body) = documented(refused, "/api/v1/webhooks/{name}/replay", "post").await;
+        assert_eq!(status, 400, "{after}: {body}");
+    }
+
     // Wrong names and bodies are named.
     assert_eq!(
         app.admin_post("/api/v1/webhooks/nobody/retry")
@@ -285,46 +311,102 @@ async fn a_failing_endpoint_stops_until_retried_and_replay_delivers_again() {
     assert_eq!(anonymous.status(), 401);
 }
 
-/// Not ordered: a window of events goes out at once; a failed one is retried with the window after
-/// it, and nothing is skipped.
+/// Not ordered: a window of events goes out at once (their requests overlap at the receiver); a
+/// failed one is retried with the window after it, and nothing is skipped.
 #[tokio::test]
 async fn a_not_ordered_endpoint_sends_a_window_at_once_and_retries_from_the_failure() {
     let sink = WebhookSink::start().await;
     let app = spawn_app_with(|s| {
-        let mut endpoint = sink.settings("bulk", &[1, 1, 1]);
+        let mut endpoint = sink.settings("bulk", &[1; 10]);
         endpoint.ordered = false;
         s.webhooks = vec![endpoint];
     })
     .await;
-    // The receiver answers slowly, so the window's deliveries overlap; the first it sees fails.
-    sink.control(json!({"delay": 0.3, "plan": [500]})).await;
-    // One batch of six pushes, recorded before the deliverer looks.
-    let xmls: Vec<String> = (0..6).map(got).collect();
-    let pushes: Vec<_> = xmls
-        .iter()
-        .map(|xml| app.push_xml(xml, Mode::Safe))
-        .collect();
-    for response in futures_util::future::join_all(pushes).await {
-        assert_success(response).await;
+    // While the receiver is down the events pile up behind the first; then the window holds all.
+    sink.control(json!({"down": true})).await;
+    for i in 0..6 {
+        assert_success(app.push_xml(&got(i), Mode::Safe).await).await;
     }
+    wait_endpoint(&app, "bulk", |w| {
+        w["attempts"].as_i64() >= Some(1) && w["lag"] == 6
+    })
+    .await;
+    // Back, slow, and failing the first request it gets.
+    sink.control(json!({"down": false, "delay": 0.3, "plan": [500]}))
+        .await;
     let delivered = sink.wait_delivered(6, PATIENCE).await;
     let feed = feed_ids(&app).await;
     let distinct: HashSet<&str> = delivered.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(distinct.len(), feed.len(), "every event delivered");
     let attempts = sink.attempts().await;
-    let failed = attempts.iter().find(|a| a.status == 500).unwrap();
-    assert!(
-        attempts
+    let answered: Vec<&Attempt> = attempts.iter().filter(|a| a.status != 503).collect();
+    let overlapping = answered.iter().any(|a| {
+        answered
             .iter()
-            .filter(|a| a.id == failed.id && a.status == 200)
-            .count()
-            == 1,
-        "the failed event went on its retry: {attempts:?}"
+            .any(|b| a.id != b.id && b.start < a.end && a.start < b.end)
+    });
+    assert!(overlapping, "a window's requests overlap: {answered:?}");
+    let failed = answered.iter().find(|a| a.status == 500).unwrap();
+    assert_eq!(
+        delivered.iter().filter(|a| a.id == failed.id).count(),
+        1,
+        "the failed event went on its retry"
     );
     assert!(sink.refused().await.is_empty());
     let listed = wait_endpoint(&app, "bulk", |w| w["lag"] == 0).await;
     assert_eq!(listed["ordered"], false);
     assert_eq!(listed["cursor"], feed.last().unwrap().1);
+}
+
+/// An endpoint's `types` and `appid` choose its events; its cursor passes the others (lag 0).
+#[tokio::test]
+async fn an_endpoint_gets_only_the_types_and_account_it_asks_for() {
+    let sink = WebhookSink::start().await;
+    let (safe, _) = account_for(Mode::Safe);
+    let app = spawn_app_with(|s| {
+        let mut deletions = sink.settings("deletions", &[1]);
+        deletions.types = vec!["card.deleted".to_owned()];
+        deletions.appid = Some(safe.to_owned());
+        let mut other = sink.settings("other-account", &[1]);
+        other.appid = Some("wxsomeoneelse00001".to_owned());
+        s.webhooks = vec![deletions, other];
+    })
+    .await;
+    for i in 0..3 {
+        assert_success(app.push_xml(&got(i), Mode::Safe).await).await;
+        let deleted = code_event_xml(
+            "user_del_card",
+            "oHook",
+            1_700_000_100 + i,
+            "pHOOK",
+            &format!("{i}"),
+        );
+        assert_success(app.push_xml(&deleted, Mode::Safe).await).await;
+    }
+    // A deletion of the other test account (compat mode): not this endpoint's.
+    let compat = code_event_xml("user_del_card", "oHook", 1_700_000_200, "pHOOK", "9");
+    assert_success(app.push_xml(&compat, Mode::Compat).await).await;
+    let delivered = sink.wait_delivered(3, PATIENCE).await;
+    let last = feed_ids(&app).await.last().unwrap().1;
+    for name in ["deletions", "other-account"] {
+        let listed = wait_endpoint(&app, name, |w| w["cursor"] == last).await;
+        assert_eq!(
+            (listed["cursor"].as_i64(), listed["lag"].as_i64()),
+            (Some(last), Some(0)),
+            "{listed}"
+        );
+    }
+    assert!(
+        delivered
+            .iter()
+            .all(|a| a.kind == "card.deleted" && a.appid == safe),
+        "{delivered:?}"
+    );
+    assert_eq!(
+        sink.delivered().await.len(),
+        3,
+        "the other account's endpoint got nothing"
+    );
 }
 
 /// Every event of the feed delivered at least once, the first deliveries in seq order (no gap:
@@ -372,7 +454,10 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         dir.path(),
         &url,
         "http://127.0.0.1:9",
-        &sink.toml("crm", "retry_schedule_secs = [1, 1, 1]\nlease_secs = 3"),
+        &sink.toml(
+            "crm",
+            "retry_schedule_secs = [1, 1, 1]\ntimeout_secs = 2\nlease_secs = 5",
+        ),
     );
     let serve = ServeProcess::start(&config, "warn").await;
     for i in 0..40 {
@@ -410,7 +495,10 @@ async fn two_instances_on_postgresql_share_an_endpoint_and_one_killed_loses_noth
     sink.control(json!({"delay": 0.02})).await;
     let dir = tempfile::tempdir().unwrap();
     let pg = TestDatabase::create(Backend::Postgres, dir.path()).await;
-    let hook = sink.toml("crm", "lease_secs = 3\nretry_schedule_secs = [1]");
+    let hook = sink.toml(
+        "crm",
+        "timeout_secs = 2\nlease_secs = 5\nretry_schedule_secs = [1]",
+    );
     let config = write_config(dir.path(), &pg.url, "http://127.0.0.1:9", &hook);
     let mut instances =
         futures_util::future::join_all((0..2).map(|_| ServeProcess::start(&config, "warn"))).await;

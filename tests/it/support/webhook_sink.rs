@@ -16,13 +16,17 @@ pub struct WebhookSink {
 }
 
 /// One delivery attempt the sink saw (signature verified), with the status it answered.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Attempt {
     pub id: String,
     pub seq: i64,
     #[serde(rename = "type")]
     pub kind: String,
+    pub appid: String,
     pub status: u16,
+    /// When the request arrived and was answered (the sink's monotonic clock, seconds).
+    pub start: f64,
+    pub end: f64,
 }
 
 impl WebhookSink {
@@ -50,7 +54,7 @@ impl WebhookSink {
             ordered: true,
             timeout_secs: 5,
             retry_schedule_secs: schedule.to_vec(),
-            lease_secs: 4,
+            lease_secs: 11,
         }
     }
 

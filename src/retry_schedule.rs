@@ -1,4 +1,5 @@
-//! When a failed job runs again: the configured schedule, spread by jitter; past its end, never.
+//! When a failed job or webhook delivery is tried again: the configured schedule, spread by jitter;
+//! past its end, never.
 
 use rand::Rng;
 
