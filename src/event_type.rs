@@ -1,8 +1,8 @@
 //! The types of domain events (DESIGN §4 "Events out"), by name: what the feed, its filters and
 //! the `[[webhooks]]` settings speak of. The events themselves are `store::outbox`'s.
 
-/// The types of domain events, as DESIGN §4 names them (`card.revoked` comes with the till's
-/// `codes unavailable`, issue 34).
+/// The types of domain events, as DESIGN §4 names them. `card.revoked` is named there (a filter may
+/// ask for it) though nothing records it yet: it comes with the till's `codes unavailable` (issue 34).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     CardGot,
@@ -10,6 +10,7 @@ pub enum EventType {
     CardConsumed,
     CardGifted,
     CardActivated,
+    CardRevoked,
     CardReview,
     MemberBound,
     MemberPointsChanged,
@@ -19,12 +20,13 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::CardGot,
         Self::CardDeleted,
         Self::CardConsumed,
         Self::CardGifted,
         Self::CardActivated,
+        Self::CardRevoked,
         Self::CardReview,
         Self::MemberBound,
         Self::MemberPointsChanged,
@@ -39,6 +41,7 @@ impl EventType {
             Self::CardConsumed => "card.consumed",
             Self::CardGifted => "card.gifted",
             Self::CardActivated => "card.activated",
+            Self::CardRevoked => "card.revoked",
             Self::CardReview => "card.review",
             Self::MemberBound => "member.bound",
             Self::MemberPointsChanged => "member.points_changed",

@@ -26,6 +26,9 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?;
     store::migrate(&db).await.context("applying migrations")?;
+    crate::webhooks::start_new_endpoints(&db, &settings.webhooks, Clock::system().now())
+        .await
+        .context("starting the new webhook endpoints")?;
     let listen = args.listen.as_deref().unwrap_or(&settings.server.listen);
     let listener = app::bind(listen).with_context(|| format!("binding {listen}"))?;
     let admin_listen = args

@@ -138,6 +138,24 @@ impl Webhooks {
     }
 }
 
+/// Give each configured endpoint that has none its row, at the end of the feed: a new endpoint gets
+/// what is recorded from now on. `serve` calls it before it listens, so that the first pushes it
+/// takes are the endpoint's (`replay` goes back further).
+pub async fn start_new_endpoints(
+    db: &impl sea_orm::ConnectionTrait,
+    settings: &[WebhookSettings],
+    now: i64,
+) -> Result<(), StoreError> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let start = outbox::last_seq(db).await?;
+    for endpoint in settings {
+        state::ensure(db, &endpoint.name, start, now).await?;
+    }
+    Ok(())
+}
+
 /// Where an endpoint stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

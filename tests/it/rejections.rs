@@ -381,13 +381,16 @@ async fn every_parameter_duplicated_and_encodings_mangled() {
     let key = app.accounts.get(safe).unwrap().aes_key().unwrap().clone();
     let xml = get_card_xml("oMangle", now, "pM", "1", 0, "");
     let mut random = [0u8; 16];
-    // Find a prefix whose ciphertext contains both `+` and `/`, so every mangling changes it.
+    // Find a prefix whose ciphertext contains both `+` and `/`, so every mangling changes it — but
+    // not at either end: a space there is whitespace around the CDATA, which XML readers trim, and
+    // the push would then fail its msg_signature (401) before its base64 is read (an occasional
+    // failure of this test until 2026-12-07, when the ciphertext happened to start or end so).
     let encrypt = (0u8..=255)
         .map(|b| {
             random[0] = b;
             cardhook::wechat::crypto::encrypt(&key, &random, &xml, safe)
         })
-        .find(|e| e.contains('+') && e.contains('/'))
+        .find(|e| e.contains('+') && e.contains('/') && !e.starts_with('+') && !e.ends_with('+'))
         .unwrap();
     for (mangled, reason) in [
         (encrypt.replace('+', " "), "bad_base64"),

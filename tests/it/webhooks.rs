@@ -456,7 +456,7 @@ async fn a_sigkill_mid_delivery_loses_nothing() {
         "http://127.0.0.1:9",
         &sink.toml(
             "crm",
-            "retry_schedule_secs = [1, 1, 1]\ntimeout_secs = 2\nlease_secs = 5",
+            "retry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\ntimeout_secs = 3\nlease_secs = 7",
         ),
     );
     let serve = ServeProcess::start(&config, "warn").await;
@@ -497,7 +497,7 @@ async fn two_instances_on_postgresql_share_an_endpoint_and_one_killed_loses_noth
     let pg = TestDatabase::create(Backend::Postgres, dir.path()).await;
     let hook = sink.toml(
         "crm",
-        "timeout_secs = 2\nlease_secs = 5\nretry_schedule_secs = [1]",
+        "timeout_secs = 3\nlease_secs = 7\nretry_schedule_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
     );
     let config = write_config(dir.path(), &pg.url, "http://127.0.0.1:9", &hook);
     let mut instances =

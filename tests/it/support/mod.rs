@@ -156,6 +156,10 @@ pub async fn spawn_app_on(
 
     let db = store::connect(&settings.database).await.expect("connect");
     store::migrate(&db).await.expect("migrate");
+    // As `serve` does before it listens.
+    cardhook::webhooks::start_new_endpoints(&db, &settings.webhooks, 0)
+        .await
+        .expect("webhook endpoints");
     let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = App::build(
         &settings,
