@@ -7,7 +7,7 @@
 //! the writers after the effects.
 
 use super::channel_day::{ChannelDelta, Counts};
-use super::published::{Fields, Got};
+use super::published::{Fields, Got, MemberCardChange};
 use super::push::Incoming;
 use crate::event_type::EventType;
 use crate::wechat::events::{Event, MassSendFinish, UserGetCard};
@@ -108,27 +108,6 @@ pub struct CodeMove<'a> {
     pub code: Option<&'a Code>,
     pub status: Status,
     pub count: Option<Counts>,
-}
-
-/// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemberCardChange<'a> {
-    pub appid: &'a str,
-    pub card_id: &'a str,
-    pub code: &'a str,
-    pub bonus: i64,
-    pub balance: i64,
-}
-
-impl<'a> From<&MemberCardChange<'a>> for super::published::CardChange<'a> {
-    fn from(change: &MemberCardChange<'a>) -> Self {
-        Self {
-            card_id: change.card_id,
-            code: change.code,
-            bonus: change.bonus,
-            balance: change.balance,
-        }
-    }
 }
 
 /// A card's review: its new status, why it was refused, and when (the push's CreateTime).

@@ -10,8 +10,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::effects::MemberCardChange;
-use super::published::MemberPoints;
+use super::published::{MemberCardChange, MemberPoints};
 use super::StoreError;
 
 /// A member as `cardhook members show` and the admin API print it (DESIGN §4).

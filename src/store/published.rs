@@ -182,10 +182,10 @@ pub struct Activated<'a> {
     pub member_no: Option<&'a str>,
 }
 
-/// A member card's points and balance changed by WeChat (`update_member_card`): the card, the code
-/// and the change.
+/// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardChange<'a> {
+pub struct MemberCardChange<'a> {
+    pub appid: &'a str,
     pub card_id: &'a str,
     pub code: &'a str,
     pub bonus: i64,
@@ -204,7 +204,7 @@ pub struct MemberPoints {
 pub fn points_changed_by_wechat(
     push: &Incoming,
     dedupe_key: &str,
-    change: &CardChange<'_>,
+    change: &MemberCardChange<'_>,
     member: &MemberPoints,
 ) -> NewEvent {
     let fields = PointsChanged {

@@ -73,10 +73,7 @@ pub async fn record_batch(
                 Effect::MemberCard(change) => {
                     if let Some(member) = members::note_wechat_change(db, &change, now).await? {
                         published.push(published::points_changed_by_wechat(
-                            push,
-                            key,
-                            &(&change).into(),
-                            &member,
+                            push, key, &change, &member,
                         ));
                     }
                 }

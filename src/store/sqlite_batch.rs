@@ -16,8 +16,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
-use super::effects::{effects, CardReview, CodeMove, Effect, MemberCardChange, NewBinding, Status};
-use super::published::{self, MemberPoints, NewEvent};
+use super::effects::{effects, CardReview, CodeMove, Effect, NewBinding, Status};
+use super::published::{self, MemberCardChange, MemberPoints, NewEvent};
 use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
 use crate::wechat::events::MassSendFinish;
 use crate::wechat::ids::{CardId, Code, OuterId};
@@ -60,12 +60,8 @@ pub fn record_batch(
                 }
                 Effect::MemberCard(change) => {
                     if let Some(member) = note_wechat_change(conn, &change, now)? {
-                        let event = published::points_changed_by_wechat(
-                            push,
-                            &key,
-                            &(&change).into(),
-                            &member,
-                        );
+                        let event =
+                            published::points_changed_by_wechat(push, &key, &change, &member);
                         insert_domain_event(conn, &event)?;
                     }
                 }

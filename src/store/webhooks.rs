@@ -6,23 +6,20 @@
 //! and `replay` bump the version, so a deliverer that did not see them yet changes nothing and
 //! reads the row again.
 
-use entity::webhook_delivery::{self, ActiveModel, Column, Entity, Model};
+use entity::webhook_delivery::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::StoreError;
 
-/// The endpoint's row, created at `cursor` (new endpoints start at the end of the feed: they are
-/// given what happens from now on; `replay` goes back).
+/// The endpoint's row, created at `cursor` if it has none (new endpoints start at the end of the
+/// feed: they are given what happens from now on; `replay` goes back).
 pub async fn ensure(
     db: &impl ConnectionTrait,
     endpoint: &str,
     cursor: i64,
     now: i64,
 ) -> Result<Model, StoreError> {
-    if let Some(row) = get(db, endpoint).await? {
-        return Ok(row);
-    }
     let row = ActiveModel {
         endpoint: Set(endpoint.to_owned()),
         cursor: Set(cursor),
@@ -183,13 +180,4 @@ pub async fn replay(
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Every endpoint's row, by name.
-pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<webhook_delivery::Model>, StoreError> {
-    use sea_orm::QueryOrder;
-    Ok(Entity::find()
-        .order_by_asc(Column::Endpoint)
-        .all(db)
-        .await?)
 }

@@ -127,14 +127,8 @@ impl Deliverer {
         let endpoint = &self.endpoint;
         let now = self.clock.now();
         let lease = i64::try_from(endpoint.lease_secs).unwrap_or(60);
-        let row = match state::get(&self.db, &endpoint.name).await? {
-            Some(row) => row,
-            // A new endpoint is given what happens from now on (`replay` goes back).
-            None => {
-                let start = outbox::last_seq(&self.db).await?;
-                state::ensure(&self.db, &endpoint.name, start, now).await?
-            }
-        };
+        // `serve` started it before listening; a row is made here only for an app built otherwise.
+        let row = super::row_or_start(&self.db, &endpoint.name, now).await?;
         let mine = row.lease_holder.as_deref() == Some(self.holder.as_str())
             && row.lease_until.is_some_and(|until| until - now > lease / 2);
         let row = if mine {

@@ -146,14 +146,22 @@ pub async fn start_new_endpoints(
     settings: &[WebhookSettings],
     now: i64,
 ) -> Result<(), StoreError> {
-    if settings.is_empty() {
-        return Ok(());
-    }
-    let start = outbox::last_seq(db).await?;
     for endpoint in settings {
-        state::ensure(db, &endpoint.name, start, now).await?;
+        row_or_start(db, &endpoint.name, now).await?;
     }
     Ok(())
+}
+
+/// The endpoint's row; one that has none starts at the end of the feed.
+pub async fn row_or_start(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    now: i64,
+) -> Result<entity::webhook_delivery::Model, StoreError> {
+    match state::get(db, name).await? {
+        Some(row) => Ok(row),
+        None => state::ensure(db, name, outbox::last_seq(db).await?, now).await,
+    }
 }
 
 /// Where an endpoint stands.
