@@ -119,7 +119,12 @@ impl App {
         let halt = CancellationToken::new();
         let services = Services {
             accounts,
-            distribution: Distribution::new(db.clone(), tokens.clone(), clock.clone()),
+            distribution: Distribution::new(
+                db.clone(),
+                tokens.clone(),
+                clock.clone(),
+                settings.stats_offset()?,
+            ),
             db,
             tokens,
             metrics: metrics.clone(),

@@ -22,6 +22,7 @@ pub struct Model {
     pub deleted: i64,
     pub consumed: i64,
     pub activated: i64,
+    pub revoked: i64,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

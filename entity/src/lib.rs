@@ -7,6 +7,7 @@ pub mod card_event;
 pub mod card_sequence;
 pub mod channel;
 pub mod channel_day;
+pub mod code_consume;
 pub mod code_deposit;
 pub mod domain_event;
 pub mod job;

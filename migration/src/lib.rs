@@ -12,6 +12,7 @@ mod m20261202_000007_card;
 mod m20261202_000008_mass_send;
 mod m20261207_000009_trust_at_the_edges;
 mod m20261207_000010_events_out;
+mod m20261207_000011_till;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_mass_send::Migration),
             Box::new(m20261207_000009_trust_at_the_edges::Migration),
             Box::new(m20261207_000010_events_out::Migration),
+            Box::new(m20261207_000011_till::Migration),
         ]
     }
 }

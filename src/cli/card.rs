@@ -1,5 +1,6 @@
-//! `cardhook card create|list|show|update|stock|form set`: the card catalogue — cards created from
-//! JSON files kept in version control, their review, stock and one-click activation form.
+//! `cardhook card create|list|show|update|stock|delete|form set`: the card catalogue — cards created
+//! from JSON files kept in version control, their review, stock, deletion and one-click activation
+//! form.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,17 @@ pub enum Action {
         reduce: Option<u64>,
         #[arg(long)]
         appid: Option<String>,
+    },
+    /// Delete a card (`/card/delete`): nobody can get it any more, and the codes handed out can no
+    /// longer be used. Cannot be undone: asks for --yes.
+    Delete {
+        #[arg(long)]
+        card_id: String,
+        #[arg(long)]
+        appid: Option<String>,
+        /// Yes, delete it.
+        #[arg(long)]
+        yes: bool,
     },
     /// The one-click activation form of a member card.
     Form {
@@ -157,6 +169,21 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .change_stock(appid.as_deref(), &card_id, change)
                 .await?;
             print!("{}", tables::cards_table(&[card]));
+        }
+        Action::Delete {
+            card_id,
+            appid,
+            yes,
+        } => {
+            anyhow::ensure!(
+                yes,
+                "deleting {card_id} cannot be undone: the codes handed out can no longer be used; add --yes to delete it"
+            );
+            operator
+                .catalogue()
+                .delete_card(appid.as_deref(), &card_id)
+                .await?;
+            println!("card {card_id} deleted");
         }
         Action::Form {
             action:

@@ -109,7 +109,12 @@ async fn operator(settings: &Settings) -> anyhow::Result<Distribution> {
     // As `database_to_read`: no writer turn.
     let db = store::Db::new(db);
     let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
-    Ok(Distribution::new(db, tokens, Clock::system()))
+    Ok(Distribution::new(
+        db,
+        tokens,
+        Clock::system(),
+        settings.stats_offset()?,
+    ))
 }
 
 /// The database of a command that reads it: it must exist and be migrated. Otherwise one line says

@@ -73,7 +73,7 @@ pub fn bindings_table(rows: &[BindingView]) -> String {
 }
 
 /// A time in seconds since the epoch, as RFC 3339 (UTC).
-fn time(seconds: i64) -> String {
+pub fn time(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
         .map(|t| t.to_rfc3339())
         .unwrap_or_default()

@@ -347,6 +347,27 @@ impl Catalogue<'_> {
         Ok(Some(change))
     }
 
+    /// Delete a card (`/card/delete`): nobody can get it any more and the codes handed out cannot be
+    /// used; the catalogue marks it `CARD_STATUS_DELETE`.
+    pub async fn delete_card(
+        &self,
+        appid: Option<&str>,
+        card_id: &str,
+    ) -> Result<(), DistributionError> {
+        required("card_id", card_id)?;
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
+        self.op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
+                api.delete_card(&token, card_id).await
+            })
+            .await?;
+        cards::deleted(&self.op.db, (&appid, card_id), self.op.now()).await?;
+        tracing::info!(appid = %appid, card_id = %card_id, "card deleted");
+        Ok(())
+    }
+
     /// The one-click activation form (`/card/membercard/activateuserform/set`, §4.5): `form` holds
     /// `required_form` / `optional_form` (and `service_statement`, `bind_old_card`); its card_id is
     /// set here.

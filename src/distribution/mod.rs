@@ -11,6 +11,9 @@ pub mod codes;
 pub mod jssdk;
 pub mod messages;
 pub mod qrcode;
+pub mod till;
+
+use chrono::FixedOffset;
 
 use crate::clock::Clock;
 use crate::credentials::{TokenError, TokenProvider};
@@ -38,6 +41,15 @@ pub enum DistributionError {
         total: usize,
         source: TokenError,
     },
+    /// WeChat refused a code at the till (40099, 40127, 40056): the errcode goes in the answer.
+    #[error("WeChat refused the code: errcode {errcode} ({})", refusal_text(*refusal))]
+    Refused {
+        refusal: till::Refusal,
+        errcode: i64,
+    },
+    /// Another request with the same idempotency key is consuming the code; retry to get its answer.
+    #[error("a consume with this idempotency_key is in progress; retry to get its answer")]
+    InProgress,
     #[error("the mass send stopped after {done} of {total} calls: {source}; what was sent is recorded as send {id} (`cardhook mass list`)")]
     MassInterrupted {
         id: i64,
@@ -45,6 +57,16 @@ pub enum DistributionError {
         total: usize,
         source: TokenError,
     },
+}
+
+fn refusal_text(refusal: till::Refusal) -> &'static str {
+    match refusal {
+        till::Refusal::Consumed => "the code is consumed already",
+        till::Refusal::Gone => {
+            "the code was deleted by its holder, is being gifted, expired or was made unavailable"
+        }
+        till::Refusal::Unknown => "no such code",
+    }
 }
 
 impl From<ApiCallError> for DistributionError {
@@ -60,6 +82,8 @@ pub struct Distribution {
     db: Db,
     tokens: TokenProvider,
     clock: Clock,
+    /// The statistics' time zone: a counter the till adds goes to its day there.
+    offset: FixedOffset,
 }
 
 fn required(field: &str, value: &str) -> Result<(), DistributionError> {
@@ -70,8 +94,13 @@ fn required(field: &str, value: &str) -> Result<(), DistributionError> {
 }
 
 impl Distribution {
-    pub fn new(db: Db, tokens: TokenProvider, clock: Clock) -> Self {
-        Self { db, tokens, clock }
+    pub fn new(db: Db, tokens: TokenProvider, clock: Clock, offset: FixedOffset) -> Self {
+        Self {
+            db,
+            tokens,
+            clock,
+            offset,
+        }
     }
 
     /// The account to act for: the one named (it needs an app_secret), else the only one.
@@ -89,6 +118,11 @@ impl Distribution {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The statistics' day of `at`.
+    fn day(&self, at: i64) -> String {
+        crate::store::push::day_of(at, self.offset)
     }
 
     /// The card catalogue.
@@ -109,6 +143,11 @@ impl Distribution {
     /// JS-SDK signatures.
     pub fn jssdk(&self) -> jssdk::JsSdk<'_> {
         jssdk::JsSdk { op: self }
+    }
+
+    /// The till: check, consume, take back and re-code codes.
+    pub fn till(&self) -> till::Till<'_> {
+        till::Till { op: self }
     }
 
     /// Cards by message, mass sends and the test whitelist.

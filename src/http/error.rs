@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::credentials::TokenError;
+use crate::distribution::till::Refusal;
 use crate::distribution::DistributionError;
 use crate::ingest::IngestError;
 use crate::members::MembersError;
@@ -139,6 +140,12 @@ impl HttpError {
                 | DistributionError::Credential(TokenError::Store(_)) => "storage_unavailable",
                 DistributionError::DepositInterrupted { .. } => "deposit_interrupted",
                 DistributionError::MassInterrupted { .. } => "mass_send_interrupted",
+                DistributionError::Refused { refusal, .. } => match refusal {
+                    Refusal::Consumed => "code_consumed",
+                    Refusal::Gone => "code_gone",
+                    Refusal::Unknown => "code_unknown",
+                },
+                DistributionError::InProgress => "in_progress",
             },
             Self::Members(e) => match e {
                 MembersError::Import(_) | MembersError::Invalid(_) => "bad_request",
@@ -189,6 +196,12 @@ impl ResponseError for HttpError {
                 | DistributionError::MassInterrupted { .. } => StatusCode::BAD_GATEWAY,
                 DistributionError::Credential(TokenError::Busy | TokenError::Store(_))
                 | DistributionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DistributionError::Refused { refusal, .. } => match refusal {
+                    Refusal::Consumed => StatusCode::CONFLICT,
+                    Refusal::Gone => StatusCode::GONE,
+                    Refusal::Unknown => StatusCode::NOT_FOUND,
+                },
+                DistributionError::InProgress => StatusCode::CONFLICT,
             },
             Self::Members(e) => match e {
                 MembersError::Import(_) | MembersError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -220,6 +233,9 @@ impl ResponseError for HttpError {
         if let Self::TooManyRequests = self {
             response.insert_header(("Retry-After", "60"));
         }
+        if let Self::Distribution(DistributionError::InProgress) = self {
+            response.insert_header(("Retry-After", "1"));
+        }
         if let Self::Page { html, .. } = self {
             for header in PAGE_HEADERS {
                 response.insert_header(header);
@@ -228,10 +244,15 @@ impl ResponseError for HttpError {
                 .content_type("text/html; charset=utf-8")
                 .body(html.clone());
         }
-        response.json(serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.reason(),
             "message": self.to_string(),
-        }))
+        });
+        if let Self::Distribution(DistributionError::Refused { errcode, .. }) = self {
+            // The till's refusals carry WeChat's errcode (DESIGN §4).
+            body["errcode"] = (*errcode).into();
+        }
+        response.json(body)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod health;
 pub mod members;
 pub mod messages;
+pub mod till;
 pub mod wechat;
 
 use std::sync::Arc;
@@ -170,6 +171,8 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/webhooks/{name}/replay",
             web::post().to(feed::replay),
         )
+        .route("/api/v1/codes/consume", web::post().to(till::consume))
+        .route("/api/v1/codes/{code}", web::get().to(till::check))
         .route("/api/v1/jobs", web::get().to(admin::job_list))
         .route("/api/v1/jobs/{id}/retry", web::post().to(admin::job_retry))
         .route("/api/v1/channels", web::get().to(distribution::list))

@@ -6,10 +6,12 @@
 
 use entity::card_binding::{self, Column};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::channel_day::{ChannelDelta, Counts};
-use super::effects::{CodeMove, NewBinding, Status};
+use super::effects::{CodeMove, Moved, NewBinding, Status};
 use super::StoreError;
 use crate::wechat::ids::{CardId, Code, OuterId};
 
@@ -168,27 +170,45 @@ pub async fn move_code(
         status,
         count,
     } = *change;
-    let moved = transition(db, appid, card_id, code, status, now).await?;
-    Ok(count.map(|count| ChannelDelta::for_binding(appid, card_id, moved.as_ref(), day, count)))
+    let moved = match code {
+        Some(code) => transition(db, appid, card_id, code, status, now).await?,
+        None => Moved::Unknown,
+    };
+    Ok(moved.counts(count).map(|(binding, count)| {
+        ChannelDelta::for_binding(appid, card_id, binding.as_ref(), day, count)
+    }))
 }
 
-/// Move a code to `status`; returns the binding as it now is, if cardhook knows the code.
-async fn transition(
+/// Move a code to `status`: from its binding (as it now is), if cardhook knows the code and it was
+/// not in that status already.
+pub async fn transition(
     db: &impl ConnectionTrait,
     appid: &str,
     card_id: &CardId,
-    code: Option<&Code>,
+    code: &Code,
     status: Status,
     now: i64,
-) -> Result<Option<card_binding::Model>, StoreError> {
-    let Some(code) = code else { return Ok(None) };
+) -> Result<Moved<card_binding::Model>, StoreError> {
     let mut rows = card_binding::Entity::update_many()
         .col_expr(Column::Status, Expr::value(status.as_str()))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(key(appid, card_id, code))
+        .filter(Column::Status.ne(status.as_str()))
         .exec_with_returning(db)
         .await?;
-    Ok(rows.pop())
+    if let Some(binding) = rows.pop() {
+        return Ok(Moved::From(binding));
+    }
+    let known = card_binding::Entity::find()
+        .filter(key(appid, card_id, code))
+        .one(db)
+        .await?
+        .is_some();
+    Ok(if known {
+        Moved::Already
+    } else {
+        Moved::Unknown
+    })
 }
 
 fn key(appid: &str, card_id: &CardId, code: &Code) -> sea_orm::Condition {
@@ -259,6 +279,23 @@ pub async fn by_code(
         query = query.filter(Column::Appid.eq(appid));
     }
     Ok(query.order_by_asc(Column::Appid).all(db).await?)
+}
+
+/// The cards under which the ledger holds `code` in `appid` (normally one).
+pub async fn cards_of_code(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    code: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(card_binding::Entity::find()
+        .select_only()
+        .column(Column::CardId)
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::Code.eq(code))
+        .order_by_asc(Column::CardId)
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// A user's bindings, newest first.

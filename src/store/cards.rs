@@ -14,6 +14,9 @@ use super::StoreError;
 /// A card created and not yet reviewed (reference 000).
 pub const NOT_VERIFIED: &str = "CARD_STATUS_NOT_VERIFY";
 
+/// A card deleted (`/card/delete`), as `/card/get` then names its status.
+pub const DELETED: &str = "CARD_STATUS_DELETE";
+
 /// A card as `cardhook card list` and the admin API print it (DESIGN §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CardView {
@@ -46,6 +49,15 @@ pub struct CardFacts {
     pub card_type: String,
     pub title: String,
     pub quantity: Option<i64>,
+}
+
+impl CardFacts {
+    /// Nothing known yet (a card cardhook hears of before it fetched it).
+    const UNKNOWN: Self = Self {
+        card_type: String::new(),
+        title: String::new(),
+        quantity: None,
+    };
 }
 
 /// A new row for a card; `status` and the facts as known.
@@ -136,12 +148,12 @@ pub async fn reviewed(
     review: &CardReview<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let unknown = CardFacts {
-        card_type: String::new(),
-        title: String::new(),
-        quantity: None,
-    };
-    let mut row = new_row((review.appid, review.card_id), &unknown, review.status, now);
+    let mut row = new_row(
+        (review.appid, review.card_id),
+        &CardFacts::UNKNOWN,
+        review.status,
+        now,
+    );
     row.refuse_reason = Set(review.refuse_reason.map(str::to_owned));
     row.reviewed_at = Set(Some(review.reviewed_at));
     let reviewed_at = || Expr::col((Entity, Column::ReviewedAt));
@@ -155,6 +167,16 @@ pub async fn reviewed(
         Column::UpdatedAt,
     ];
     upsert(db, row, &columns, Some(newer)).await
+}
+
+/// A card deleted with `/card/delete`: its status says so (a card cardhook did not list gets a row).
+pub async fn deleted(
+    db: &impl ConnectionTrait,
+    card: (&str, &str),
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = new_row(card, &CardFacts::UNKNOWN, DELETED, now);
+    upsert(db, row, &[Column::Status, Column::UpdatedAt], None).await
 }
 
 pub async fn get(

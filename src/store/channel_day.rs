@@ -27,6 +27,8 @@ pub struct Counts {
     pub deleted: i64,
     pub consumed: i64,
     pub activated: i64,
+    /// Codes taken back with `codes unavailable`.
+    pub revoked: i64,
 }
 
 impl Counts {
@@ -38,6 +40,7 @@ impl Counts {
         self.deleted += other.deleted;
         self.consumed += other.consumed;
         self.activated += other.activated;
+        self.revoked += other.revoked;
     }
 }
 
@@ -135,7 +138,7 @@ impl Batch {
         for chunk in super::statement_chunks(&rows) {
             let mut upsert = counter_upsert();
             for ((appid, card_id, outer_id, outer_str, day), c) in chunk {
-                let row: [sea_orm::Value; 11] = [
+                let row: [sea_orm::Value; 12] = [
                     appid.clone().into(),
                     card_id.clone().into(),
                     outer_id.as_str().into(),
@@ -147,6 +150,7 @@ impl Batch {
                     c.deleted.into(),
                     c.consumed.into(),
                     c.activated.into(),
+                    c.revoked.into(),
                 ];
                 upsert
                     .values(row.map(SimpleExpr::Value))
@@ -164,7 +168,7 @@ impl Batch {
 }
 
 /// `channel_day`'s columns, in the order of a counter row: the key, then the counters.
-const COUNTER_COLUMNS: [channel_day::Column; 11] = {
+const COUNTER_COLUMNS: [channel_day::Column; 12] = {
     use channel_day::Column as C;
     [
         C::Appid,
@@ -178,6 +182,7 @@ const COUNTER_COLUMNS: [channel_day::Column; 11] = {
         C::Deleted,
         C::Consumed,
         C::Activated,
+        C::Revoked,
     ]
 };
 
@@ -262,6 +267,7 @@ pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsRep
             deleted: row.deleted,
             consumed: row.consumed,
             activated: row.activated,
+            revoked: row.revoked,
         };
         groups
             .entry((

@@ -21,6 +21,8 @@ pub enum Status {
     GiftedAway,
     Deleted,
     Consumed,
+    /// Taken back by the merchant (`codes unavailable`).
+    Revoked,
 }
 
 impl Status {
@@ -31,6 +33,7 @@ impl Status {
             Self::GiftedAway => "gifted_away",
             Self::Deleted => "deleted",
             Self::Consumed => "consumed",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -108,6 +111,29 @@ pub struct CodeMove<'a> {
     pub code: Option<&'a Code>,
     pub status: Status,
     pub count: Option<Counts>,
+}
+
+/// What a [`CodeMove`] found: the code moved from its binding's channel `C`, or it was in that
+/// status already (a consume made at the till through cardhook, whose push follows), or cardhook
+/// does not know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved<C> {
+    From(C),
+    Already,
+    Unknown,
+}
+
+impl<C> Moved<C> {
+    /// The counters a move adds, and the channel they go to: none for a code already in its new
+    /// status (counted when it got there); unattributed for a code cardhook never saw arrive.
+    pub fn counts(self, count: Option<Counts>) -> Option<(Option<C>, Counts)> {
+        let count = count?;
+        match self {
+            Self::From(channel) => Some((Some(channel), count)),
+            Self::Already => None,
+            Self::Unknown => Some((None, count)),
+        }
+    }
 }
 
 /// A card's review: its new status, why it was refused, and when (the push's CreateTime).
@@ -524,6 +550,31 @@ mod tests {
     }
 
     /// The event a push publishes, as its JSON `data` reads (before the reader names the channel).
+    #[test]
+    fn a_move_counts_once_where_the_code_arrived() {
+        let consumed = Counts {
+            consumed: 1,
+            ..Counts::default()
+        };
+        // (what the move found, the counters it carries) → where they go.
+        let cases = [
+            (
+                Moved::From("till-7"),
+                Some(consumed),
+                Some((Some("till-7"), consumed)),
+            ),
+            // Consumed at the till through cardhook, counted then: its push counts nothing.
+            (Moved::Already, Some(consumed), None),
+            (Moved::Unknown, Some(consumed), Some((None, consumed))),
+            // A gift's move carries no counters.
+            (Moved::From("till-7"), None, None),
+            (Moved::Unknown, None, None),
+        ];
+        for (moved, count, expected) in cases {
+            assert_eq!(moved.clone().counts(count), expected, "{moved:?} {count:?}");
+        }
+    }
+
     fn published_of(fields: &str) -> Option<(String, serde_json::Value)> {
         let xml = format!(
             "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName>\

@@ -24,6 +24,7 @@ pub mod record;
 pub mod sequences;
 pub mod sms;
 pub mod sqlite_batch;
+pub mod till;
 pub mod tokens;
 pub mod webhooks;
 

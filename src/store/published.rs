@@ -182,6 +182,23 @@ pub struct Activated<'a> {
     pub member_no: Option<&'a str>,
 }
 
+/// `card.revoked`: the merchant took a code back (`codes unavailable`); its member, if one was
+/// bound, keeps its points and balance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked<'a> {
+    pub card_id: &'a str,
+    pub code: &'a str,
+    pub openid: Option<&'a str>,
+    pub member_no: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// The `card.revoked` of a code taken back (once per code: a code revoked stays so).
+pub fn revoked(appid: &str, fields: &Revoked<'_>, now: i64) -> NewEvent {
+    let cause = format!("revoked|{appid}|{}|{}", fields.card_id, fields.code);
+    NewEvent::new(EventType::CardRevoked, appid, cause, now, now, fields)
+}
+
 /// What WeChat changed on a member card: points and balance (in fen) added, negative when taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberCardChange<'a> {

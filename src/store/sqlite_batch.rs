@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::channel::ChannelKind;
 use super::channel_day::{self, ChannelDelta, Counts};
-use super::effects::{effects, CardReview, CodeMove, Effect, NewBinding, Status};
+use super::effects::{effects, CardReview, CodeMove, Effect, Moved, NewBinding, Status};
 use super::published::{self, MemberCardChange, MemberPoints, NewEvent};
 use super::push::{dedupe_key, EventRow, Incoming, JobsFor, LocalDays, NewJob, Recorded, Stored};
 use crate::wechat::events::MassSendFinish;
@@ -90,12 +90,13 @@ pub fn record_batch(
     for ((appid, card_id, outer_id, outer_str, day), c) in counters.sums() {
         conn.prepare_cached(
             "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, \
-             got, from_friend, restored, deleted, consumed, activated) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             got, from_friend, restored, deleted, consumed, activated, revoked) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
              ON CONFLICT (appid, card_id, outer_id, outer_str, day) DO UPDATE SET \
              got = got + excluded.got, from_friend = from_friend + excluded.from_friend, \
              restored = restored + excluded.restored, deleted = deleted + excluded.deleted, \
-             consumed = consumed + excluded.consumed, activated = activated + excluded.activated",
+             consumed = consumed + excluded.consumed, activated = activated + excluded.activated, \
+             revoked = revoked + excluded.revoked",
         )?
         .execute(params![
             appid,
@@ -108,7 +109,8 @@ pub fn record_batch(
             c.restored,
             c.deleted,
             c.consumed,
-            c.activated
+            c.activated,
+            c.revoked
         ])?;
     }
     Ok(Stored {
@@ -231,7 +233,7 @@ fn upsert_binding(conn: &Connection, binding: &NewBinding<'_>) -> rusqlite::Resu
 }
 
 /// [`Effect::Move`]: the code moves to `status`; the counters it moves, in the channel the code
-/// arrived through (unattributed when cardhook never saw it).
+/// arrived through (unattributed when cardhook never saw it; none when it already was there).
 fn move_code(
     conn: &Connection,
     appid: &str,
@@ -239,16 +241,17 @@ fn move_code(
     day: &str,
     now: i64,
 ) -> rusqlite::Result<Option<ChannelDelta>> {
-    let channel = match change.code {
+    let moved = match change.code {
         Some(code) => transition(conn, appid, change.card_id, code, change.status, now)?,
-        None => None,
+        None => Moved::Unknown,
     };
-    Ok(change
-        .count
-        .map(|count| ChannelDelta::for_channel(appid, change.card_id, channel, day, count)))
+    Ok(moved.counts(change.count).map(|(channel, count)| {
+        ChannelDelta::for_channel(appid, change.card_id, channel, day, count)
+    }))
 }
 
-/// Move a code to `status`; the channel (outer_id, outer_str) of its binding, if cardhook knows it.
+/// Move a code to `status`: from the channel (outer_id, outer_str) of its binding, if cardhook
+/// knows the code and it was not there already.
 fn transition(
     conn: &Connection,
     appid: &str,
@@ -256,16 +259,32 @@ fn transition(
     code: &Code,
     status: Status,
     now: i64,
-) -> rusqlite::Result<Option<(OuterId, String)>> {
-    conn.prepare_cached(
-        "UPDATE card_binding SET status = ?1, updated_at = ?2 \
-         WHERE appid = ?3 AND card_id = ?4 AND code = ?5 RETURNING outer_id, outer_str",
-    )?
-    .query_row(
-        params![status.as_str(), now, appid, card_id.as_str(), code.as_str()],
-        channel_of,
-    )
-    .optional()
+) -> rusqlite::Result<Moved<(OuterId, String)>> {
+    let key = params![appid, card_id.as_str(), code.as_str()];
+    let moved = conn
+        .prepare_cached(
+            "UPDATE card_binding SET status = ?4, updated_at = ?5 \
+             WHERE appid = ?1 AND card_id = ?2 AND code = ?3 AND status <> ?4 \
+             RETURNING outer_id, outer_str",
+        )?
+        .query_row(
+            params![appid, card_id.as_str(), code.as_str(), status.as_str(), now],
+            channel_of,
+        )
+        .optional()?;
+    if let Some(channel) = moved {
+        return Ok(Moved::From(channel));
+    }
+    let known = conn
+        .prepare_cached(
+            "SELECT 1 FROM card_binding WHERE appid = ?1 AND card_id = ?2 AND code = ?3",
+        )?
+        .exists(key)?;
+    Ok(if known {
+        Moved::Already
+    } else {
+        Moved::Unknown
+    })
 }
 
 /// The channel a `RETURNING outer_id, outer_str` read back.

@@ -11,6 +11,7 @@ pub mod membercard;
 pub mod messages;
 pub mod oauth;
 pub mod ticket;
+pub mod till;
 pub mod token;
 
 use std::time::Duration;

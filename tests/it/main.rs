@@ -29,6 +29,7 @@ mod scale_out;
 mod secrets;
 mod shutdown;
 mod support;
+mod till;
 mod unparsed;
 mod verify;
 mod web_jssdk;
