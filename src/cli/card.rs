@@ -1,4 +1,4 @@
-//! `cardhook card create|list|show|update|stock|delete|form set`: the card catalogue — cards created
+//! `cardhook card create|list|show|update|stock|sync|delete|form set`: the card catalogue — cards created
 //! from JSON files kept in version control, their review, stock, deletion and one-click activation
 //! form.
 
@@ -59,6 +59,19 @@ pub enum Action {
         reduce: Option<u64>,
         #[arg(long)]
         appid: Option<String>,
+    },
+    /// Bring the catalogue in step with WeChat: every card of the account (`/card/batchget`, paged to
+    /// the end), or of the statuses given, read with `/card/get` — cards created in the console
+    /// appear in `card list`. A card that did not change is not written.
+    Sync {
+        /// CARD_STATUS_NOT_VERIFY, CARD_STATUS_VERIFY_FAIL, CARD_STATUS_VERIFY_OK, CARD_STATUS_DELETE,
+        /// CARD_STATUS_DISPATCH (repeat or separate with commas).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a card (`/card/delete`): nobody can get it any more, and the codes handed out can no
     /// longer be used. Cannot be undone: asks for --yes.
@@ -169,6 +182,21 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .change_stock(appid.as_deref(), &card_id, change)
                 .await?;
             print!("{}", tables::cards_table(&[card]));
+        }
+        Action::Sync {
+            status,
+            appid,
+            json,
+        } => {
+            let report = operator.catalogue().sync(appid.as_deref(), &status).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{} card(s) at WeChat: {} added, {} changed, {} unchanged ({} page(s))",
+                    report.cards, report.added, report.changed, report.unchanged, report.pages
+                );
+            }
         }
         Action::Delete {
             card_id,

@@ -256,15 +256,7 @@ impl Catalogue<'_> {
     ) -> Result<CardView, DistributionError> {
         required("card_id", card_id)?;
         let appid = self.op.appid(appid)?;
-        let api = self.op.tokens.api();
-        let fetched = self
-            .op
-            .tokens
-            .with_token(&appid, self.op.now(), |token| async move {
-                api.get_card(&token, card_id).await
-            })
-            .await?;
-        let (facts, status) = facts_of_fetched(&fetched);
+        let (facts, status) = self.fetch(&appid, card_id).await?;
         let row = cards::refreshed(
             &self.op.db,
             (&appid, card_id),
@@ -274,6 +266,23 @@ impl Catalogue<'_> {
         )
         .await?;
         Ok(row.into())
+    }
+
+    /// What WeChat says of a card now (`/card/get`): its facts and its status.
+    pub(super) async fn fetch(
+        &self,
+        appid: &str,
+        card_id: &str,
+    ) -> Result<(CardFacts, String), DistributionError> {
+        let api = self.op.tokens.api();
+        let fetched = self
+            .op
+            .tokens
+            .with_token(appid, self.op.now(), |token| async move {
+                api.get_card(&token, card_id).await
+            })
+            .await?;
+        Ok(facts_of_fetched(&fetched))
     }
 
     /// `/card/update` with `patch` (`{"<type>": {"base_info": {…}}}`; its card_id is set here).

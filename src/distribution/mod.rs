@@ -5,6 +5,7 @@
 //! message, mass sends, the test whitelist). The WeChat calls go through the shared access_token
 //! (refreshed once when WeChat refuses it).
 
+pub mod card_sync;
 pub mod catalogue;
 pub mod channels;
 pub mod codes;

@@ -35,6 +35,18 @@ struct Fetched {
 #[derive(Deserialize)]
 struct Empty {}
 
+/// The most card ids one `/card/batchget` call returns.
+const BATCH_GET_MAX: u32 = 50;
+
+/// One page of `/card/batchget`: card ids, and how many the account has in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CardIdPage {
+    #[serde(default)]
+    pub card_id_list: Vec<String>,
+    #[serde(default)]
+    pub total_num: u64,
+}
+
 /// Which way `/card/modifystock` moves the stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockChange {
@@ -91,6 +103,20 @@ impl WechatApi {
         let body = serde_json::json!({ "card_id": card_id });
         let answer: Fetched = self.post_json("/card/get", access_token, &body).await?;
         Ok(answer.card)
+    }
+
+    /// A page of the account's card ids (`/card/batchget`), of the statuses given (all when none).
+    pub async fn card_ids(
+        &self,
+        access_token: &str,
+        offset: u64,
+        statuses: &[String],
+    ) -> Result<CardIdPage, ApiCallError> {
+        let mut body = serde_json::json!({ "offset": offset, "count": BATCH_GET_MAX });
+        if !statuses.is_empty() {
+            body["status_list"] = serde_json::json!(statuses);
+        }
+        self.post_json("/card/batchget", access_token, &body).await
     }
 
     /// `/card/update` with `body` (`{"card_id", "<type>": {…}}`).

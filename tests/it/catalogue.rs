@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cardhook::wechat::Mode;
 use reqwest::Method;
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 use crate::support::fake_catalogue::FakeCatalogue;
@@ -404,4 +405,114 @@ async fn a_deposit_with_sync_stock_sets_the_stock_to_the_codes_deposited() {
     );
     assert_eq!(catalogue.quantity("pFAKE1"), Some(250));
     assert_eq!(card_list(&config).await[0]["quantity"], 250);
+}
+
+/// Each card of the catalogue and when its row was last written.
+async fn written_at(app: &TestApp) -> Vec<(String, i64)> {
+    entity::card::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.card_id, c.updated_at))
+        .collect()
+}
+
+#[tokio::test]
+async fn card_sync_brings_in_the_consoles_cards_over_pages_and_a_rerun_changes_nothing() {
+    let (app, catalogue, config) = catalogue_app().await;
+    for n in 1..=25 {
+        let status = if n % 5 == 0 {
+            "CARD_STATUS_VERIFY_FAIL"
+        } else {
+            "CARD_STATUS_VERIFY_OK"
+        };
+        catalogue.console_card(
+            &format!("pConsole{n:02}"),
+            &format!("门店卡 {n}"),
+            100 + n,
+            status,
+        );
+    }
+    // Cards of a status the first syncs leave out.
+    for n in 26..=75 {
+        catalogue.console_card(&format!("pConsole{n:02}"), "old", 0, "CARD_STATUS_DELETE");
+    }
+    // The cards in use: verified, and refused by the review.
+    const LIVE: [&str; 4] = [
+        "sync",
+        "--status",
+        "CARD_STATUS_VERIFY_OK,CARD_STATUS_VERIFY_FAIL",
+        "--json",
+    ];
+    let sync = |args: &'static [&'static str]| {
+        let config = config.clone();
+        async move {
+            let out = run_cli_ok("card", &config, args).await;
+            serde_json::from_str::<Value>(&out).unwrap()
+        }
+    };
+    let report = sync(&LIVE).await;
+    assert_eq!(
+        (
+            &report["cards"],
+            &report["added"],
+            &report["changed"],
+            &report["unchanged"],
+            &report["pages"]
+        ),
+        (&json!(25), &json!(25), &json!(0), &json!(0), &json!(3)),
+        "{report}"
+    );
+    let sent = app.fake_wechat.bodies("/card/batchget").await;
+    assert_eq!(
+        sent[0],
+        json!({"offset": 0, "count": 50, "status_list": ["CARD_STATUS_VERIFY_OK", "CARD_STATUS_VERIFY_FAIL"]})
+    );
+    let cards = card_list(&config).await;
+    assert_eq!(cards.len(), 25);
+    let card = cards.iter().find(|c| c["card_id"] == "pConsole07").unwrap();
+    assert_eq!(
+        (
+            &card["title"],
+            &card["card_type"],
+            &card["status"],
+            &card["quantity"]
+        ),
+        (
+            &json!("门店卡 7"),
+            &json!("MEMBER_CARD"),
+            &json!("CARD_STATUS_VERIFY_OK"),
+            &json!(107)
+        )
+    );
+    let failed = cards.iter().find(|c| c["card_id"] == "pConsole10").unwrap();
+    assert_eq!(failed["status"], "CARD_STATUS_VERIFY_FAIL");
+
+    // A rerun writes nothing (updated_at stays); a changed card is written.
+    let before = written_at(&app).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    catalogue.console_card("pConsole03", "门店卡 3 (新)", 103, "CARD_STATUS_VERIFY_OK");
+    let report = sync(&LIVE).await;
+    assert_eq!(
+        (&report["added"], &report["changed"], &report["unchanged"]),
+        (&json!(0), &json!(1), &json!(24))
+    );
+    let after = written_at(&app).await;
+    let moved: Vec<&String> = after
+        .iter()
+        .filter(|row| !before.contains(row))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(moved, ["pConsole03"]);
+
+    // Every card of the account: 75 over 8 pages of 10.
+    let report = sync(&["sync", "--json"]).await;
+    assert_eq!(
+        (&report["cards"], &report["added"], &report["pages"]),
+        (&json!(75), &json!(50), &json!(8)),
+        "{report}"
+    );
+    assert_eq!(card_list(&config).await.len(), 75);
+    app.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! The fake WeChat API's card catalogue (references 000, 003): `/cgi-bin/media/uploadimg` hands out
 //! CDN URLs, `/card/create` keeps the card, `/card/get` answers it with its status and stock,
 //! `/card/modifystock` moves the stock (refusing to go below 0), `/card/update` and
-//! `/card/membercard/activateuserform/set` answer ok.
+//! `/card/membercard/activateuserform/set` answer ok; `/card/batchget` pages through the cards (at
+//! most 50 a page, filtered by status), those created here and those "created in the console".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,17 @@ struct State {
     uploads: usize,
     /// card_id → the card as created (`{"card_type", "<type>": {…}}`) and its stock.
     cards: HashMap<String, (Value, i64)>,
+    /// card_id → its status, when not CARD_STATUS_VERIFY_OK.
+    statuses: HashMap<String, String>,
+}
+
+impl State {
+    fn status(&self, card_id: &str) -> String {
+        self.statuses
+            .get(card_id)
+            .cloned()
+            .unwrap_or_else(|| "CARD_STATUS_VERIFY_OK".to_owned())
+    }
 }
 
 /// A handle on the catalogue, shared with the mounted responders.
@@ -71,7 +83,7 @@ impl Respond for Route {
                         .to_ascii_lowercase();
                     let base_info = &mut card[kind.as_str()]["base_info"];
                     base_info["sku"] = json!({"quantity": quantity, "total_quantity": quantity});
-                    base_info["status"] = json!("CARD_STATUS_VERIFY_OK");
+                    base_info["status"] = json!(state.status(&card_id));
                     base_info["id"] = json!(card_id);
                     answer(json!({"card": card}))
                 }
@@ -89,6 +101,33 @@ impl Respond for Route {
                 *quantity += change;
                 answer(json!({}))
             }
+            "batchget" => {
+                let wanted: Vec<&str> = body["status_list"]
+                    .as_array()
+                    .map(|list| list.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let mut ids: Vec<String> = state
+                    .cards
+                    .keys()
+                    .filter(|id| wanted.is_empty() || wanted.contains(&state.status(id).as_str()))
+                    .cloned()
+                    .collect();
+                ids.sort();
+                let count = body["count"].as_u64().unwrap_or(0);
+                if count == 0 || count > 50 {
+                    return errcode(40097, "invalid count");
+                }
+                let offset = body["offset"].as_u64().unwrap_or(0) as usize;
+                // This WeChat hands out at most 10 a page, whatever count asks: a client must page
+                // on until the total, not stop at a short page.
+                let page: Vec<String> = ids
+                    .iter()
+                    .skip(offset)
+                    .take(count.min(10) as usize)
+                    .cloned()
+                    .collect();
+                answer(json!({"card_id_list": page, "total_num": ids.len()}))
+            }
             _ => answer(json!({})),
         }
     }
@@ -105,6 +144,7 @@ impl FakeCatalogue {
             ("/card/modifystock", "modifystock"),
             ("/card/update", "update"),
             ("/card/membercard/activateuserform/set", "form"),
+            ("/card/batchget", "batchget"),
         ] {
             Mock::given(method("POST"))
                 .and(path(route))
@@ -113,6 +153,15 @@ impl FakeCatalogue {
                 .await;
         }
         catalogue
+    }
+
+    /// A card made in WeChat's console, not through cardhook: a member card `card_id` titled `title`.
+    pub fn console_card(&self, card_id: &str, title: &str, quantity: i64, status: &str) {
+        let card = json!({"card_type": "MEMBER_CARD",
+                          "member_card": {"base_info": {"title": title, "brand_name": "Console"}}});
+        let mut state = self.0.lock().unwrap();
+        state.cards.insert(card_id.to_owned(), (card, quantity));
+        state.statuses.insert(card_id.to_owned(), status.to_owned());
     }
 
     /// The stock WeChat holds for the card.
