@@ -33,6 +33,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Replay(args) => cli::replay::run(args, &settings).await,
         Command::Stats(args) => cli::stats::run(args, &settings).await,
         Command::Binding(args) => cli::binding::run(args, &settings).await,
+        Command::Bindings(args) => cli::bindings::run(args, &settings).await,
         Command::Events(args) => cli::events::run(args, &settings).await,
         Command::Webhooks(args) => cli::webhooks::run(args, &settings).await,
         Command::Jobs(args) => cli::jobs::run(args, &settings).await,

@@ -30,6 +30,8 @@ pub struct Model {
     pub membership_number: Option<String>,
     pub activated_at: Option<i64>,
     pub updated_at: i64,
+    /// `push`, or `backfill`: learned from `/card/user/getcardlist` after an outage.
+    pub source: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,6 +1,7 @@
 //! sea-orm entities of the cardhook schema (see `migration/`). Regenerable: no behaviour here.
 
 pub mod access_token;
+pub mod backfill_progress;
 pub mod card;
 pub mod card_binding;
 pub mod card_event;

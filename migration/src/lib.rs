@@ -13,6 +13,7 @@ mod m20261202_000008_mass_send;
 mod m20261207_000009_trust_at_the_edges;
 mod m20261207_000010_events_out;
 mod m20261207_000011_till;
+mod m20261207_000012_card_life;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_trust_at_the_edges::Migration),
             Box::new(m20261207_000010_events_out::Migration),
             Box::new(m20261207_000011_till::Migration),
+            Box::new(m20261207_000012_card_life::Migration),
         ]
     }
 }

@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use super::tables;
-use super::{operator, print_json, Format};
+use super::{operator, print_json, read_openids, Format};
 use crate::config::Settings;
 use crate::distribution::messages::{MassOrder, MassTarget};
 
@@ -51,20 +49,6 @@ pub enum Action {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-}
-
-fn read_openids(path: &PathBuf) -> anyhow::Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut openids: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    openids.sort();
-    openids.dedup();
-    Ok(openids)
 }
 
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod binding;
+pub mod bindings;
 pub mod card;
 pub mod channels;
 pub mod codes;
@@ -58,6 +59,9 @@ pub enum Command {
     Stats(stats::Args),
     /// Who holds a code, or which codes a user holds.
     Binding(binding::Args),
+    /// Bindings over a card's life: `bindings backfill` records the codes users hold that no push
+    /// recorded (after an outage longer than WeChat's retries).
+    Bindings(bindings::Args),
     /// The pushes stored: `events unparsed` lists those with fields that could not be read;
     /// `events tail` prints the ordered feed of domain events as JSON lines.
     Events(events::Args),
@@ -142,6 +146,21 @@ async fn database_to_read(settings: &Settings) -> anyhow::Result<store::Db> {
         pending.len()
     );
     Ok(store::Db::new(db))
+}
+
+/// The OpenIDs of a file: one per line, blanks skipped, sorted, each once.
+fn read_openids(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut openids: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    openids.sort();
+    openids.dedup();
+    Ok(openids)
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! message, mass sends, the test whitelist). The WeChat calls go through the shared access_token
 //! (refreshed once when WeChat refuses it).
 
+pub mod backfill;
 pub mod card_sync;
 pub mod catalogue;
 pub mod channels;
@@ -144,6 +145,11 @@ impl Distribution {
     /// JS-SDK signatures.
     pub fn jssdk(&self) -> jssdk::JsSdk<'_> {
         jssdk::JsSdk { op: self }
+    }
+
+    /// Bindings WeChat knows and the ledger lacks (after an outage).
+    pub fn backfill(&self) -> backfill::Backfill<'_> {
+        backfill::Backfill { op: self }
     }
 
     /// The till: check, consume, take back and re-code codes.

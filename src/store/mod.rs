@@ -3,6 +3,7 @@
 //! Every query function takes `&impl ConnectionTrait` and a `now`, so it works inside a
 //! transaction and tests move time without sleeping. Query code lives here, never in handlers.
 
+pub mod backfill;
 pub mod bindings;
 pub mod cards;
 pub mod channel;

@@ -1,6 +1,7 @@
 //! The code APIs of the till and of a card's life (wechat-protocol.md §4.6; wechatpy's `card.py`
 //! shows the same bodies): `/card/code/get` with `check_consume`, `/card/code/consume`,
-//! `/card/code/unavailable`, `/card/code/update`, and `/card/delete`.
+//! `/card/code/unavailable`, `/card/code/update`, `/card/user/getcardlist` (the codes a user holds)
+//! and `/card/delete`.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,19 @@ pub struct Consumed {
 
 #[derive(Deserialize)]
 struct Empty {}
+
+/// One code a user holds, as `/card/user/getcardlist` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HeldCard {
+    pub card_id: String,
+    pub code: String,
+}
+
+#[derive(Deserialize)]
+struct CardList {
+    #[serde(default)]
+    card_list: Vec<HeldCard>,
+}
 
 /// A body with the code and, when the caller named it, the card (needed for custom-code cards).
 #[derive(Serialize)]
@@ -142,6 +156,23 @@ impl WechatApi {
             .post_json("/card/code/update", access_token, &body)
             .await?;
         Ok(())
+    }
+
+    /// The codes `openid` holds (of `card_id` only, when given).
+    pub async fn user_cards(
+        &self,
+        access_token: &str,
+        openid: &str,
+        card_id: Option<&str>,
+    ) -> Result<Vec<HeldCard>, ApiCallError> {
+        let mut body = serde_json::json!({ "openid": openid });
+        if let Some(card_id) = card_id {
+            body["card_id"] = card_id.into();
+        }
+        let list: CardList = self
+            .post_json("/card/user/getcardlist", access_token, &body)
+            .await?;
+        Ok(list.card_list)
     }
 
     /// Delete a card: no one can get it any more, and the codes handed out cannot be used.

@@ -434,3 +434,150 @@ async fn a_code_taken_back_ends_its_binding_and_a_new_code_keeps_its_member() {
     assert_eq!(card["status"], "CARD_STATUS_DELETE");
     app.shutdown().await;
 }
+
+/// The OpenIDs `/card/user/getcardlist` was asked about, in order.
+async fn card_list_asks(app: &TestApp) -> Vec<String> {
+    app.fake_wechat
+        .bodies("/card/user/getcardlist")
+        .await
+        .iter()
+        .map(|b| b["openid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backfill_records_the_codes_the_ledger_missed_and_leaves_the_rest_alone() {
+    let app = spawn_app().await;
+    app.fake_wechat.token_ok("TOKEN", 7200, None).await;
+    let till = FakeTill::mount(&app.fake_wechat).await;
+    // Three codes arrived by push; two more were got while cardhook was down.
+    for code in ["600001", "600002", "600003"] {
+        got(&app, &till, code, "oBack", "poster-1").await;
+    }
+    till.hold("600004", CARD, "oBack", "NORMAL");
+    till.hold("600005", "pOtherCard", "oBack", "NORMAL");
+    let pushed: Vec<_> = {
+        let mut rows = Vec::new();
+        for code in ["600001", "600002", "600003"] {
+            rows.push(app.binding(appid(), CARD, code).await.unwrap());
+        }
+        rows
+    };
+    let counters = app.channel(appid(), 0, "poster-1").await;
+    let config = cli_config(&app);
+
+    let out = run_cli_ok(
+        "bindings",
+        &config,
+        &["backfill", "--openid", "oBack", "--json"],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            &report["openids"],
+            &report["codes"],
+            &report["known"],
+            &report["backfilled"]
+        ),
+        (&json!(1), &json!(5), &json!(3), &json!(2)),
+        "{report}"
+    );
+    assert_eq!(
+        app.fake_wechat.bodies("/card/user/getcardlist").await,
+        [json!({"openid": "oBack"})]
+    );
+    for (card_id, code) in [(CARD, "600004"), ("pOtherCard", "600005")] {
+        let b = app.binding(appid(), card_id, code).await.unwrap();
+        assert_eq!(
+            (
+                b.source.as_str(),
+                b.status.as_str(),
+                b.openid.as_str(),
+                b.outer_str.as_str()
+            ),
+            ("backfill", "got", "oBack", "")
+        );
+    }
+    for before in &pushed {
+        let after = app
+            .binding(appid(), &before.card_id, &before.code)
+            .await
+            .unwrap();
+        assert_eq!(
+            &after, before,
+            "a binding a push recorded is left as it was"
+        );
+    }
+    // No counter anywhere: the day they were got is unknown.
+    assert_eq!(app.channel(appid(), 0, "poster-1").await, counters);
+    assert_eq!(app.channel(appid(), 0, "").await.got, 0);
+    // The binding's JSON says where it came from.
+    let shown = run_cli_ok(
+        "binding",
+        &config,
+        &["--card-id", CARD, "--code", "600004", "--format", "json"],
+    )
+    .await;
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown[0]["source"], "backfill", "{shown}");
+    // Again: nothing new.
+    let out = run_cli_ok(
+        "bindings",
+        &config,
+        &["backfill", "--openid", "oBack", "--card-id", CARD, "--json"],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&report["codes"], &report["known"], &report["backfilled"]),
+        (&json!(4), &json!(4), &json!(0))
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_backfill_resumes_where_it_stopped() {
+    let app = spawn_app().await;
+    app.fake_wechat.token_ok("TOKEN", 7200, None).await;
+    let till = FakeTill::mount(&app.fake_wechat).await;
+    for (code, openid) in [("700001", "oA"), ("700002", "oB"), ("700003", "oC")] {
+        till.hold(code, CARD, openid, "NORMAL");
+    }
+    let list = app.dir.path().join("openids.txt");
+    std::fs::write(&list, "oA\noB\n\noC\n").unwrap();
+    let list = list.display().to_string();
+    let config = cli_config(&app);
+    till.fail_openid("oB", true);
+    let failed = run_cli("bindings", &config, &["backfill", "--openids", &list]).await;
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("1 OpenID(s) not answered"), "{stderr}");
+    assert!(!stderr.contains("oB"), "no OpenID in the message: {stderr}");
+    assert!(app.binding(appid(), CARD, "700001").await.is_some());
+    assert!(app.binding(appid(), CARD, "700002").await.is_none());
+    till.fail_openid("oB", false);
+    let out = run_cli_ok(
+        "bindings",
+        &config,
+        &["backfill", "--openids", &list, "--json"],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            &report["skipped"],
+            &report["openids"],
+            &report["backfilled"]
+        ),
+        (&json!(2), &json!(1), &json!(1))
+    );
+    // oA and oC once each, oB twice (failed, then asked again alone).
+    let asked = card_list_asks(&app).await;
+    assert_eq!(asked, ["oA", "oB", "oC", "oB"]);
+    assert!(app.binding(appid(), CARD, "700002").await.is_some());
+    // That run went to its end: the next one asks everyone again.
+    run_cli_ok("bindings", &config, &["backfill", "--openids", &list]).await;
+    assert_eq!(card_list_asks(&app).await.len(), 7);
+    app.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! The fake WeChat API at the till: codes with their card, holder and status, answered as WeChat
 //! documents `/card/code/get` (with `check_consume`), `/card/code/consume`, `/card/code/unavailable`,
-//! `/card/code/update`, `/card/code/decrypt` and `/card/delete` — with WeChat's refusals (40099
+//! `/card/code/update`, `/card/code/decrypt`, `/card/user/getcardlist` (the codes an OpenID holds)
+//! and `/card/delete` — with WeChat's refusals (40099
 //! consumed, 40127 deleted/unavailable, 40056 unknown), a settable delay of consumes, and a count of
 //! the consumes WeChat carried out.
 
@@ -30,6 +31,8 @@ struct State {
     consumed: BTreeMap<String, u32>,
     deleted_cards: BTreeSet<String>,
     consume_delay: Duration,
+    /// OpenIDs whose card list WeChat fails to answer (HTTP 503).
+    failing_openids: BTreeSet<String>,
 }
 
 /// A handle on the fake's codes, shared with its responders.
@@ -56,6 +59,22 @@ impl Respond for Route {
             .get(&code)
             .filter(|held| body["card_id"].is_null() || held.card_id == text("card_id"))
             .cloned();
+        if self.1 == "getcardlist" {
+            let openid = text("openid");
+            if state.failing_openids.contains(&openid) {
+                return ResponseTemplate::new(503);
+            }
+            let list: Vec<Value> = state
+                .codes
+                .iter()
+                .filter(|(_, held)| held.openid == openid && held.status == "NORMAL")
+                .filter(|(_, held)| body["card_id"].is_null() || held.card_id == text("card_id"))
+                .map(|(code, held)| json!({"code": code, "card_id": held.card_id}))
+                .collect();
+            return ResponseTemplate::new(200).set_body_json(
+                json!({"errcode": 0, "errmsg": "ok", "card_list": list, "has_share_card": false}),
+            );
+        }
         let answer = match (self.1, found) {
             ("decrypt", _) => match text("encrypt_code").strip_prefix("ENC:") {
                 Some(plain) => json!({"errcode": 0, "errmsg": "ok", "code": plain}),
@@ -133,6 +152,7 @@ impl FakeTill {
             ("update", "/card/code/update"),
             ("decrypt", "/card/code/decrypt"),
             ("delete", "/card/delete"),
+            ("getcardlist", "/card/user/getcardlist"),
         ] {
             Mock::given(method("POST"))
                 .and(path(url))
@@ -172,6 +192,15 @@ impl FakeTill {
 
     pub fn deleted_cards(&self) -> BTreeSet<String> {
         self.0.lock().unwrap().deleted_cards.clone()
+    }
+
+    /// `/card/user/getcardlist` for `openid` fails (`false`: answers again).
+    pub fn fail_openid(&self, openid: &str, failing: bool) {
+        let mut state = self.0.lock().unwrap();
+        match failing {
+            true => state.failing_openids.insert(openid.to_owned()),
+            false => state.failing_openids.remove(openid),
+        };
     }
 
     /// Consumes answer after `delay` (WeChat slow, or two tills racing).
