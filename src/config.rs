@@ -379,6 +379,9 @@ pub enum Activation {
     OnSubmit,
     /// On cardhook's H5 activation page, after the customer gives a phone number.
     H5,
+    /// Jump-style one-click (跳转型一键激活): after WeChat's own form, WeChat sends the customer to
+    /// cardhook's `/h5/{appid}/activated` with a ticket to the form's answers.
+    Jump,
     None,
 }
 
@@ -551,10 +554,10 @@ impl Settings {
                 check_member_value(value).map_err(|reason| invalid(&key(name), &reason))?;
             }
             match (card.activation, card.bind_by) {
-                (Activation::H5, None) => {
+                (Activation::H5 | Activation::Jump, None) => {
                     return Err(invalid(
                         &key("bind_by"),
-                        "must be \"phone\" with activation = \"h5\" (the page finds the member by phone)",
+                        "must be \"phone\" with activation = \"h5\" or \"jump\" (the page finds the member by phone)",
                     ))
                 }
                 (Activation::OnGet | Activation::None, Some(_)) => {
@@ -564,6 +567,9 @@ impl Settings {
                     ))
                 }
                 _ => {}
+            }
+            if card.activation == Activation::Jump {
+                self.validate_public_url(&key("activation"), "jump")?;
             }
             if card.activation == Activation::H5 {
                 self.validate_web(&key("activation"))?;
@@ -583,21 +589,7 @@ impl Settings {
 
     /// What an H5 card needs: where customers reach cardhook, and a secret to sign their sessions.
     fn validate_web(&self, card: &str) -> Result<(), ConfigError> {
-        let url = self.web.public_url.as_deref().ok_or_else(|| {
-            invalid(
-                "web.public_url",
-                &format!("is required by {card} = \"h5\" (the origin customers reach cardhook at)"),
-            )
-        })?;
-        let parsed = url::Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
-        if parsed.is_none() {
-            return Err(invalid(
-                "web.public_url",
-                "must be an http(s) origin such as https://hooks.example.com",
-            ));
-        }
+        self.validate_public_url(card, "h5")?;
         let long_enough = self
             .web
             .session_secret
@@ -609,6 +601,26 @@ impl Settings {
                 &format!(
                     "must be set, at least {MIN_SESSION_SECRET} characters, for {card} = \"h5\""
                 ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where customers reach cardhook, which a card of `activation` needs: an http(s) origin.
+    fn validate_public_url(&self, card: &str, activation: &str) -> Result<(), ConfigError> {
+        let url = self.web.public_url.as_deref().ok_or_else(|| {
+            invalid(
+                "web.public_url",
+                &format!("is required by {card} = \"{activation}\" (the origin customers reach cardhook at)"),
+            )
+        })?;
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        if parsed.is_none() {
+            return Err(invalid(
+                "web.public_url",
+                "must be an http(s) origin such as https://hooks.example.com",
             ));
         }
         Ok(())
@@ -989,6 +1001,18 @@ mod tests {
         let one_click = "[[cards]]\ncard_id = \"pO\"\nactivation = \"on_submit\"\nbind_by = \"phone\"\nunknown_member = \"refuse\"\n";
         with(one_click).unwrap().validate().unwrap();
         assert!(with("[[cards]]\ncard_id = \"pX\"\nunknown_member = \"ask\"\n").is_err());
+    }
+
+    #[test]
+    fn a_jump_card_needs_a_phone_to_bind_by_and_a_public_url() {
+        let error = |toml: &str| with(toml).unwrap().validate().unwrap_err().to_string();
+        let jump = "[[cards]]\ncard_id = \"pJ\"\nactivation = \"jump\"\n";
+        assert!(error(jump).contains("cards[0].bind_by"));
+        let jump = format!("{jump}bind_by = \"phone\"\n");
+        let e = error(&jump);
+        assert!(e.contains("web.public_url") && e.contains("jump"), "{e}");
+        let served = format!("[web]\npublic_url = \"https://hooks.example.com\"\n{jump}");
+        with(&served).unwrap().validate().unwrap();
     }
 
     #[test]

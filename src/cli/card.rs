@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::tables;
 use super::{operator, print_json, Format};
-use crate::config::Settings;
+use crate::config::{Activation, Settings};
 use crate::wechat_api::catalogue::StockChange;
 
 #[derive(Debug, clap::Args)]
@@ -226,6 +226,17 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 .set_activate_form(appid.as_deref(), &card_id, read_json(&from)?)
                 .await?;
             println!("activation form of {card_id} set");
+            let jump = settings
+                .cards
+                .iter()
+                .any(|c| c.card_id == card_id && c.activation == Activation::Jump);
+            if let (true, Some(public_url)) = (jump, &settings.web.public_url) {
+                let url = operator
+                    .catalogue()
+                    .set_jump_activation(appid.as_deref(), &card_id, public_url)
+                    .await?;
+                println!("after the form, WeChat sends the customer to {url}");
+            }
         }
     }
     Ok(())

@@ -356,6 +356,26 @@ impl Catalogue<'_> {
         Ok(Some(change))
     }
 
+    /// Jump-style one-click activation (跳转型一键激活): after the card's form, WeChat sends the
+    /// customer to cardhook's `/h5/{appid}/activated` (`/card/update` with
+    /// `wx_activate_after_submit` and its URL). The URL, which carries no secret.
+    pub async fn set_jump_activation(
+        &self,
+        appid: Option<&str>,
+        card_id: &str,
+        public_url: &str,
+    ) -> Result<String, DistributionError> {
+        let appid = self.op.appid(appid)?;
+        let url = format!("{}/h5/{appid}/activated", public_url.trim_end_matches('/'));
+        let patch = serde_json::json!({ "member_card": {
+            "wx_activate": true,
+            "wx_activate_after_submit": true,
+            "wx_activate_after_submit_url": url,
+        }});
+        self.update_card(Some(&appid), card_id, patch).await?;
+        Ok(url)
+    }
+
     /// Delete a card (`/card/delete`): nobody can get it any more and the codes handed out cannot be
     /// used; the catalogue marks it `CARD_STATUS_DELETE`.
     pub async fn delete_card(

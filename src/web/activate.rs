@@ -20,12 +20,12 @@ use super::oauth::{self, Session};
 use super::pages::{self, Form};
 use super::session_codes::Lookup;
 use super::signing::Signer;
-use super::{fields, html, notice, observe, page, page_response, SmsCodes, WebState};
+use super::{bound_page, fields, html, notice, observe, page, page_response, SmsCodes, WebState};
 use crate::client_address::ClientAddress;
 use crate::config::CardSettings;
 use crate::credentials::TokenError;
 use crate::http::error::HttpError;
-use crate::members::bind::{self, Bound, Claim, Proof};
+use crate::members::bind::{self, Claim, Proof};
 use crate::members::phone;
 use crate::sms::Message;
 use crate::store::{members, sms};
@@ -411,27 +411,11 @@ async fn submit_form(
         max_tries: post.sms.max_tries,
     };
     let outcome = bind::bind(&state.db, &claim, proof, post.now).await?;
-    let label = match &outcome {
-        Ok(Bound::New(_)) => "bound",
-        Ok(Bound::Already(_)) => "already",
-        Err(refusal) => refusal.label(),
-    };
-    state.metrics.observe_binding("h5", label);
     if let Err(bind::Refusal::Unproven(checked)) = &outcome {
         state.metrics.observe_sms(checked.label());
     }
-    tracing::info!(appid, card_id = %post.card.card_id, outcome = label, "member binding");
-    match outcome {
-        Ok(bound) => {
-            if matches!(bound, Bound::New(_)) {
-                // The activation is queued.
-                state.wake_worker.notify_one();
-            }
-            Ok(html(pages::bound(
-                &bound.member().member_no,
-                matches!(bound, Bound::Already(_)),
-            )))
-        }
+    match bound_page(state, "h5", appid, &post.card.card_id, outcome) {
+        Ok(page) => Ok(page),
         Err(_) => Ok(post.form_again(
             appid,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,12 +1,13 @@
 //! The public pages on the callback listener, under `/h5/{appid}/`: the H5 activation page that
 //! binds a member card to the merchant's member (WeChat OAuth2 `snsapi_base` for the customer's
-//! OpenID, then a phone number proven by an SMS code), and JS-SDK signatures for the merchant's
-//! own pages.
+//! OpenID, then a phone number proven by an SMS code), the landing page of jump-style one-click
+//! activation (`activated.rs`), and JS-SDK signatures for the merchant's own pages.
 //!
 //! No phone number, OpenID, card code or token ever goes into a URL cardhook builds or into a log
 //! line; the customer's OpenID travels in a signed, `HttpOnly` cookie.
 
 pub mod activate;
+pub mod activated;
 pub mod jssdk;
 pub mod oauth;
 pub mod pages;
@@ -28,6 +29,7 @@ use crate::credentials::TokenProvider;
 use crate::distribution::Distribution;
 use crate::http::body::read_limited;
 use crate::http::error::HttpError;
+use crate::members::bind::{Bound, Refusal};
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sms::SmsSender;
@@ -186,6 +188,32 @@ fn notice(
     }
 }
 
+/// A binding made `way` (`h5`, `jump`) counted and logged; a new one wakes the worker (its
+/// activation is queued). The page of the member bound, or the refusal for the caller's own page.
+fn bound_page(
+    state: &WebState,
+    way: &'static str,
+    appid: &str,
+    card_id: &str,
+    outcome: Result<Bound, Refusal>,
+) -> Result<actix_web::HttpResponse, Refusal> {
+    let label = match &outcome {
+        Ok(Bound::New(_)) => "bound",
+        Ok(Bound::Already(_)) => "already",
+        Err(refusal) => refusal.label(),
+    };
+    state.metrics.observe_binding(way, label);
+    tracing::info!(appid, card_id, outcome = label, "member binding");
+    let bound = outcome?;
+    if matches!(bound, Bound::New(_)) {
+        state.wake_worker.notify_one();
+    }
+    Ok(html(pages::bound(
+        &bound.member().member_no,
+        matches!(bound, Bound::Already(_)),
+    )))
+}
+
 fn html(body: String) -> actix_web::HttpResponse {
     page_response(actix_web::http::StatusCode::OK, body)
 }
@@ -213,6 +241,7 @@ fn observe(state: &WebState, route: &str, outcome: &Result<actix_web::HttpRespon
 /// The routes under `/h5/{appid}/`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/h5/{appid}/activate", web::get().to(activate::show))
+        .route("/h5/{appid}/activated", web::get().to(activated::show))
         .route("/h5/{appid}/activate", web::post().to(activate::submit))
         .route("/h5/{appid}/sms", web::post().to(activate::send_code))
         .route("/h5/{appid}/oauth", web::get().to(oauth::oauth))

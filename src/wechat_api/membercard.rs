@@ -46,11 +46,30 @@ struct UserInfo {
     user_info: FormAnswers,
 }
 
-/// What a customer filled in on the card's one-click form (`user_info` of userinfo/get).
+/// What a customer filled in on the card's one-click form (`user_info` of userinfo/get, `info` of
+/// activatetempinfo/get).
 #[derive(Debug, Default, Deserialize)]
 struct FormAnswers {
     #[serde(default)]
     common_field_list: Vec<NameValue>,
+}
+
+impl FormAnswers {
+    /// The mobile number given, if any.
+    fn mobile(self) -> Option<String> {
+        self.common_field_list
+            .into_iter()
+            .find(|field| field.name == MOBILE_FIELD)
+            .map(|field| field.value)
+            .filter(|value| !value.is_empty())
+    }
+}
+
+/// `/card/membercard/activatetempinfo/get`'s answer.
+#[derive(Deserialize)]
+struct TempInfo {
+    #[serde(default)]
+    info: FormAnswers,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,13 +187,21 @@ impl WechatApi {
         let info: UserInfo = self
             .post_json("/card/membercard/userinfo/get", access_token, &body)
             .await?;
-        Ok(info
-            .user_info
-            .common_field_list
-            .into_iter()
-            .find(|field| field.name == MOBILE_FIELD)
-            .map(|field| field.value)
-            .filter(|value| !value.is_empty()))
+        Ok(info.user_info.mobile())
+    }
+
+    /// The mobile number a customer gave on a jump-style form, by the form's `activate_ticket`
+    /// (reference §4.4: 跳转型一键激活).
+    pub async fn jump_form_mobile(
+        &self,
+        access_token: &str,
+        activate_ticket: &str,
+    ) -> Result<Option<String>, ApiCallError> {
+        let body = serde_json::json!({ "activate_ticket": activate_ticket });
+        let info: TempInfo = self
+            .post_json("/card/membercard/activatetempinfo/get", access_token, &body)
+            .await?;
+        Ok(info.info.mobile())
     }
 
     /// The plaintext code of an `encrypt_code` (as an activate_url page receives it).

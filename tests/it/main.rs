@@ -15,6 +15,7 @@ mod durability;
 mod faults;
 mod feed;
 mod h5_trust;
+mod jump;
 mod layers;
 mod member_sync;
 mod members;

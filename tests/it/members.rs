@@ -25,7 +25,7 @@ fn appid() -> &'static str {
     account_for(Mode::Safe).0
 }
 
-fn card(card_id: &str, activation: Activation, unknown: UnknownMember) -> CardSettings {
+pub fn card(card_id: &str, activation: Activation, unknown: UnknownMember) -> CardSettings {
     CardSettings {
         bind_by: Some(BindBy::Phone),
         unknown_member: unknown,

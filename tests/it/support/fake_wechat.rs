@@ -240,6 +240,27 @@ impl FakeWeChat {
             .await;
     }
 
+    /// `/card/membercard/activatetempinfo/get` (jump-style form): `ticket` gives `mobile`; any other
+    /// ticket is refused as WeChat refuses a stale one (72012).
+    pub async fn jump_form_gives(&self, ticket: &str, mobile: &str) {
+        let body = json!({"errcode": 0, "errmsg": "ok", "info": {
+            "common_field_list": [{"name": "USER_FORM_INFO_FLAG_MOBILE", "value": mobile}],
+            "custom_field_list": []}});
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activatetempinfo/get"))
+            .and(body_partial_json(json!({ "activate_ticket": ticket })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/card/membercard/activatetempinfo/get"))
+            .respond_with(errcode(72012))
+            .with_priority(5)
+            .mount(&self.server)
+            .await;
+    }
+
     /// JSON bodies of the POSTs to `route`.
     pub async fn bodies(&self, route: &str) -> Vec<Value> {
         self.requests_to(route)
