@@ -44,7 +44,22 @@ pub struct Settings {
     /// The merchant's systems that hear every domain event (`webhooks`).
     #[serde(default)]
     pub webhooks: Vec<WebhookSettings>,
+    /// Member levels put into WeChat user tags (`members tag`).
+    #[serde(default)]
+    pub member_tags: Vec<MemberTagSettings>,
 }
+
+/// `[[member_tags]]`: the members of a level (the import's `level` column) go under a WeChat user
+/// tag, e.g. `{ level = "gold", tag = "金卡会员" }` (按会员标签群发).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberTagSettings {
+    pub level: String,
+    pub tag: String,
+}
+
+/// The longest name of a WeChat user tag (`/cgi-bin/tags/create`), in bytes.
+pub const TAG_NAME_MAX: usize = 30;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
@@ -509,6 +524,7 @@ impl Settings {
             sms.validate()?;
         }
         self.validate_cards()?;
+        self.validate_member_tags()?;
         let mut names = std::collections::HashSet::new();
         for (i, webhook) in self.webhooks.iter().enumerate() {
             webhook.validate(i, &mut names)?;
@@ -624,6 +640,38 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Each level once, each tag once, tag names as WeChat takes them.
+    fn validate_member_tags(&self) -> Result<(), ConfigError> {
+        let (mut levels, mut tags) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
+        for (i, t) in self.member_tags.iter().enumerate() {
+            let key = |name: &str| format!("member_tags[{i}].{name}");
+            if t.level.trim().is_empty() || !levels.insert(t.level.as_str()) {
+                return Err(invalid(&key("level"), "must be set, and each level once"));
+            }
+            if t.tag.trim().is_empty() || t.tag.len() > TAG_NAME_MAX {
+                return Err(invalid(
+                    &key("tag"),
+                    &format!("must be 1 to {TAG_NAME_MAX} bytes (a Chinese character is 3)"),
+                ));
+            }
+            if !tags.insert(t.tag.as_str()) {
+                return Err(invalid(&key("tag"), "names a tag another level has"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The WeChat tag of each member level.
+    pub fn tag_of_level(&self) -> std::collections::HashMap<String, String> {
+        self.member_tags
+            .iter()
+            .map(|t| (t.level.clone(), t.tag.clone()))
+            .collect()
     }
 
     fn validate_worker(&self) -> Result<(), ConfigError> {

@@ -29,6 +29,10 @@ pub struct Model {
     pub echo_balance: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The member's level in the merchant's system (`[[member_tags]]` maps it to a WeChat tag).
+    pub level: Option<String>,
+    /// The WeChat user tag cardhook last put the member's OpenID under.
+    pub wechat_tag: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,6 +1,8 @@
 //! Over the card's life (issue 34): where a binding was learned (`card_binding.source`: `push`, or
-//! `backfill` for a code `bindings backfill` found that no push recorded), and the OpenIDs an
-//! interrupted backfill already checked (`backfill_progress`, so a rerun resumes).
+//! `backfill` for a code `bindings backfill` found that no push recorded), the OpenIDs an
+//! interrupted backfill already checked (`backfill_progress`, so a rerun resumes), and members in
+//! WeChat tags (`member.level` from the import; `member.wechat_tag`: the tag cardhook last put the
+//! member's OpenID under).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -20,10 +22,31 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_table(backfill_progress()).await
+        manager.create_table(backfill_progress()).await?;
+        for column in ["level", "wechat_tag"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("member")
+                        .add_column(string_null(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["wechat_tag", "level"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("member")
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table("backfill_progress").to_owned())
             .await?;

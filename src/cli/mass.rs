@@ -18,13 +18,17 @@ pub struct Args {
 pub enum Action {
     /// Mass-send a card (`/cgi-bin/message/mass/sendall` or `/send`, 10 000 OpenIDs a call), or
     /// with --preview send it to one follower only (`/cgi-bin/message/mass/preview`).
-    #[command(group(clap::ArgGroup::new("to").required(true).args(["tag_id", "openids", "all", "preview"])))]
+    #[command(group(clap::ArgGroup::new("to").required(true).args(["tag_id", "member_level", "openids", "all", "preview"])))]
     Card {
         #[arg(long)]
         card_id: String,
         /// Every follower with this tag.
         #[arg(long)]
         tag_id: Option<i64>,
+        /// The members of this level: the WeChat tag `[[member_tags]]` gives it (`members tag` puts
+        /// them under it).
+        #[arg(long, value_name = "LEVEL")]
+        member_level: Option<String>,
         /// A file of OpenIDs, one per line.
         #[arg(long, value_name = "FILE")]
         openids: Option<PathBuf>,
@@ -57,6 +61,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         Action::Card {
             card_id,
             tag_id,
+            member_level,
             openids,
             all,
             preview,
@@ -64,12 +69,31 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             appid,
             json,
         } => {
+            let tag_id = match (tag_id, member_level) {
+                (Some(id), _) => Some(id),
+                (None, Some(level)) => {
+                    let tag_of_level = settings.tag_of_level();
+                    let Some(tag) = tag_of_level.get(&level) else {
+                        anyhow::bail!("level {level:?} has no [[member_tags]] entry");
+                    };
+                    let id = operator.messages().tag_id(appid.as_deref(), tag).await?;
+                    let Some(id) = id else {
+                        anyhow::bail!(
+                            "WeChat has no tag {tag:?} yet: run `cardhook members tag` first"
+                        );
+                    };
+                    Some(id)
+                }
+                (None, None) => None,
+            };
             let target = match (tag_id, openids, all, preview) {
                 (Some(tag_id), ..) => MassTarget::Tag(tag_id),
                 (_, Some(file), ..) => MassTarget::OpenIds(read_openids(&file)?),
                 (_, _, true, _) => MassTarget::All,
                 (_, _, _, Some(openid)) => MassTarget::Preview(openid),
-                _ => anyhow::bail!("say who: --tag-id, --openids, --all or --preview"),
+                _ => anyhow::bail!(
+                    "say who: --tag-id, --member-level, --openids, --all or --preview"
+                ),
             };
             let order = MassOrder {
                 appid,

@@ -13,6 +13,7 @@ use crate::credentials::TokenProvider;
 use crate::members;
 use crate::members::reconcile::{Fixed, Reconciled, Reconciler};
 use crate::members::sync::{self, NewValues};
+use crate::members::tags;
 use crate::metrics::Metrics;
 use crate::store::jobs;
 use crate::store::members as stored;
@@ -87,6 +88,18 @@ pub enum Action {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Put each bound member's OpenID under the WeChat user tag of its level (`[[member_tags]]`),
+    /// creating missing tags, and take members who left a level out of its tag (50 a call). Members
+    /// bound later, or whose level an import changes, are tagged by a job of `serve`.
+    Tag {
+        /// Say what would change (tags to create, OpenIDs to tag and untag), change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        appid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The account a command is for: `--appid`, or the one configured.
@@ -114,7 +127,8 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let db = super::database_to_read(settings).await?;
             let now = chrono::Utc::now().timestamp();
-            let report = members::import(&db, &appid, &csv, now).await?;
+            let tagging = !settings.member_tags.is_empty();
+            let report = members::import(&db, &appid, &csv, tagging, now).await?;
             match format {
                 Format::Json => super::print_json(&report)?,
                 Format::Table | Format::Csv => print!("{}", tables::import_report(&report)),
@@ -181,6 +195,39 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             match format {
                 Format::Json => super::print_json(&view)?,
                 Format::Table | Format::Csv => println!("{}", tables::members_table(&[view])),
+            }
+        }
+        Action::Tag {
+            dry_run,
+            appid,
+            json,
+        } => {
+            anyhow::ensure!(
+                !settings.member_tags.is_empty(),
+                "no [[member_tags]] configured: map a level to a tag, e.g. level = \"gold\", tag = \"金卡会员\""
+            );
+            let appid = account(settings, appid.as_deref())?;
+            let db = super::database_to_read(settings).await?;
+            let tokens = TokenProvider::from_settings(settings, db.clone(), Metrics::new()?)?;
+            let bound = stored::bound(&db, &appid).await?;
+            let moves = tags::moves(&bound, &settings.tag_of_level());
+            let now = Clock::system().now();
+            let report = tags::apply(&db, &tokens, &appid, &moves, dry_run, now).await?;
+            if json {
+                super::print_json(&report)?;
+            } else {
+                let (created, moved) = match dry_run {
+                    true => ("to create", "to tag"),
+                    false => ("created", "tagged"),
+                };
+                println!(
+                    "{} bound member(s); tags {created}: {}; OpenIDs {moved}: {}, out of an old tag: {} ({} call(s))",
+                    bound.len(),
+                    report.tags_created.join(", "),
+                    report.tagged,
+                    report.untagged,
+                    report.calls
+                );
             }
         }
         Action::Reconcile {

@@ -183,6 +183,12 @@ pub fn import_report(report: &ImportReport) -> String {
             report.syncs_queued
         ));
     }
+    if report.tags_queued > 0 {
+        out.push_str(&format!(
+            "{} bound member(s) changed level: their WeChat tag is queued\n",
+            report.tags_queued
+        ));
+    }
     for line in &report.rejected_lines {
         out.push_str(&format!("line {}: {}\n", line.line, line.reason));
     }

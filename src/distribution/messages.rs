@@ -109,6 +109,24 @@ pub struct Whitelist {
 }
 
 impl Messages<'_> {
+    /// The id of the account's WeChat user tag `name`, if WeChat has one (`/cgi-bin/tags/get`).
+    pub async fn tag_id(
+        &self,
+        appid: Option<&str>,
+        name: &str,
+    ) -> Result<Option<i64>, DistributionError> {
+        let appid = self.op.appid(appid)?;
+        let api = self.op.tokens.api();
+        let tags = self
+            .op
+            .tokens
+            .with_token(&appid, self.op.now(), |token| async move {
+                api.tags(&token).await
+            })
+            .await?;
+        Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
+    }
+
     /// Create a follow QR code for `scene` and register its channel: a follow or scan of it sends
     /// the card (the `send_card` job the ingest queues).
     pub async fn create_follow_qrcode(

@@ -49,8 +49,8 @@ pub async fn import(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let appid = account(&state, params.appid.as_deref())?;
-    let report = members::import(&state.db, &appid, &csv, state.clock.now()).await?;
-    if report.syncs_queued > 0 {
+    let report = members::import(&state.db, &appid, &csv, state.tagging, state.clock.now()).await?;
+    if report.syncs_queued + report.tags_queued > 0 {
         state.wake_worker.notify_one();
     }
     Ok(HttpResponse::Ok().json(report))

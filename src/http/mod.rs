@@ -109,6 +109,8 @@ pub struct AdminState {
     pub distribution: Distribution,
     /// The configured webhook endpoints.
     pub webhooks: Arc<Vec<crate::webhooks::Endpoint>>,
+    /// `[[member_tags]]` are configured (an import queues the tagging of members whose level moved).
+    pub tagging: bool,
 }
 
 impl AdminState {
@@ -129,6 +131,7 @@ impl AdminState {
             storage_health: services.storage_health.clone(),
             distribution: services.distribution.clone(),
             webhooks: Arc::new(crate::webhooks::Endpoint::all(&settings.webhooks)),
+            tagging: !settings.member_tags.is_empty(),
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum JobPayload {
         card_id: String,
         outer_str: String,
     },
+    /// Put a bound member's OpenID under the WeChat tag of its level (`[[member_tags]]`), and out of
+    /// the one it was under. One job per member: the level is read when it runs.
+    TagMemberV1 { appid: String, member_no: String },
 }
 
 impl JobPayload {
@@ -42,6 +45,7 @@ impl JobPayload {
     pub const BIND_KIND: &'static str = "bind_member";
     pub const UPDATE_KIND: &'static str = "update_member";
     pub const SEND_KIND: &'static str = "send_card";
+    pub const TAG_KIND: &'static str = "tag_member";
 
     /// The job that sends `member`'s points and balance to WeChat.
     pub fn update_member(member: &entity::member::Model) -> Self {
@@ -70,6 +74,7 @@ impl JobPayload {
                 card_id,
                 outer_str,
             } => format!("send|{appid}|{openid}|{outer_str}|{card_id}"),
+            Self::TagMemberV1 { appid, member_no } => format!("tag|{appid}|{member_no}"),
         }
     }
 
@@ -79,6 +84,7 @@ impl JobPayload {
             Self::BindMemberV1 { .. } => Self::BIND_KIND,
             Self::UpdateMemberV1 { .. } => Self::UPDATE_KIND,
             Self::SendCardV1 { .. } => Self::SEND_KIND,
+            Self::TagMemberV1 { .. } => Self::TAG_KIND,
         }
     }
 

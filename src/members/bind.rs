@@ -24,6 +24,8 @@ pub struct Claim<'a> {
     pub code: &'a str,
     pub openid: &'a str,
     pub phone: &'a str,
+    /// `[[member_tags]]` are configured: a member with a level bound now gets a `tag_member` job.
+    pub tagging: bool,
 }
 
 /// What proves that the customer holds the claim's phone.
@@ -115,6 +117,13 @@ pub async fn bind(
     let outcome = bind_in(&binding, claim, now).await?;
     match &outcome {
         Ok(Bound::New(member)) => {
+            if claim.tagging && member.level.is_some() {
+                let tag = JobPayload::TagMemberV1 {
+                    appid: claim.appid.to_owned(),
+                    member_no: member.member_no.clone(),
+                };
+                jobs::requeue(&binding, &[tag.to_job()], now).await?;
+            }
             binding.commit().await?;
             // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
             let card = (claim.card.card_id.as_str(), claim.code);
@@ -195,6 +204,7 @@ async fn new_member(
         name: None,
         bonus: card.init_bonus,
         balance: card.init_balance,
+        level: None,
     };
     if members::get(txn, claim.appid, &row.member_no)
         .await?

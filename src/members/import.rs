@@ -9,16 +9,22 @@ use super::phone;
 use crate::store::members::MemberRow;
 
 /// The columns a file may have; `member_no` and `phone` it must.
-const COLUMNS: [&str; 5] = ["member_no", "phone", "name", "bonus", "balance"];
+const COLUMNS: [&str; 6] = ["member_no", "phone", "name", "bonus", "balance", "level"];
+
+/// The `level` that clears a member's level (an empty cell keeps it, as every optional column).
+pub const NO_LEVEL: &str = "-";
+
+/// The longest level.
+const LEVEL_MAX: usize = 64;
 
 /// A file that cannot be imported at all (its header).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
     #[error("the CSV has no header line")]
     NoHeader,
-    #[error("the CSV header has no `{0}` column (it needs member_no and phone; name, bonus and balance are optional)")]
+    #[error("the CSV header has no `{0}` column (it needs member_no and phone; name, bonus, balance and level are optional)")]
     MissingColumn(&'static str),
-    #[error("the CSV header names `{0}`, which is not a member column (member_no, phone, name, bonus, balance)")]
+    #[error("the CSV header names `{0}`, which is not a member column (member_no, phone, name, bonus, balance, level)")]
     UnknownColumn(String),
     #[error("the CSV header names `{0}` twice")]
     RepeatedColumn(String),
@@ -36,6 +42,9 @@ pub struct ImportReport {
     /// Members bound to an activated card whose points or balance changed: their sync to WeChat is
     /// queued.
     pub syncs_queued: usize,
+    /// Bound members whose level changed: their move to the new level's WeChat tag is queued
+    /// (with `[[member_tags]]`).
+    pub tags_queued: usize,
     /// Every refused line with its number in the file (the header is line 1) and why.
     pub rejected_lines: Vec<RejectedLine>,
 }
@@ -155,7 +164,16 @@ fn read_line<'a>(
             .map_err(|reason| format!("{column} {reason}, got {value}"))?;
         Ok(value)
     };
+    let level = match cell("level") {
+        None => old.and_then(|m| m.level.clone()),
+        Some(NO_LEVEL) => None,
+        Some(level) if level.len() > LEVEL_MAX => {
+            return Err(format!("level longer than {LEVEL_MAX} bytes"))
+        }
+        Some(level) => Some(level.to_owned()),
+    };
     Ok(MemberRow {
+        level,
         bonus: integer("bonus", old.map(|m| m.bonus))?,
         balance: integer("balance", old.map(|m| m.balance))?,
         name: cell("name")
@@ -179,6 +197,7 @@ mod tests {
                 name: Some("老王".into()),
                 bonus,
                 balance: 500,
+                level: None,
             },
         )
     }
@@ -293,8 +312,8 @@ mod tests {
             ImportError::MissingColumn("phone")
         );
         assert_eq!(
-            plan(b"member_no,phone,level\n", &empty).unwrap_err(),
-            ImportError::UnknownColumn("level".into())
+            plan(b"member_no,phone,tier\n", &empty).unwrap_err(),
+            ImportError::UnknownColumn("tier".into())
         );
         assert_eq!(
             plan(b"member_no,phone,phone\n", &empty).unwrap_err(),

@@ -7,9 +7,11 @@ pub mod import;
 pub mod phone;
 pub mod reconcile;
 pub mod sync;
+pub mod tags;
 
+use crate::jobs::JobPayload;
 use crate::store::Db;
-use crate::store::{members, outbox, published, StoreError};
+use crate::store::{jobs, members, outbox, published, StoreError};
 use import::{ImportError, ImportReport};
 
 /// Why members could not be imported, shown, changed or reconciled.
@@ -34,6 +36,7 @@ pub async fn import(
     db: &Db,
     appid: &str,
     csv: &[u8],
+    tagging: bool,
     now: i64,
 ) -> Result<ImportReport, MembersError> {
     // Read and compare outside the write transaction (a large file takes a moment); the write keeps
@@ -69,6 +72,32 @@ pub async fn import(
                 .then(|| published::points_changed_by_cardhook(was, after, now))
         })
         .collect();
+    if tagging {
+        // Bound members whose level the file changes move to their new level's tag.
+        let relevelled: Vec<String> = rows
+            .iter()
+            .filter(|row| {
+                stored
+                    .get(&row.member_no)
+                    .is_some_and(|old| old.level != row.level)
+            })
+            .map(|row| row.member_no.clone())
+            .collect();
+        let bound = members::by_numbers(&txn, appid, &relevelled).await?;
+        let jobs: Vec<_> = bound
+            .values()
+            .filter(|member| member.openid.is_some())
+            .map(|member| {
+                JobPayload::TagMemberV1 {
+                    appid: appid.to_owned(),
+                    member_no: member.member_no.clone(),
+                }
+                .to_job()
+            })
+            .collect();
+        jobs::requeue(&txn, &jobs, now).await?;
+        report.tags_queued = jobs.len();
+    }
     outbox::insert(&txn, &changed).await?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(report)

@@ -34,6 +34,7 @@ pub struct MemberView {
     pub wechat_balance: Option<i64>,
     /// Whether WeChat shows the member's points and balance (false while a sync is pending).
     pub synced: bool,
+    pub level: Option<String>,
 }
 
 /// What a member is, as written by an import or a new member made at binding.
@@ -44,6 +45,7 @@ pub struct MemberRow {
     pub name: Option<String>,
     pub bonus: i64,
     pub balance: i64,
+    pub level: Option<String>,
 }
 
 pub async fn get(
@@ -104,7 +106,8 @@ pub async fn all(
     appid: &str,
 ) -> Result<HashMap<String, MemberRow>, StoreError> {
     use sea_orm::QuerySelect;
-    let rows: Vec<(String, String, Option<String>, i64, i64)> = Entity::find()
+    type Columns = (String, String, Option<String>, i64, i64, Option<String>);
+    let rows: Vec<Columns> = Entity::find()
         .select_only()
         .columns([
             Column::MemberNo,
@@ -112,6 +115,7 @@ pub async fn all(
             Column::Name,
             Column::Bonus,
             Column::Balance,
+            Column::Level,
         ])
         .filter(Column::Appid.eq(appid))
         .into_tuple()
@@ -119,13 +123,14 @@ pub async fn all(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(member_no, phone, name, bonus, balance)| {
+        .map(|(member_no, phone, name, bonus, balance, level)| {
             let row = MemberRow {
                 member_no: member_no.clone(),
                 phone,
                 name,
                 bonus,
                 balance,
+                level,
             };
             (member_no, row)
         })
@@ -163,6 +168,8 @@ pub async fn upsert(
             echo_balance: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            level: Set(row.level.clone()),
+            wechat_tag: Set(None),
         });
         Entity::insert_many(models)
             .on_conflict(
@@ -172,6 +179,7 @@ pub async fn upsert(
                         Column::Name,
                         Column::Bonus,
                         Column::Balance,
+                        Column::Level,
                         Column::UpdatedAt,
                     ])
                     // A new revision: an update to WeChat in flight is sent again after it.
@@ -494,6 +502,34 @@ pub async fn note_wechat_change(
     }))
 }
 
+/// The members `member_nos` are now under WeChat tag `tag` (None: under none of cardhook's).
+pub async fn set_wechat_tag(
+    db: &impl ConnectionTrait,
+    appid: &str,
+    member_nos: &[&str],
+    tag: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::WechatTag, Expr::value(tag.map(str::to_owned)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::MemberNo.is_in(member_nos.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The account's members bound to a card, by member number.
+pub async fn bound(db: &impl ConnectionTrait, appid: &str) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::Openid.is_not_null())
+        .order_by_asc(Column::MemberNo)
+        .all(db)
+        .await?)
+}
+
 /// Whether WeChat confirmed the member's points and balance as cardhook has them.
 pub fn wechat_shows_ours(member: &Model) -> bool {
     member.wechat_bonus == Some(member.bonus) && member.wechat_balance == Some(member.balance)
@@ -516,6 +552,7 @@ impl From<Model> for MemberView {
             card_id: member.card_id,
             code: member.code,
             bound_at: member.bound_at,
+            level: member.level,
         }
     }
 }

@@ -402,6 +402,7 @@ async fn submit_form(
         code: &code,
         openid: &post.session.openid,
         phone: &phone,
+        tagging: state.tagging,
     };
     let phone_key = post.signer.phone_key(appid, &phone);
     let code_hash = post.signer.code_hash(appid, &phone, sms_code);

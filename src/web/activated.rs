@@ -102,10 +102,13 @@ async fn activated(
     // Used once: the ticket's hash is kept (never the ticket itself).
     let ticket_id = format!("jump:{}", hex::encode(Sha256::digest(ticket.as_bytes())));
     if !oauth::use_state(&state.db, &ticket_id, appid, now + TICKET_MEMORY_SECS, now).await? {
-        return Err(refused(
+        // Most often the customer's own reload after it worked: say so, not "cannot".
+        return Err(notice(
             StatusCode::BAD_REQUEST,
             "ticket_reused",
-            "该激活链接已使用过。如需重新激活，请从微信卡包中打开会员卡。",
+            "链接已使用",
+            "该激活链接已使用过：若已开通成功，会员卡可在微信卡包中查看；如需重新激活，请从微信卡包中打开会员卡。",
+            None,
         ));
     }
     let (code, holder, mobile) = from_wechat(state, appid, card, encrypt_code, ticket, now).await?;
@@ -122,6 +125,7 @@ async fn activated(
         code: &code,
         openid: &holder,
         phone: &phone,
+        tagging: state.tagging,
     };
     // WeChat verified the form's mobile number by SMS (reference 003, 一键激活).
     let outcome = bind::bind(&state.db, &claim, Proof::WeChatForm, now).await?;

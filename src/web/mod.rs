@@ -72,6 +72,8 @@ pub struct WebState {
     pub body_timeout: std::time::Duration,
     /// Woken when a binding queued an activation.
     pub wake_worker: Arc<Notify>,
+    /// `[[member_tags]]` are configured (a binding queues the member's tagging).
+    pub tagging: bool,
 }
 
 /// The SMS codes of the H5 page: who sends them and the rules they follow.
@@ -135,6 +137,7 @@ impl WebState {
             sms,
             body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
             wake_worker: services.wake_worker.clone(),
+            tagging: !settings.member_tags.is_empty(),
         })
     }
 

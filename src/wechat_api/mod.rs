@@ -10,6 +10,7 @@ pub mod error;
 pub mod membercard;
 pub mod messages;
 pub mod oauth;
+pub mod tags;
 pub mod ticket;
 pub mod till;
 pub mod token;
@@ -66,6 +67,19 @@ impl WechatApi {
             .post(self.url(path))
             .query(&[("access_token", access_token)])
             .json(body);
+        self.call(request).await
+    }
+
+    /// GET `path` with the access_token, and decode the answer.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        access_token: &str,
+    ) -> Result<T, ApiCallError> {
+        let request = self
+            .http
+            .get(self.url(path))
+            .query(&[("access_token", access_token)]);
         self.call(request).await
     }
 

@@ -6,6 +6,7 @@ pub mod activate;
 pub mod bind;
 pub mod outcome;
 pub mod send;
+pub mod tag;
 pub mod update;
 
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ pub struct Worker {
     health: StorageHealth,
     /// The configured member cards (a binding job reads its card's).
     cards: Arc<CardRules>,
+    /// The WeChat tag of each member level (`[[member_tags]]`).
+    tag_of_level: Arc<HashMap<String, String>>,
 }
 
 impl Worker {
@@ -80,6 +83,7 @@ impl Worker {
             in_flight: Arc::default(),
             health: services.storage_health.clone(),
             cards: Arc::new(CardRules::from_settings(&settings.cards)),
+            tag_of_level: Arc::new(settings.tag_of_level()),
         })
     }
 
@@ -355,6 +359,10 @@ impl Worker {
                 };
                 self.send_card(job, order, now).await.map(Step::Settled)
             }
+            Ok(JobPayload::TagMemberV1 { appid, member_no }) => self
+                .tag_member(job, &appid, &member_no, now)
+                .await
+                .map(Step::Settled),
             Err(e) => {
                 let reason = format!("unreadable {} payload: {e}", job.kind);
                 self.bury(job, &reason, now).await.map(Step::Settled)

@@ -229,3 +229,40 @@ async fn card_form_set_points_a_jump_cards_form_at_the_page() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn in_a_real_browser_at_a_phone_viewport_the_jump_page_shows_the_member_then_a_used_link() {
+    let app = jump_app().await;
+    import(&app, "member_no,phone,name\nJ-3,13800138003,韩梅梅\n").await;
+    let encrypt_code = holds(&app, JUMP_CARD, "800003", "oBrowserJump").await;
+    app.fake_wechat
+        .jump_form_gives("TICKET-B", "13800138003")
+        .await;
+    let link = app.url(&format!(
+        "/h5/{}/activated?{}",
+        appid(),
+        query(JUMP_CARD, &encrypt_code, "TICKET-B", "oBrowserJump")
+    ));
+    let browser = crate::support::browser::Browser::phone().await;
+    browser.goto(&link).await;
+    let member_no = browser.find("#member-no").await;
+    assert_eq!(browser.text(&member_no).await, "J-3");
+    let title = browser.find("#result").await;
+    assert_eq!(browser.text(&title).await, "开通成功");
+    let fits = browser
+        .run("return [window.innerWidth, document.documentElement.scrollWidth];")
+        .await;
+    assert!(
+        fits[1].as_f64() <= fits[0].as_f64(),
+        "the page fits the screen: {fits}"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    // Kept for a look: target/tmp/jump-result.png, jump-used.png.
+    std::fs::write(shots.join("jump-result.png"), browser.screenshot().await).unwrap();
+    browser.goto(&link).await;
+    let message = browser.find("#message").await;
+    assert!(browser.text(&message).await.contains("已使用"));
+    std::fs::write(shots.join("jump-used.png"), browser.screenshot().await).unwrap();
+    browser.close().await;
+    app.shutdown().await;
+}

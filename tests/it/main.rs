@@ -18,6 +18,7 @@ mod h5_trust;
 mod jump;
 mod layers;
 mod member_sync;
+mod member_tags;
 mod members;
 mod messages;
 mod migrations;

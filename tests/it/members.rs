@@ -700,16 +700,13 @@ async fn a_member_import_reports_every_line_and_changes_nothing_unchanged() {
             appid()
         ))
         .bearer_auth(ADMIN_TOKEN)
-        .body("member_no,phone,level\n")
+        .body("member_no,phone,tier\n")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(
-        body["message"].as_str().unwrap().contains("level"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("tier"), "{body}");
 }
 
 /// The page in a real headless browser (Debian's chromium) at a phone's viewport: WeChat's authorize

@@ -7,6 +7,7 @@ pub mod fake_catalogue;
 pub mod fake_codes;
 pub mod fake_member_cards;
 pub mod fake_messages;
+pub mod fake_tags;
 pub mod fake_till;
 pub mod fake_wechat;
 pub mod faults;
