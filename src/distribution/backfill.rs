@@ -8,7 +8,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Distribution, DistributionError};
+use crate::credentials::TokenError;
 use crate::store::backfill;
+use crate::wechat_api::Retry;
+
+/// An unfinished run's progress older than this is not resumed (a new outage starts over).
+const PROGRESS_KEPT_SECS: i64 = 7 * 24 * 3600;
 
 /// Whose codes to ask for.
 #[derive(Debug, Clone)]
@@ -70,7 +75,7 @@ impl Backfill<'_> {
                 "the rate must be at least 1 call a second".to_owned(),
             ));
         }
-        let (openids, run) = match &order.openids {
+        let (openids, list) = match &order.openids {
             Openids::One(openid) => (vec![openid.clone()], None),
             Openids::List { openids, run } => (openids.clone(), Some(run.clone())),
             Openids::Members => (
@@ -78,8 +83,14 @@ impl Backfill<'_> {
                 Some("members".to_owned()),
             ),
         };
+        // A run is its list and its card: a run for one card resumes only a run for that card.
+        let run =
+            list.map(|list| format!("{list}|card:{}", order.card_id.as_deref().unwrap_or("*")));
         let done = match &run {
-            Some(run) => backfill::checked(&self.op.db, &appid, run).await?,
+            Some(run) => {
+                let since = self.op.now() - PROGRESS_KEPT_SECS;
+                backfill::checked(&self.op.db, &appid, run, since).await?
+            }
             None => Default::default(),
         };
         let mut report = BackfillReport::default();
@@ -104,6 +115,13 @@ impl Backfill<'_> {
                 .await;
             let held = match answer {
                 Ok(held) => held,
+                // The day's quota, no secret, a refused token: no later OpenID can be asked either.
+                Err(e)
+                    if matches!(&e, TokenError::NoSecret(_))
+                        || matches!(&e, TokenError::Api(api) if matches!(api.retry(), Retry::QuotaExhausted | Retry::RefreshToken)) =>
+                {
+                    return Err(e.into());
+                }
                 Err(e) => {
                     report.failed += 1;
                     report.first_error.get_or_insert_with(|| e.to_string());

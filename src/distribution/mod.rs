@@ -52,6 +52,10 @@ pub enum DistributionError {
     /// Another request with the same idempotency key is consuming the code; retry to get its answer.
     #[error("a consume with this idempotency_key is in progress; retry to get its answer")]
     InProgress,
+    /// A retry of a consume whose first answer was lost found the code consumed: maybe by that
+    /// first attempt, maybe elsewhere.
+    #[error("WeChat says the code is consumed: this key's earlier attempt, whose answer was lost, may have consumed it (check the card's holder before refusing the customer)")]
+    MaybeConsumed,
     #[error("the mass send stopped after {done} of {total} calls: {source}; what was sent is recorded as send {id} (`cardhook mass list`)")]
     MassInterrupted {
         id: i64,

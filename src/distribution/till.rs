@@ -9,15 +9,38 @@ use serde::Serialize;
 
 use super::{required, Distribution, DistributionError};
 use crate::credentials::TokenError;
+use crate::jobs::JobPayload;
 use crate::store::till::{self, Answer, Claim, ConsumeRequest, ConsumeState};
-use crate::store::{bindings, members, StoreError};
+use crate::store::{bindings, jobs, members, StoreError};
 use crate::wechat::ids::{CardId, Code};
 use crate::wechat_api::till::{CodeInfo, CONSUMED, GONE, UNKNOWN_CODES};
 use crate::wechat_api::ApiCallError;
 
-/// A consume still pending this long after its last attempt began is taken over by a retry: its
-/// call has long timed out (or its process died) without an answer.
+/// The least a consume stays pending before a retry takes it over (longer with slow API timeouts).
 const PENDING_TAKEOVER_SECS: i64 = 60;
+
+/// Tries at recording a consume WeChat made.
+const RECORD_ATTEMPTS: u32 = 3;
+
+/// A consume's key and what it asks, owned: its call runs on a task of its own.
+#[derive(Debug, Clone)]
+struct Keyed {
+    appid: String,
+    key: String,
+    code: String,
+    card_id: Option<String>,
+}
+
+impl Keyed {
+    fn request(&self) -> ConsumeRequest<'_> {
+        ConsumeRequest {
+            appid: &self.appid,
+            idempotency_key: &self.key,
+            code: &self.code,
+            card_id: self.card_id.as_deref(),
+        }
+    }
+}
 
 /// How long a request whose key another request is consuming with waits for that answer.
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
@@ -230,128 +253,155 @@ impl Till<'_> {
             true => self.decrypt(&appid, &order.code).await?,
             false => order.code.clone(),
         };
-        let request = ConsumeRequest {
-            appid: &appid,
-            idempotency_key: &order.idempotency_key,
-            code: &code,
-            card_id: order.card_id.as_deref().filter(|c| !c.is_empty()),
+        let keyed = Keyed {
+            appid,
+            key: order.idempotency_key.clone(),
+            code,
+            card_id: order.card_id.clone().filter(|c| !c.is_empty()),
         };
+        let mut row = match till::claim(&self.op.db, &keyed.request(), self.op.now()).await? {
+            Claim::New => return self.consume_once(keyed, false).await,
+            Claim::Taken(row) => *row,
+        };
+        if row.code != keyed.code || row.card_id != keyed.card_id.clone().unwrap_or_default() {
+            return Err(DistributionError::Invalid(
+                "idempotency_key was used for another code or card".to_owned(),
+            ));
+        }
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
         loop {
-            match till::claim(&self.op.db, &request, self.op.now()).await? {
-                Claim::New => return self.call_consume(&request).await,
-                Claim::Taken(row) => {
-                    if row.code != code || row.card_id != request.card_id.unwrap_or_default() {
-                        return Err(DistributionError::Invalid(
-                            "idempotency_key was used for another code or card".to_owned(),
-                        ));
+            match ConsumeState::of(&row.state) {
+                ConsumeState::Consumed => {
+                    let card_id = row.answer_card_id.unwrap_or(row.card_id);
+                    let openid = row.openid.unwrap_or_default();
+                    return self.answer(&keyed.appid, keyed.code, card_id, openid).await;
+                }
+                ConsumeState::Refused => return Err(refused(row.errcode.unwrap_or_default(), "")),
+                ConsumeState::Pending => {
+                    let now = self.op.now();
+                    let request = keyed.request();
+                    if now - row.updated_at >= self.takeover_secs()
+                        && till::take_over(&self.op.db, &request, row.updated_at, now).await?
+                    {
+                        return self.consume_once(keyed, true).await;
                     }
-                    match ConsumeState::of(&row.state) {
-                        ConsumeState::Consumed => {
-                            let card_id = row.answer_card_id.unwrap_or(row.card_id);
-                            return self
-                                .answer(&appid, code, card_id, row.openid.unwrap_or_default())
-                                .await;
-                        }
-                        ConsumeState::Refused => {
-                            return Err(refused(
-                                row.errcode.unwrap_or_default(),
-                                row.errmsg.as_deref().unwrap_or_default(),
-                            ))
-                        }
-                        ConsumeState::Pending => {
-                            let now = self.op.now();
-                            if now - row.updated_at >= PENDING_TAKEOVER_SECS
-                                && till::take_over(&self.op.db, &request, row.updated_at, now)
-                                    .await?
-                            {
-                                return self.call_consume(&request).await;
-                            }
-                            if tokio::time::Instant::now() >= deadline {
-                                return Err(DistributionError::InProgress);
-                            }
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(DistributionError::InProgress);
                     }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Reading, not claiming again: a wait takes no turn on the writer.
+                    row = till::get(&self.op.db, &keyed.appid, &keyed.key)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Busy("a consume's key vanished; retry".into())
+                        })?;
                 }
             }
         }
     }
 
-    /// Call `/card/code/consume` for a claimed key and record its answer.
+    /// A consume left pending this long after its last attempt began is taken over by a retry: its
+    /// calls (a token, the consume, the consume again after a refused token) have long timed out.
+    fn takeover_secs(&self) -> i64 {
+        let calls = 4 * self.op.tokens.api().timeout().as_secs();
+        i64::try_from(calls)
+            .unwrap_or(i64::MAX)
+            .max(PENDING_TAKEOVER_SECS)
+    }
+
+    /// Run a claimed consume to its end on a task of its own: a client that hangs up does not leave
+    /// WeChat's answer unrecorded.
+    async fn consume_once(
+        &self,
+        keyed: Keyed,
+        repeat: bool,
+    ) -> Result<ConsumeAnswer, DistributionError> {
+        let op = self.op.clone();
+        tokio::spawn(async move { op.till().call_consume(&keyed, repeat).await })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Busy(format!("the consume stopped: {e}")).into()))
+    }
+
+    /// Call `/card/code/consume` for a claimed key (`repeat`: an earlier attempt's answer was lost)
+    /// and record its answer.
     async fn call_consume(
         &self,
-        request: &ConsumeRequest<'_>,
+        keyed: &Keyed,
+        repeat: bool,
     ) -> Result<ConsumeAnswer, DistributionError> {
         let api = self.op.tokens.api();
-        let (code, card_id) = (request.code, request.card_id);
+        let (code, card_id) = (keyed.code.as_str(), keyed.card_id.as_deref());
         let answer = self
-            .ask(request.appid, |token| async move {
+            .ask(&keyed.appid, |token| async move {
                 api.consume_code(&token, code, card_id).await
             })
             .await;
         let consumed = match answer {
             Ok(consumed) => consumed,
-            Err(e) => {
-                if let DistributionError::Refused { errcode, .. }
-                | DistributionError::Credential(TokenError::Api(ApiCallError::Api {
+            // The lost attempt may have consumed it: not an answer to keep for the key.
+            Err(DistributionError::Refused {
+                refusal: Refusal::Consumed,
+                ..
+            }) if repeat => {
+                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
+                return Err(DistributionError::MaybeConsumed);
+            }
+            Err(e @ DistributionError::Refused { errcode, .. }) => {
+                // WeChat refused the code: the key's answer from now on.
+                let refusal = Answer::Refused {
                     errcode,
-                    ..
-                })) = e
-                {
-                    // WeChat answered: the refusal is the key's answer from now on.
-                    let message = e.to_string();
-                    let refusal = Answer::Refused {
-                        errcode,
-                        errmsg: &message,
-                    };
-                    let now = self.op.now();
-                    till::settle(
-                        &self.op.db,
-                        request.appid,
-                        request.idempotency_key,
-                        refusal,
-                        now,
-                    )
-                    .await?;
-                    return Err(e);
-                }
-                // No answer: WeChat may or may not have consumed it. The key stays pending and a
-                // retry with it asks WeChat again at once (a consume of a consumed code is 40099).
-                till::release(&self.op.db, request.appid, request.idempotency_key).await?;
+                    errmsg: &e.to_string(),
+                };
+                let now = self.op.now();
+                till::settle(&self.op.db, &keyed.appid, &keyed.key, refusal, now).await?;
+                return Err(e);
+            }
+            Err(e) => {
+                // No answer, or one that may change (busy, quota): WeChat may or may not have
+                // consumed it. The key stays pending and a retry with it asks WeChat again at once.
+                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
                 return Err(e);
             }
         };
         let card_id = match consumed.card.card_id.as_str() {
-            "" => request.card_id.unwrap_or_default().to_owned(),
+            "" => keyed.card_id.clone().unwrap_or_default(),
             answered => answered.to_owned(),
         };
+        let mut attempt = 1;
+        // WeChat consumed it: record that, trying again a few times before giving up (the key then
+        // stays pending, and its retry gets an honest "maybe consumed by this key").
+        while let Err(e) = self
+            .record_consumed(keyed, &card_id, &consumed.openid)
+            .await
+        {
+            if attempt == RECORD_ATTEMPTS {
+                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
+                return Err(e.into());
+            }
+            tracing::warn!(error.message = %e, attempt, "recording a consume failed; trying again");
+            attempt += 1;
+        }
+        tracing::info!(appid = %keyed.appid, card_id = %card_id, "code consumed at the till");
+        self.answer(&keyed.appid, keyed.code.clone(), card_id, consumed.openid)
+            .await
+    }
+
+    /// The key's answer and the ledger's move, in one transaction.
+    async fn record_consumed(
+        &self,
+        keyed: &Keyed,
+        card_id: &str,
+        openid: &str,
+    ) -> Result<(), StoreError> {
         let now = self.op.now();
         let day = self.op.day(now);
         let txn = self.op.db.begin_write().await?;
-        let settled = Answer::Consumed {
-            card_id: &card_id,
-            openid: &consumed.openid,
-        };
-        till::settle(&txn, request.appid, request.idempotency_key, settled, now).await?;
-        till::note_consumed(
-            &txn,
-            request.appid,
-            &CardId(card_id.clone()),
-            &Code(request.code.to_owned()),
-            &day,
-            now,
-        )
-        .await?;
-        txn.commit().await.map_err(StoreError::from)?;
-        tracing::info!(appid = %request.appid, card_id = %card_id, "code consumed at the till");
-        self.answer(
-            request.appid,
-            request.code.to_owned(),
-            card_id,
-            consumed.openid,
-        )
-        .await
+        let settled = Answer::Consumed { card_id, openid };
+        till::settle(&txn, &keyed.appid, &keyed.key, settled, now).await?;
+        let (card, code) = (CardId(card_id.to_owned()), Code(keyed.code.clone()));
+        till::note_consumed(&txn, &keyed.appid, &card, &code, &day, now).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     async fn answer(
@@ -435,6 +485,15 @@ impl Till<'_> {
             now,
         )
         .await?;
+        if let Some((openid, tag)) = &revoked.untag {
+            // Out of its level's WeChat tag: a mass send to the level no longer reaches it.
+            let job = JobPayload::UntagOpenidV1 {
+                appid: appid.clone(),
+                openid: openid.clone(),
+                tag: tag.clone(),
+            };
+            jobs::enqueue(&txn, &job.to_job(), now).await?;
+        }
         txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(appid = %appid, card_id = %card_id, "code taken back");
         Ok(RevokeAnswer {

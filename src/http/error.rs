@@ -146,6 +146,7 @@ impl HttpError {
                     Refusal::Unknown => "code_unknown",
                 },
                 DistributionError::InProgress => "in_progress",
+                DistributionError::MaybeConsumed => "code_consumed_maybe_by_this_key",
             },
             Self::Members(e) => match e {
                 MembersError::Import(_) | MembersError::Invalid(_) => "bad_request",
@@ -201,7 +202,9 @@ impl ResponseError for HttpError {
                     Refusal::Gone => StatusCode::GONE,
                     Refusal::Unknown => StatusCode::NOT_FOUND,
                 },
-                DistributionError::InProgress => StatusCode::CONFLICT,
+                // 503, not 409: a till reading 409 as "consumed" must not refuse the customer.
+                DistributionError::InProgress => StatusCode::SERVICE_UNAVAILABLE,
+                DistributionError::MaybeConsumed => StatusCode::CONFLICT,
             },
             Self::Members(e) => match e {
                 MembersError::Import(_) | MembersError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -233,9 +236,6 @@ impl ResponseError for HttpError {
         if let Self::TooManyRequests = self {
             response.insert_header(("Retry-After", "60"));
         }
-        if let Self::Distribution(DistributionError::InProgress) = self {
-            response.insert_header(("Retry-After", "1"));
-        }
         if let Self::Page { html, .. } = self {
             for header in PAGE_HEADERS {
                 response.insert_header(header);
@@ -248,9 +248,15 @@ impl ResponseError for HttpError {
             "error": self.reason(),
             "message": self.to_string(),
         });
-        if let Self::Distribution(DistributionError::Refused { errcode, .. }) = self {
+        match self {
             // The till's refusals carry WeChat's errcode (DESIGN §4).
-            body["errcode"] = (*errcode).into();
+            Self::Distribution(DistributionError::Refused { errcode, .. }) => {
+                body["errcode"] = (*errcode).into();
+            }
+            Self::Distribution(DistributionError::MaybeConsumed) => {
+                body["errcode"] = crate::wechat_api::till::CONSUMED.into();
+            }
+            _ => {}
         }
         response.json(body)
     }

@@ -38,6 +38,12 @@ pub enum JobPayload {
     /// Put a bound member's OpenID under the WeChat tag of its level (`[[member_tags]]`), and out of
     /// the one it was under. One job per member: the level is read when it runs.
     TagMemberV1 { appid: String, member_no: String },
+    /// Take an OpenID out of a WeChat tag cardhook put it under (its member's card was taken back).
+    UntagOpenidV1 {
+        appid: String,
+        openid: String,
+        tag: String,
+    },
 }
 
 impl JobPayload {
@@ -46,6 +52,7 @@ impl JobPayload {
     pub const UPDATE_KIND: &'static str = "update_member";
     pub const SEND_KIND: &'static str = "send_card";
     pub const TAG_KIND: &'static str = "tag_member";
+    pub const UNTAG_KIND: &'static str = "untag_openid";
 
     /// The job that sends `member`'s points and balance to WeChat.
     pub fn update_member(member: &entity::member::Model) -> Self {
@@ -75,6 +82,7 @@ impl JobPayload {
                 outer_str,
             } => format!("send|{appid}|{openid}|{outer_str}|{card_id}"),
             Self::TagMemberV1 { appid, member_no } => format!("tag|{appid}|{member_no}"),
+            Self::UntagOpenidV1 { appid, openid, tag } => format!("untag|{appid}|{openid}|{tag}"),
         }
     }
 
@@ -85,6 +93,7 @@ impl JobPayload {
             Self::UpdateMemberV1 { .. } => Self::UPDATE_KIND,
             Self::SendCardV1 { .. } => Self::SEND_KIND,
             Self::TagMemberV1 { .. } => Self::TAG_KIND,
+            Self::UntagOpenidV1 { .. } => Self::UNTAG_KIND,
         }
     }
 

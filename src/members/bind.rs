@@ -117,7 +117,8 @@ pub async fn bind(
     let outcome = bind_in(&binding, claim, now).await?;
     match &outcome {
         Ok(Bound::New(member)) => {
-            if claim.tagging && member.level.is_some() {
+            // Under its level's tag (or out of one it left while unbound).
+            if claim.tagging && (member.level.is_some() || member.wechat_tag.is_some()) {
                 let tag = JobPayload::TagMemberV1 {
                     appid: claim.appid.to_owned(),
                     member_no: member.member_no.clone(),

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::MembersError;
-use crate::credentials::TokenProvider;
+use crate::credentials::{TokenError, TokenProvider};
 use crate::store::{members, Db};
 use crate::wechat_api::tags::OPENIDS_PER_CALL;
+use crate::wechat_api::{ApiCallError, Retry};
 
 /// One member whose OpenID changes tag: out of `from`, under `to` (tag names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub struct TagReport {
     pub untagged: usize,
     /// batchtagging and batchuntagging calls.
     pub calls: usize,
+    /// OpenIDs WeChat refused to (un)tag (e.g. no longer following): left for the next run.
+    pub failed: usize,
     pub dry_run: bool,
 }
 
@@ -115,21 +118,34 @@ pub async fn apply(
             let Some(&tag_id) = ids.get(name) else {
                 continue;
             };
+            let now_under = tagged.then_some(name.as_str());
             for chunk in members.chunks(OPENIDS_PER_CALL) {
-                let openids: Vec<String> = chunk.iter().map(|m| m.openid.clone()).collect();
-                let openids = &openids;
-                tokens
-                    .with_token(appid, now, |token| async move {
-                        api.tag_users(&token, tag_id, openids, tagged).await
-                    })
-                    .await?;
-                report.calls += 1;
-                let numbers: Vec<&str> = chunk.iter().map(|m| m.member_no.as_str()).collect();
-                let now_under = tagged.then_some(name.as_str());
+                let call = Call {
+                    tokens,
+                    appid,
+                    tag_id,
+                    tagged,
+                    now,
+                };
+                // WeChat refuses a whole batch for one OpenID it will not take: then one by one.
+                let done = match call.send(chunk, &mut report).await? {
+                    true => chunk.to_vec(),
+                    false if chunk.len() == 1 => Vec::new(),
+                    false => {
+                        let mut done = Vec::new();
+                        for one in chunk {
+                            if call.send(std::slice::from_ref(one), &mut report).await? {
+                                done.push(*one);
+                            }
+                        }
+                        done
+                    }
+                };
+                let numbers: Vec<&str> = done.iter().map(|m| m.member_no.as_str()).collect();
                 members::set_wechat_tag(db, appid, &numbers, now_under, now).await?;
                 match tagged {
-                    true => report.tagged += chunk.len(),
-                    false => report.untagged += chunk.len(),
+                    true => report.tagged += done.len(),
+                    false => report.untagged += done.len(),
                 }
             }
         }
@@ -143,6 +159,47 @@ pub async fn apply(
         );
     }
     Ok(report)
+}
+
+/// One tag's batch call.
+struct Call<'a> {
+    tokens: &'a TokenProvider,
+    appid: &'a str,
+    tag_id: i64,
+    tagged: bool,
+    now: i64,
+}
+
+impl Call<'_> {
+    /// (Un)tag `moves`' OpenIDs: true when WeChat took them, false when it refused (counted failed
+    /// for a single OpenID); other failures stop the run.
+    async fn send(&self, moves: &[&Move], report: &mut TagReport) -> Result<bool, MembersError> {
+        let api = self.tokens.api();
+        let openids: Vec<String> = moves.iter().map(|m| m.openid.clone()).collect();
+        let (openids, tag_id, tagged) = (&openids, self.tag_id, self.tagged);
+        let sent = self
+            .tokens
+            .with_token(self.appid, self.now, |token| async move {
+                api.tag_users(&token, tag_id, openids, tagged).await
+            })
+            .await;
+        report.calls += 1;
+        match sent {
+            Ok(()) => Ok(true),
+            // A refusal of what was sent (not "busy", not the day's quota: those stop the run).
+            Err(TokenError::Api(e))
+                if matches!(e, ApiCallError::Api { .. })
+                    && matches!(e.retry(), Retry::Never | Retry::Unknown) =>
+            {
+                tracing::warn!(appid = self.appid, error.message = %e, openids = moves.len(), "WeChat refused a tag batch");
+                if moves.len() == 1 {
+                    report.failed += 1;
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// The moves by the tag `side` names, in tag order.

@@ -95,17 +95,19 @@ pub async fn member_openids(
     Ok(openids)
 }
 
-/// The OpenIDs an unfinished run of `run` already checked.
+/// The OpenIDs an unfinished run of `run` checked since `since`.
 pub async fn checked(
     db: &impl ConnectionTrait,
     appid: &str,
     run: &str,
+    since: i64,
 ) -> Result<HashSet<String>, StoreError> {
     let openids: Vec<String> = backfill_progress::Entity::find()
         .select_only()
         .column(backfill_progress::Column::Openid)
         .filter(backfill_progress::Column::Appid.eq(appid))
         .filter(backfill_progress::Column::Run.eq(run))
+        .filter(backfill_progress::Column::CheckedAt.gte(since))
         .into_tuple()
         .all(db)
         .await?;
@@ -133,7 +135,7 @@ pub async fn mark_checked(
                 backfill_progress::Column::Run,
                 backfill_progress::Column::Openid,
             ])
-            .do_nothing()
+            .update_column(backfill_progress::Column::CheckedAt)
             .to_owned(),
         )
         .exec_without_returning(db)

@@ -52,7 +52,7 @@ pub async fn restore(
 }
 
 /// The values of a new binding, in the order of [`BINDING_COLUMNS`].
-fn values(binding: &NewBinding<'_>) -> [sea_orm::Value; 18] {
+fn values(binding: &NewBinding<'_>) -> [sea_orm::Value; 19] {
     let (push, e) = (binding.push, binding.get);
     let (appid, card_id, code) = binding.key();
     [
@@ -74,11 +74,13 @@ fn values(binding: &NewBinding<'_>) -> [sea_orm::Value; 18] {
         Option::<String>::None.into(),
         Option::<i64>::None.into(),
         push.received_at.into(),
+        // A push recorded it (a binding `bindings backfill` found becomes the push's).
+        "push".to_owned().into(),
     ]
 }
 
 /// The columns of a [`NewBinding`]: all of `card_binding`'s.
-const BINDING_COLUMNS: [Column; 18] = [
+const BINDING_COLUMNS: [Column; 19] = [
     Column::Appid,
     Column::CardId,
     Column::Code,
@@ -97,6 +99,7 @@ const BINDING_COLUMNS: [Column; 18] = [
     Column::MembershipNumber,
     Column::ActivatedAt,
     Column::UpdatedAt,
+    Column::Source,
 ];
 
 /// What a code got again keeps: its key, whether it was restored, its membership and activation.

@@ -202,14 +202,14 @@ fn upsert_binding(conn: &Connection, binding: &NewBinding<'_>) -> rusqlite::Resu
     conn.prepare_cached(
         "INSERT INTO card_binding (appid, card_id, code, openid, unionid, outer_id, outer_str, \
          source_scene, got_at, got_day, from_friend, friend_openid, old_code, restored, status, \
-         membership_number, activated_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, ?16) \
+         membership_number, activated_at, updated_at, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, ?16, 'push') \
          ON CONFLICT (appid, card_id, code) DO UPDATE SET openid = excluded.openid, \
          unionid = excluded.unionid, outer_id = excluded.outer_id, outer_str = excluded.outer_str, \
          source_scene = excluded.source_scene, got_at = excluded.got_at, \
          got_day = excluded.got_day, from_friend = excluded.from_friend, \
          friend_openid = excluded.friend_openid, old_code = excluded.old_code, \
-         status = excluded.status, updated_at = excluded.updated_at",
+         status = excluded.status, updated_at = excluded.updated_at, source = excluded.source",
     )?
     .execute(params![
         push.appid.as_str(),

@@ -156,10 +156,12 @@ pub async fn settle(
     answer: Answer<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Only a pending consume takes an answer: a late answer never overwrites one recorded.
     let mut update = Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Appid.eq(appid))
-        .filter(Column::IdempotencyKey.eq(key));
+        .filter(Column::IdempotencyKey.eq(key))
+        .filter(Column::State.eq(ConsumeState::Pending.as_str()));
     update = match answer {
         Answer::Consumed { card_id, openid } => update
             .col_expr(Column::State, Expr::value(ConsumeState::Consumed.as_str()))
@@ -198,6 +200,8 @@ pub async fn note_consumed(
 pub struct RevokedCode {
     pub openid: Option<String>,
     pub member_no: Option<String>,
+    /// The OpenID and the WeChat tag its member was under: to be taken out of it.
+    pub untag: Option<(String, String)>,
 }
 
 /// A code taken back (`/card/code/unavailable` answered ok): its binding moves to `revoked`
@@ -234,15 +238,23 @@ pub async fn note_revoked(
                 member::Column::ActivatedAt,
                 Expr::value(Option::<i64>::None),
             )
+            .col_expr(
+                member::Column::WechatTag,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(member::Column::UpdatedAt, Expr::value(now))
             .filter(member::Column::Appid.eq(appid))
             .filter(member::Column::MemberNo.eq(member.member_no.as_str()))
             .exec(db)
             .await?;
     }
+    let untag = member
+        .as_ref()
+        .and_then(|m| Some((m.openid.clone()?, m.wechat_tag.clone()?)));
     let revoked = RevokedCode {
         openid: openid.or_else(|| member.as_ref().and_then(|m| m.openid.clone())),
         member_no: member.map(|m| m.member_no),
+        untag,
     };
     let fields = Revoked {
         card_id: card_id.as_str(),

@@ -99,9 +99,14 @@ async fn activated(
                 "这张会员卡未开通此激活方式。",
             )
         })?;
+    // WeChat's answers first: a link that failed on WeChat's side stays usable for another try.
+    let (code, holder, mobile) = from_wechat(state, appid, card, encrypt_code, ticket, now).await?;
     // Used once: the ticket's hash is kept (never the ticket itself).
     let ticket_id = format!("jump:{}", hex::encode(Sha256::digest(ticket.as_bytes())));
-    if !oauth::use_state(&state.db, &ticket_id, appid, now + TICKET_MEMORY_SECS, now).await? {
+    let first_use = oauth::use_state(&state.db, &ticket_id, appid, now + TICKET_MEMORY_SECS, now)
+        .await
+        .map_err(storage_page)?;
+    if !first_use {
         // Most often the customer's own reload after it worked: say so, not "cannot".
         return Err(notice(
             StatusCode::BAD_REQUEST,
@@ -111,7 +116,6 @@ async fn activated(
             None,
         ));
     }
-    let (code, holder, mobile) = from_wechat(state, appid, card, encrypt_code, ticket, now).await?;
     let phone = phone::normalise(&mobile).map_err(|_| {
         refused(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -128,7 +132,9 @@ async fn activated(
         tagging: state.tagging,
     };
     // WeChat verified the form's mobile number by SMS (reference 003, 一键激活).
-    let outcome = bind::bind(&state.db, &claim, Proof::WeChatForm, now).await?;
+    let outcome = bind::bind(&state.db, &claim, Proof::WeChatForm, now)
+        .await
+        .map_err(storage_page)?;
     bound_page(state, "jump", appid, &card.card_id, outcome).map_err(|_| {
         refused(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -186,7 +192,25 @@ async fn from_wechat(
         })
         .await
         .map_err(|e| wechat_refused(e, "code_invalid"))?;
+    // A deleted, gifted or taken-back code binds nobody.
+    if holder.user_card_status != "NORMAL" {
+        return Err(refused(
+            StatusCode::GONE,
+            "code_not_normal",
+            "这张会员卡已删除、转赠或失效，请从微信卡包中重新领取。",
+        ));
+    }
     Ok((code, holder.openid, mobile))
+}
+
+/// The database failed: a page to try again (the link is not used up when the bind did not happen).
+fn storage_page(e: crate::store::StoreError) -> HttpError {
+    tracing::error!(error.message = %e, "jump activation: storage failed");
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "系统繁忙，请稍后从微信卡包中重新打开会员卡。",
+    )
 }
 
 /// WeChat refused (a forged or expired ticket, a code that is not the card's): a page; WeChat

@@ -27,6 +27,7 @@ pub use error::{ApiCallError, Retry};
 pub struct WechatApi {
     http: reqwest::Client,
     base: String,
+    timeout: Duration,
 }
 
 /// WeChat's error envelope, present on every answer (`errcode` 0 or absent on success).
@@ -48,7 +49,13 @@ impl WechatApi {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            timeout,
         })
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn url(&self, path: &str) -> String {

@@ -363,6 +363,10 @@ impl Worker {
                 .tag_member(job, &appid, &member_no, now)
                 .await
                 .map(Step::Settled),
+            Ok(JobPayload::UntagOpenidV1 { appid, openid, tag }) => self
+                .untag_openid(job, &appid, &openid, &tag, now)
+                .await
+                .map(Step::Settled),
             Err(e) => {
                 let reason = format!("unreadable {} payload: {e}", job.kind);
                 self.bury(job, &reason, now).await.map(Step::Settled)

@@ -186,6 +186,25 @@ async fn forged_used_and_incomplete_links_get_a_page_never_a_500() {
         "72012 is asked again once"
     );
     assert!(member(&app, "J-2").await.code.is_none());
+    // A code its holder deleted binds nobody.
+    import(&app, "member_no,phone\nJ-4,13800138004\n").await;
+    app.fake_wechat.code_decrypts("ENC-DELETED", "800004").await;
+    wiremock::Mock::given(wiremock::matchers::path("/card/code/get"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"code": "800004"}),
+        ))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "errcode": 0, "errmsg": "ok", "card": {"card_id": JUMP_CARD},
+            "openid": "oGone", "can_consume": false, "user_card_status": "DELETE"})))
+        .mount(&app.fake_wechat.server)
+        .await;
+    app.fake_wechat
+        .jump_form_gives("TICKET-4", "13800138004")
+        .await;
+    let (status, html) = landing(&app, &query(JUMP_CARD, "ENC-DELETED", "TICKET-4", "o")).await;
+    assert_eq!(status, 410, "{html}");
+    assert!(html.contains("已删除"), "{html}");
+    assert!(member(&app, "J-4").await.code.is_none());
     // An account cardhook does not serve.
     let response = app
         .client

@@ -88,7 +88,7 @@ async fn members_go_under_their_levels_tag_in_batches_of_50_and_follow_their_lev
     let dry = tag_run(&config, true).await;
     assert_eq!(
         dry,
-        json!({"moves": 120, "tags_created": [GOLD], "tagged": 120, "untagged": 0, "calls": 0, "dry_run": true})
+        json!({"moves": 120, "tags_created": [GOLD], "tagged": 120, "untagged": 0, "calls": 0, "failed": 0, "dry_run": true})
     );
     assert_eq!(tags.tag_count(), 1, "a dry run creates nothing");
 
@@ -118,6 +118,19 @@ async fn members_go_under_their_levels_tag_in_batches_of_50_and_follow_their_lev
     assert!(!tags.users(GOLD).contains("oT005") && tags.users(SILVER).contains("oT005"));
     assert!(!tags.users(GOLD).contains("oT006") && !tags.users(SILVER).contains("oT006"));
     assert_eq!(tags.users(GOLD).len(), 108);
+
+    // A member whose card is taken back leaves its tag (a job).
+    let till = crate::support::fake_till::FakeTill::mount(&app.fake_wechat).await;
+    till.hold("900007", JUMP_CARD, "oT007", "NORMAL");
+    run_cli_ok(
+        "codes",
+        &config,
+        &["unavailable", "--code", "900007", "--card-id", JUMP_CARD],
+    )
+    .await;
+    app.drain_jobs(chrono::Utc::now().timestamp()).await;
+    assert!(!tags.users(GOLD).contains("oT007"));
+    assert_eq!(tags.users(GOLD).len(), 107);
 
     // A mass send to the level goes to its tag.
     crate::support::fake_messages::mount(&app.fake_wechat).await;
@@ -172,5 +185,26 @@ async fn a_member_bound_later_is_tagged_by_a_job() {
         .unwrap()
         .unwrap();
     assert_eq!(m.wechat_tag.as_deref(), Some(GOLD));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_openid_wechat_refuses_costs_only_itself() {
+    let (app, tags, config) = tags_app().await;
+    bound_members(&app, 0, 60, "gold").await;
+    tags.refuse("oT010");
+    let report = tag_run(&config, false).await;
+    assert_eq!(
+        (&report["tagged"], &report["failed"], &report["calls"]),
+        (&json!(59), &json!(1), &json!(52)),
+        "{report}"
+    );
+    assert_eq!(tags.users(GOLD).len(), 59);
+    // The refused one is asked again next time, alone.
+    let again = tag_run(&config, false).await;
+    assert_eq!(
+        (&again["moves"], &again["failed"], &again["calls"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
     app.shutdown().await;
 }

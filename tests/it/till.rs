@@ -581,3 +581,36 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
     assert_eq!(card_list_asks(&app).await.len(), 7);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_never_kept_as_already_consumed_for_its_own_key() {
+    let (app, till) = till_with_code(Backend::Sqlite, "900001", "oLost", "till-l").await;
+    // WeChat consumes, but its answer comes after the client's timeout (500 ms in tests).
+    till.delay_consumes(Duration::from_millis(900));
+    let order = json!({"code": "900001", "card_id": CARD, "idempotency_key": "lost-1"});
+    let (status, first) = consume(&app, order.clone()).await;
+    assert_eq!(
+        (status, first["error"].as_str()),
+        (502, Some("wechat_api_error")),
+        "{first}"
+    );
+    assert_eq!(till.consumes_of("900001"), 1);
+    till.delay_consumes(Duration::ZERO);
+    // The retry asks again and WeChat says consumed: maybe by the lost attempt — said so, not kept.
+    for _ in 0..2 {
+        let (status, again) = consume(&app, order.clone()).await;
+        assert_eq!(
+            (status, again["error"].as_str(), again["errcode"].as_i64()),
+            (409, Some("code_consumed_maybe_by_this_key"), Some(40099)),
+            "{again}"
+        );
+    }
+    let row = entity::code_consume::Entity::find_by_id((appid().to_owned(), "lost-1".to_owned()))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, "pending");
+    assert_eq!(till.consumes_of("900001"), 1);
+    app.shutdown().await;
+}

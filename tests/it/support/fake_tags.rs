@@ -18,6 +18,8 @@ struct State {
     tags: BTreeMap<i64, (String, BTreeSet<String>)>,
     /// The size of each batch call, in order.
     batches: Vec<usize>,
+    /// OpenIDs WeChat will not tag (no longer following): a batch with one is refused whole.
+    refused: BTreeSet<String>,
 }
 
 /// A handle on the fake's tags, shared with its responders.
@@ -71,6 +73,9 @@ impl Respond for Route {
                     return refusal(40032);
                 }
                 state.batches.push(openids.len());
+                if openids.iter().any(|o| state.refused.contains(o)) {
+                    return refusal(40003);
+                }
                 let id = body["tagid"].as_i64().unwrap_or(-1);
                 let Some((_, users)) = state.tags.get_mut(&id) else {
                     return refusal(45159);
@@ -117,6 +122,11 @@ impl FakeTags {
             .unwrap()
             .tags
             .insert(id, (name.to_owned(), BTreeSet::new()));
+    }
+
+    /// WeChat refuses to tag `openid` from now on.
+    pub fn refuse(&self, openid: &str) {
+        self.0.lock().unwrap().refused.insert(openid.to_owned());
     }
 
     /// Who is under tag `name`.
