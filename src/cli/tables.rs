@@ -1,7 +1,5 @@
 //! The CLI's tables: aligned columns for people (`--format table`), one function per listing.
 
-use std::fmt::Write;
-
 use entity::job;
 
 use crate::members::import::ImportReport;
@@ -391,29 +389,59 @@ pub fn webhooks_table(rows: &[crate::webhooks::EndpointView]) -> String {
     table(&head, &body)
 }
 
+/// Columns two spaces apart, each as wide as its widest cell as a terminal shows it (a Chinese
+/// character takes two columns: comfy-table measures display width), no borders.
 fn table(head: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(head)
+        .add_rows(rows);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
-    let mut out = String::new();
-    for row in std::iter::once(head).chain(rows.iter().map(Vec::as_slice)) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out.trim_end().to_owned()
+    let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_owned()).collect();
+    lines.join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::channel_day::Totals;
+
+    #[test]
+    fn columns_line_up_as_a_terminal_shows_chinese() {
+        use unicode_width::UnicodeWidthStr;
+        let head = ["outer_str", "got", "channel_name"]
+            .map(str::to_owned)
+            .to_vec();
+        let rows = vec![
+            ["门店12号桌", "3", "收银台海报"]
+                .map(str::to_owned)
+                .to_vec(),
+            ["t1", "10", "Store 12"].map(str::to_owned).to_vec(),
+        ];
+        let text = table(&head, &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        // Where each cell starts, in terminal columns: the same for every line.
+        let starts = |line: &str, cells: [&str; 3]| -> Vec<usize> {
+            cells
+                .iter()
+                .map(|cell| line[..line.find(cell).unwrap()].width())
+                .collect()
+        };
+        let header = starts(lines[0], ["outer_str", "got", "channel_name"]);
+        assert_eq!(
+            starts(lines[1], ["门店12号桌", "3", "收银台海报"]),
+            header,
+            "{text}"
+        );
+        assert_eq!(starts(lines[2], ["t1", "10", "Store 12"]), header, "{text}");
+        // "门店12号桌" is 10 columns wide: the next column starts two spaces after it.
+        assert_eq!(header, [0, 12, 17], "{text}");
+    }
 
     #[test]
     fn the_statistics_table_ends_with_its_totals() {
