@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Distribution, DistributionError};
 use crate::credentials::TokenError;
-use crate::store::backfill;
+use crate::store::{backfill, members};
 use crate::wechat_api::Retry;
 
 /// An unfinished run's progress older than this is not resumed (a new outage starts over).
@@ -78,10 +78,11 @@ impl Backfill<'_> {
         let (openids, list) = match &order.openids {
             Openids::One(openid) => (vec![openid.clone()], None),
             Openids::List { openids, run } => (openids.clone(), Some(run.clone())),
-            Openids::Members => (
-                backfill::member_openids(&self.op.db, &appid).await?,
-                Some("members".to_owned()),
-            ),
+            Openids::Members => {
+                let bound = members::bound(&self.op.db, &appid).await?;
+                let openids = bound.into_iter().filter_map(|m| m.openid).collect();
+                (openids, Some("members".to_owned()))
+            }
         };
         // A run is its list and its card: a run for one card resumes only a run for that card.
         let run =

@@ -117,14 +117,13 @@ impl Messages<'_> {
     ) -> Result<Option<i64>, DistributionError> {
         let appid = self.op.appid(appid)?;
         let api = self.op.tokens.api();
-        let tags = self
+        Ok(self
             .op
             .tokens
             .with_token(&appid, self.op.now(), |token| async move {
-                api.tags(&token).await
+                api.tag_id(&token, name).await
             })
-            .await?;
-        Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
+            .await?)
     }
 
     /// Create a follow QR code for `scene` and register its channel: a follow or scan of it sends

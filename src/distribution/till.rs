@@ -22,26 +22,6 @@ const PENDING_TAKEOVER_SECS: i64 = 60;
 /// Tries at recording a consume WeChat made.
 const RECORD_ATTEMPTS: u32 = 3;
 
-/// A consume's key and what it asks, owned: its call runs on a task of its own.
-#[derive(Debug, Clone)]
-struct Keyed {
-    appid: String,
-    key: String,
-    code: String,
-    card_id: Option<String>,
-}
-
-impl Keyed {
-    fn request(&self) -> ConsumeRequest<'_> {
-        ConsumeRequest {
-            appid: &self.appid,
-            idempotency_key: &self.key,
-            code: &self.code,
-            card_id: self.card_id.as_deref(),
-        }
-    }
-}
-
 /// How long a request whose key another request is consuming with waits for that answer.
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
 
@@ -253,17 +233,17 @@ impl Till<'_> {
             true => self.decrypt(&appid, &order.code).await?,
             false => order.code.clone(),
         };
-        let keyed = Keyed {
+        let request = ConsumeRequest {
             appid,
             key: order.idempotency_key.clone(),
             code,
             card_id: order.card_id.clone().filter(|c| !c.is_empty()),
         };
-        let mut row = match till::claim(&self.op.db, &keyed.request(), self.op.now()).await? {
-            Claim::New => return self.consume_once(keyed, false).await,
+        let mut row = match till::claim(&self.op.db, &request, self.op.now()).await? {
+            Claim::New => return self.consume_once(request, false).await,
             Claim::Taken(row) => *row,
         };
-        if row.code != keyed.code || row.card_id != keyed.card_id.clone().unwrap_or_default() {
+        if row.code != request.code || row.card_id != request.card_id.clone().unwrap_or_default() {
             return Err(DistributionError::Invalid(
                 "idempotency_key was used for another code or card".to_owned(),
             ));
@@ -274,23 +254,24 @@ impl Till<'_> {
                 ConsumeState::Consumed => {
                     let card_id = row.answer_card_id.unwrap_or(row.card_id);
                     let openid = row.openid.unwrap_or_default();
-                    return self.answer(&keyed.appid, keyed.code, card_id, openid).await;
+                    return self
+                        .answer(&request.appid, request.code, card_id, openid)
+                        .await;
                 }
                 ConsumeState::Refused => return Err(refused(row.errcode.unwrap_or_default(), "")),
                 ConsumeState::Pending => {
                     let now = self.op.now();
-                    let request = keyed.request();
                     if now - row.updated_at >= self.takeover_secs()
                         && till::take_over(&self.op.db, &request, row.updated_at, now).await?
                     {
-                        return self.consume_once(keyed, true).await;
+                        return self.consume_once(request, true).await;
                     }
                     if tokio::time::Instant::now() >= deadline {
                         return Err(DistributionError::InProgress);
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     // Reading, not claiming again: a wait takes no turn on the writer.
-                    row = till::get(&self.op.db, &keyed.appid, &keyed.key)
+                    row = till::get(&self.op.db, &request.appid, &request.key)
                         .await?
                         .ok_or_else(|| {
                             StoreError::Busy("a consume's key vanished; retry".into())
@@ -313,11 +294,11 @@ impl Till<'_> {
     /// WeChat's answer unrecorded.
     async fn consume_once(
         &self,
-        keyed: Keyed,
+        request: ConsumeRequest,
         repeat: bool,
     ) -> Result<ConsumeAnswer, DistributionError> {
         let op = self.op.clone();
-        tokio::spawn(async move { op.till().call_consume(&keyed, repeat).await })
+        tokio::spawn(async move { op.till().call_consume(&request, repeat).await })
             .await
             .unwrap_or_else(|e| Err(StoreError::Busy(format!("the consume stopped: {e}")).into()))
     }
@@ -326,13 +307,13 @@ impl Till<'_> {
     /// and record its answer.
     async fn call_consume(
         &self,
-        keyed: &Keyed,
+        request: &ConsumeRequest,
         repeat: bool,
     ) -> Result<ConsumeAnswer, DistributionError> {
         let api = self.op.tokens.api();
-        let (code, card_id) = (keyed.code.as_str(), keyed.card_id.as_deref());
+        let (code, card_id) = (request.code.as_str(), request.card_id.as_deref());
         let answer = self
-            .ask(&keyed.appid, |token| async move {
+            .ask(&request.appid, |token| async move {
                 api.consume_code(&token, code, card_id).await
             })
             .await;
@@ -343,7 +324,7 @@ impl Till<'_> {
                 refusal: Refusal::Consumed,
                 ..
             }) if repeat => {
-                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
+                till::release(&self.op.db, &request.appid, &request.key).await?;
                 return Err(DistributionError::MaybeConsumed);
             }
             Err(e @ DistributionError::Refused { errcode, .. }) => {
@@ -353,43 +334,48 @@ impl Till<'_> {
                     errmsg: &e.to_string(),
                 };
                 let now = self.op.now();
-                till::settle(&self.op.db, &keyed.appid, &keyed.key, refusal, now).await?;
+                till::settle(&self.op.db, &request.appid, &request.key, refusal, now).await?;
                 return Err(e);
             }
             Err(e) => {
                 // No answer, or one that may change (busy, quota): WeChat may or may not have
                 // consumed it. The key stays pending and a retry with it asks WeChat again at once.
-                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
+                till::release(&self.op.db, &request.appid, &request.key).await?;
                 return Err(e);
             }
         };
         let card_id = match consumed.card.card_id.as_str() {
-            "" => keyed.card_id.clone().unwrap_or_default(),
+            "" => request.card_id.clone().unwrap_or_default(),
             answered => answered.to_owned(),
         };
         let mut attempt = 1;
         // WeChat consumed it: record that, trying again a few times before giving up (the key then
         // stays pending, and its retry gets an honest "maybe consumed by this key").
         while let Err(e) = self
-            .record_consumed(keyed, &card_id, &consumed.openid)
+            .record_consumed(request, &card_id, &consumed.openid)
             .await
         {
             if attempt == RECORD_ATTEMPTS {
-                till::release(&self.op.db, &keyed.appid, &keyed.key).await?;
+                till::release(&self.op.db, &request.appid, &request.key).await?;
                 return Err(e.into());
             }
             tracing::warn!(error.message = %e, attempt, "recording a consume failed; trying again");
             attempt += 1;
         }
-        tracing::info!(appid = %keyed.appid, card_id = %card_id, "code consumed at the till");
-        self.answer(&keyed.appid, keyed.code.clone(), card_id, consumed.openid)
-            .await
+        tracing::info!(appid = %request.appid, card_id = %card_id, "code consumed at the till");
+        self.answer(
+            &request.appid,
+            request.code.clone(),
+            card_id,
+            consumed.openid,
+        )
+        .await
     }
 
     /// The key's answer and the ledger's move, in one transaction.
     async fn record_consumed(
         &self,
-        keyed: &Keyed,
+        request: &ConsumeRequest,
         card_id: &str,
         openid: &str,
     ) -> Result<(), StoreError> {
@@ -397,9 +383,9 @@ impl Till<'_> {
         let day = self.op.day(now);
         let txn = self.op.db.begin_write().await?;
         let settled = Answer::Consumed { card_id, openid };
-        till::settle(&txn, &keyed.appid, &keyed.key, settled, now).await?;
-        let (card, code) = (CardId(card_id.to_owned()), Code(keyed.code.clone()));
-        till::note_consumed(&txn, &keyed.appid, &card, &code, &day, now).await?;
+        till::settle(&txn, &request.appid, &request.key, settled, now).await?;
+        let (card, code) = (CardId(card_id.to_owned()), Code(request.code.clone()));
+        till::note_consumed(&txn, &request.appid, &card, &code, &day, now).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use entity::{backfill_progress, card_binding, member};
+use entity::{backfill_progress, card_binding};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
@@ -74,25 +74,6 @@ pub async fn record(
         }
     }
     Ok(recorded)
-}
-
-/// The OpenIDs of the account's members bound to a card.
-pub async fn member_openids(
-    db: &impl ConnectionTrait,
-    appid: &str,
-) -> Result<Vec<String>, StoreError> {
-    let openids: Vec<Option<String>> = member::Entity::find()
-        .select_only()
-        .column(member::Column::Openid)
-        .filter(member::Column::Appid.eq(appid))
-        .filter(member::Column::Openid.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut openids: Vec<String> = openids.into_iter().flatten().collect();
-    openids.sort();
-    openids.dedup();
-    Ok(openids)
 }
 
 /// The OpenIDs an unfinished run of `run` checked since `since`.

@@ -43,13 +43,14 @@ impl ConsumeState {
     }
 }
 
-/// What a consume asks: the code, the card if the caller named it, under the caller's key.
-#[derive(Debug, Clone, Copy)]
-pub struct ConsumeRequest<'a> {
-    pub appid: &'a str,
-    pub idempotency_key: &'a str,
-    pub code: &'a str,
-    pub card_id: Option<&'a str>,
+/// What a consume asks: the code, the card if the caller named it, under the caller's key. Owned:
+/// the call runs on a task of its own.
+#[derive(Debug, Clone)]
+pub struct ConsumeRequest {
+    pub appid: String,
+    pub key: String,
+    pub code: String,
+    pub card_id: Option<String>,
 }
 
 /// Whether this request took the key, or found it taken (with what is known of that consume).
@@ -62,14 +63,14 @@ pub enum Claim {
 /// Take `request`'s key for a new consume, or read the consume that has it.
 pub async fn claim(
     db: &impl ConnectionTrait,
-    request: &ConsumeRequest<'_>,
+    request: &ConsumeRequest,
     now: i64,
 ) -> Result<Claim, StoreError> {
     let row = code_consume::ActiveModel {
-        appid: Set(request.appid.to_owned()),
-        idempotency_key: Set(request.idempotency_key.to_owned()),
-        code: Set(request.code.to_owned()),
-        card_id: Set(request.card_id.unwrap_or_default().to_owned()),
+        appid: Set(request.appid.clone()),
+        idempotency_key: Set(request.key.clone()),
+        code: Set(request.code.clone()),
+        card_id: Set(request.card_id.clone().unwrap_or_default()),
         state: Set(ConsumeState::Pending.as_str().to_owned()),
         answer_card_id: Set(None),
         openid: Set(None),
@@ -89,7 +90,7 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::New);
     }
-    match get(db, request.appid, request.idempotency_key).await? {
+    match get(db, &request.appid, &request.key).await? {
         Some(taken) => Ok(Claim::Taken(Box::new(taken))),
         // Only an operator deletes rows; the key is free again.
         None => Err(StoreError::Busy(
@@ -113,14 +114,14 @@ pub async fn get(
 /// died): true for the one request that took it over, so only one of several asks WeChat again.
 pub async fn take_over(
     db: &impl ConnectionTrait,
-    request: &ConsumeRequest<'_>,
+    request: &ConsumeRequest,
     seen: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
     let taken = Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Appid.eq(request.appid))
-        .filter(Column::IdempotencyKey.eq(request.idempotency_key))
+        .filter(Column::Appid.eq(request.appid.as_str()))
+        .filter(Column::IdempotencyKey.eq(request.key.as_str()))
         .filter(Column::State.eq(ConsumeState::Pending.as_str()))
         .filter(Column::UpdatedAt.eq(seen))
         .exec(db)

@@ -484,7 +484,8 @@ async fn owned_code(
     let holder = state
         .tokens
         .with_token(appid, now, |token| async move {
-            api.code_holder(&token, &card.card_id, code_ref).await
+            api.code_info(&token, code_ref, Some(&card.card_id), false)
+                .await
         })
         .await
         .map_err(wechat_failed)?;

@@ -188,7 +188,8 @@ async fn from_wechat(
     let holder = state
         .tokens
         .with_token(appid, now, |token| async move {
-            api.code_holder(&token, &card.card_id, code_ref).await
+            api.code_info(&token, code_ref, Some(&card.card_id), false)
+                .await
         })
         .await
         .map_err(|e| wechat_refused(e, "code_invalid"))?;

@@ -1,5 +1,5 @@
 //! Member cards and their codes: `/card/membercard/activate`, `/card/membercard/userinfo/get`,
-//! `/card/code/decrypt`, `/card/code/get` (reference §4.1, §4.3, §4.6).
+//! `/card/code/decrypt` (reference §4.1, §4.3, §4.6; `/card/code/get` is in `till.rs`).
 
 use serde::{Deserialize, Serialize};
 
@@ -118,14 +118,6 @@ struct Decrypted {
     code: String,
 }
 
-/// Who holds a code, and in which state (`/card/code/get`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CodeHolder {
-    pub openid: String,
-    #[serde(default)]
-    pub user_card_status: String,
-}
-
 impl WechatApi {
     /// `/card/membercard/activate` with `body`, the request as reference 003 documents it.
     pub async fn activate(
@@ -215,16 +207,5 @@ impl WechatApi {
             .post_json("/card/code/decrypt", access_token, &body)
             .await?;
         Ok(decrypted.code)
-    }
-
-    /// Who holds `code` of `card_id` (without consuming it).
-    pub async fn code_holder(
-        &self,
-        access_token: &str,
-        card_id: &str,
-        code: &str,
-    ) -> Result<CodeHolder, ApiCallError> {
-        let body = serde_json::json!({ "card_id": card_id, "code": code, "check_consume": false });
-        self.post_json("/card/code/get", access_token, &body).await
     }
 }

@@ -36,6 +36,16 @@ impl WechatApi {
         Ok(tags.tags)
     }
 
+    /// The id of the account's tag `name`, if it has one.
+    pub async fn tag_id(
+        &self,
+        access_token: &str,
+        name: &str,
+    ) -> Result<Option<i64>, ApiCallError> {
+        let tags = self.tags(access_token).await?;
+        Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
+    }
+
     /// Create the tag `name` (at most 30 bytes).
     pub async fn create_tag(&self, access_token: &str, name: &str) -> Result<Tag, ApiCallError> {
         let body = serde_json::json!({ "tag": { "name": name } });

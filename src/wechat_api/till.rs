@@ -19,7 +19,7 @@ pub const UNKNOWN_CODES: [i64; 2] = [40056, 40116];
 pub struct CodeInfo {
     #[serde(default)]
     pub card: CodeCard,
-    #[serde(default)]
+    /// The holder: WeChat always names one (an answer without is not read).
     pub openid: String,
     #[serde(default)]
     pub can_consume: bool,

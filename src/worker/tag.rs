@@ -54,10 +54,14 @@ impl Worker {
         let api = self.tokens.api();
         let found = self
             .tokens
-            .with_token(appid, now, |token| async move { api.tags(&token).await })
+            .with_token(
+                appid,
+                now,
+                |token| async move { api.tag_id(&token, tag).await },
+            )
             .await;
         let tag_id = match found {
-            Ok(tags) => tags.into_iter().find(|t| t.name == tag).map(|t| t.id),
+            Ok(tag_id) => tag_id,
             Err(error) => return self.failed_call(job, error, now).await,
         };
         let Some(tag_id) = tag_id else {
