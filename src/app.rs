@@ -117,13 +117,14 @@ impl App {
         };
         let tokens = TokenProvider::from_settings(settings, db.clone(), metrics.clone())?;
         let halt = CancellationToken::new();
+        let stats_offset = settings.stats_offset()?;
         let services = Services {
             accounts,
             distribution: Distribution::new(
                 db.clone(),
                 tokens.clone(),
                 clock.clone(),
-                settings.stats_offset()?,
+                stats_offset,
             ),
             db,
             tokens,
@@ -132,6 +133,7 @@ impl App {
             wake_worker: Arc::new(Notify::new()),
             wake_webhooks: Arc::new(Notify::new()),
             storage_health: StorageHealth::new(halt.clone()),
+            stats_offset,
         };
         let web_state =
             WebState::new(settings, &services).map_err(|e| AppError::Sms(e.to_string()))?;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod distribution;
 pub mod event_type;
+pub mod html;
 pub mod http;
 pub mod ingest;
 pub mod jobs;

@@ -32,4 +32,6 @@ pub struct Services {
     pub wake_webhooks: Arc<Notify>,
     /// The ingest writer's last commit (readiness fails while it failed).
     pub storage_health: StorageHealth,
+    /// `stats.utc_offset`: the day a counter or a chart counts in.
+    pub stats_offset: chrono::FixedOffset,
 }

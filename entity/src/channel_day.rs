@@ -23,6 +23,8 @@ pub struct Model {
     pub consumed: i64,
     pub activated: i64,
     pub revoked: i64,
+    /// Codes bound to a member (by the day of the binding).
+    pub bound: i64,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -14,6 +14,7 @@ mod m20261207_000009_trust_at_the_edges;
 mod m20261207_000010_events_out;
 mod m20261207_000011_till;
 mod m20261207_000012_card_life;
+mod m20261207_000013_dashboard;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_events_out::Migration),
             Box::new(m20261207_000011_till::Migration),
             Box::new(m20261207_000012_card_life::Migration),
+            Box::new(m20261207_000013_dashboard::Migration),
         ]
     }
 }

@@ -68,17 +68,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         per_second: args.rate,
     };
     let operator = operator(settings).await?;
-    // Drawn on stderr when it is a terminal, silent otherwise.
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} OpenIDs {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let progress = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    let report = operator.backfill().run(&order, &progress).await?;
-    bar.finish_and_clear();
+    let bar = super::progress::Bar::new("OpenIDs");
+    let report = operator
+        .backfill()
+        .run(&order, &|done, total| bar.update(done, total))
+        .await;
+    bar.finish();
+    let report = report?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -245,10 +245,18 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             sync_stock,
         }) => {
             let codes = codes_of(&args.file)?;
+            let bar = super::progress::Bar::new("codes");
             let report = operator
                 .codes()
-                .deposit(args.appid.as_deref(), &args.card_id, &codes)
-                .await?;
+                .deposit(
+                    args.appid.as_deref(),
+                    &args.card_id,
+                    &codes,
+                    &|done, total| bar.update(done, total),
+                )
+                .await;
+            bar.finish();
+            let report = report?;
             if sync_stock {
                 let appid = operator.appid(args.appid.as_deref())?;
                 let change = operator

@@ -101,7 +101,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
                 target,
                 name,
             };
-            let send = operator.messages().mass_card(order).await?;
+            let bar = super::progress::Bar::new("sent");
+            let send = operator
+                .messages()
+                .mass_card(order, &|done, total| bar.update(done, total))
+                .await;
+            bar.finish();
+            let send = send?;
             if json {
                 print_json(&send)?;
             } else {

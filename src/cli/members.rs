@@ -128,7 +128,13 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
             let db = super::database_to_read(settings).await?;
             let now = chrono::Utc::now().timestamp();
             let tagging = !settings.member_tags.is_empty();
-            let report = members::import(&db, &appid, &csv, tagging, now).await?;
+            let bar = super::progress::Bar::new("members written");
+            let report = members::import(&db, &appid, &csv, tagging, now, &|done, total| {
+                bar.update(done, total)
+            })
+            .await;
+            bar.finish();
+            let report = report?;
             match format {
                 Format::Json => super::print_json(&report)?,
                 Format::Table | Format::Csv => print!("{}", tables::import_report(&report)),
@@ -272,7 +278,12 @@ async fn reconcile(
     wait: u64,
 ) -> anyhow::Result<Reconciled> {
     let to_check = reconciler.members(card_id).await?;
-    let found = reconciler.check(&to_check, &progress).await?;
+    let bar = super::progress::Bar::new("members read");
+    let found = reconciler
+        .check(&to_check, &|done, total| bar.update(done, total))
+        .await;
+    bar.finish();
+    let found = found?;
     if !fix || found.drift.is_empty() {
         return Ok(Reconciled { found, fixed: None });
     }
@@ -300,7 +311,12 @@ async fn reconcile(
         .into_iter()
         .filter(|m| drifted.contains(m.member_no.as_str()))
         .collect();
-    let rechecked = reconciler.check(&again, &progress).await?;
+    let bar = super::progress::Bar::new("members read again");
+    let rechecked = reconciler
+        .check(&again, &|done, total| bar.update(done, total))
+        .await;
+    bar.finish();
+    let rechecked = rechecked?;
     let fixed = Fixed {
         queued: keys.len(),
         still_differ: rechecked.drift,
@@ -309,12 +325,4 @@ async fn reconcile(
         found,
         fixed: Some(fixed),
     })
-}
-
-/// Progress on stderr: about every 5 % and at the end.
-fn progress(done: usize, total: usize) {
-    let step = (total / 20).max(1);
-    if done.is_multiple_of(step) || done == total {
-        eprintln!("reconcile: read {done}/{total}");
-    }
 }

@@ -14,6 +14,7 @@ pub mod media;
 pub mod members;
 pub mod migrate;
 pub mod mpnews;
+pub mod progress;
 pub mod qrcode;
 pub mod replay;
 pub mod send;

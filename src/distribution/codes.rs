@@ -76,12 +76,14 @@ pub struct Codes<'a> {
 }
 
 impl Codes<'_> {
-    /// Deposit `codes` (distinct) for `card_id`, resuming where an earlier run stopped.
+    /// Deposit `codes` (distinct) for `card_id`, resuming where an earlier run stopped;
+    /// `progress(done, total)` after each call.
     pub async fn deposit(
         &self,
         appid: Option<&str>,
         card_id: &str,
         codes: &[String],
+        progress: &dyn Fn(usize, usize),
     ) -> Result<DepositReport, DistributionError> {
         required("card_id", card_id)?;
         let appid = self.op.appid(appid)?;
@@ -137,6 +139,9 @@ impl Codes<'_> {
             report.deposited += succ.len();
             report.duplicate += duplicate.len();
             report.failed.extend(fail);
+            let done =
+                already_deposited + report.deposited + report.duplicate + report.failed.len();
+            progress(done, codes.len());
         }
         report.deposit_count = self
             .op

@@ -217,7 +217,12 @@ impl Messages<'_> {
 
     /// Mass-send a card (or preview it) and record the send with WeChat's message ids. A send to
     /// OpenIDs goes in calls of at most 10 000; one that stops midway records what was sent.
-    pub async fn mass_card(&self, order: MassOrder) -> Result<MassSendView, DistributionError> {
+    /// `progress(done, total)` after each call, in OpenIDs when the send names them, else calls.
+    pub async fn mass_card(
+        &self,
+        order: MassOrder,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<MassSendView, DistributionError> {
         required("card_id", &order.card_id)?;
         let appid = self.op.appid(order.appid.as_deref())?;
         let card_id = order.card_id.as_str();
@@ -246,6 +251,8 @@ impl Messages<'_> {
                 .await?;
             msg_ids.extend(msg_id);
         }
+        let total: usize = audiences.iter().map(MassAudience::reach).sum();
+        let mut done = 0;
         for audience in &audiences {
             let sent = self
                 .op
@@ -255,7 +262,11 @@ impl Messages<'_> {
                 })
                 .await;
             match sent {
-                Ok(msg_id) => msg_ids.extend(msg_id),
+                Ok(msg_id) => {
+                    msg_ids.extend(msg_id);
+                    done += audience.reach();
+                    progress(done, total);
+                }
                 Err(e) if msg_ids.is_empty() => return Err(e.into()),
                 Err(e) => {
                     stopped = Some(e);

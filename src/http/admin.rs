@@ -45,12 +45,16 @@ fn authorize(req: &HttpRequest) -> Result<AdminAuth, HttpError> {
         .ok_or(HttpError::Unauthorized(
             "missing `Authorization: Bearer <admin.token>`",
         ))?;
-    let expected = expected.expose_secret().as_bytes();
-    if given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected)) {
+    if same_token(given, expected.expose_secret()) {
         Ok(AdminAuth)
     } else {
         Err(HttpError::Unauthorized("wrong admin token"))
     }
+}
+
+/// Whether `given` is the admin token, compared in constant time.
+pub fn same_token(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive (RFC 7235).

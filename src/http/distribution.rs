@@ -118,7 +118,11 @@ pub async fn codes(
     let appid = body.appid.as_deref();
     let operator = state.distribution.codes();
     Ok(match action.as_str() {
-        "deposit" => HttpResponse::Ok().json(operator.deposit(appid, &card_id, &codes).await?),
+        "deposit" => HttpResponse::Ok().json(
+            operator
+                .deposit(appid, &card_id, &codes, &|_, _| {})
+                .await?,
+        ),
         "check" => HttpResponse::Ok().json(operator.check(appid, &card_id, &codes).await?),
         _ => return Err(HttpError::NotFound),
     })

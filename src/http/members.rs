@@ -49,7 +49,15 @@ pub async fn import(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let appid = account(&state, params.appid.as_deref())?;
-    let report = members::import(&state.db, &appid, &csv, state.tagging, state.clock.now()).await?;
+    let report = members::import(
+        &state.db,
+        &appid,
+        &csv,
+        state.tagging,
+        state.clock.now(),
+        &|_, _| {},
+    )
+    .await?;
     if report.syncs_queued + report.tags_queued > 0 {
         state.wake_worker.notify_one();
     }

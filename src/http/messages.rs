@@ -43,7 +43,7 @@ pub async fn mass(
     let send = state
         .distribution
         .messages()
-        .mass_card(body.into_inner())
+        .mass_card(body.into_inner(), &|_, _| {})
         .await?;
     Ok(HttpResponse::Created().json(send))
 }

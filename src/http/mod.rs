@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod catalogue;
+pub mod dashboard;
 pub mod distribution;
 pub mod error;
 pub mod feed;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, ResponseError};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
 use crate::accounts::{Account, Accounts};
@@ -111,6 +112,8 @@ pub struct AdminState {
     pub webhooks: Arc<Vec<crate::webhooks::Endpoint>>,
     /// `[[member_tags]]` are configured (an import queues the tagging of members whose level moved).
     pub tagging: bool,
+    /// The dashboard's sessions and sign-in bound.
+    pub dashboard: dashboard::Dashboard,
 }
 
 impl AdminState {
@@ -132,6 +135,11 @@ impl AdminState {
             distribution: services.distribution.clone(),
             webhooks: Arc::new(crate::webhooks::Endpoint::all(&settings.webhooks)),
             tagging: !settings.member_tags.is_empty(),
+            dashboard: dashboard::Dashboard::new(
+                settings.admin.token.as_ref().map(|t| t.expose_secret()),
+                settings.trusted_proxies().unwrap_or_default(),
+                services.stats_offset,
+            ),
         }
     }
 }
@@ -213,6 +221,7 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(distribution::card_sign),
         )
         .route("/api/v1/jssdk/config", web::post().to(distribution::config))
+        .configure(dashboard::routes)
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             HttpError::BadParam {
                 name: "query",

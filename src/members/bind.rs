@@ -6,15 +6,18 @@
 //! H5 page) or by WeChat's own verified form (the one-click form, whose mobile number WeChat checks
 //! by SMS itself). The code is checked in the binding's transaction and used up by it.
 
+use chrono::FixedOffset;
 use entity::member::Model;
 
 use crate::config::{CardSettings, UnknownMember};
 use crate::jobs::{for_member, JobPayload};
 use crate::membership_number::MembershipTemplate;
+use crate::store::channel_day::{self, ChannelDelta, Counts};
 use crate::store::members::{self, MemberRow};
 use crate::store::sms::{self, CodeCheck};
 use crate::store::Db;
-use crate::store::{jobs, outbox, published, sequences, StoreError};
+use crate::store::{bindings, jobs, outbox, published, push, sequences, StoreError};
+use crate::wechat::ids::CardId;
 
 /// Who asks, for which card code, with which (normalised) phone.
 #[derive(Debug, Clone)]
@@ -26,6 +29,8 @@ pub struct Claim<'a> {
     pub phone: &'a str,
     /// `[[member_tags]]` are configured: a member with a level bound now gets a `tag_member` job.
     pub tagging: bool,
+    /// `stats.utc_offset`: the binding counts `bound` on its day in this offset.
+    pub stats_offset: FixedOffset,
 }
 
 /// What proves that the customer holds the claim's phone.
@@ -125,6 +130,7 @@ pub async fn bind(
                 };
                 jobs::requeue(&binding, &[tag.to_job()], now).await?;
             }
+            count_bound(&binding, claim, now).await?;
             binding.commit().await?;
             // Last, so that on PostgreSQL the lock that orders events is held only to the commit.
             let card = (claim.card.card_id.as_str(), claim.code);
@@ -136,6 +142,26 @@ pub async fn bind(
     }
     txn.commit().await?;
     Ok(outcome)
+}
+
+/// Count the binding `bound` in the funnel, in the channel its code came through (unattributed
+/// when no push recorded the code).
+async fn count_bound(
+    txn: &sea_orm::DatabaseTransaction,
+    claim: &Claim<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let card_id = CardId(claim.card.card_id.clone());
+    let row = bindings::by_code(txn, Some(claim.appid), card_id.as_str(), claim.code)
+        .await?
+        .pop();
+    let day = push::day_of(now, claim.stats_offset);
+    let bound = Counts {
+        bound: 1,
+        ..Counts::default()
+    };
+    let delta = ChannelDelta::for_binding(claim.appid, &card_id, row.as_ref(), &day, bound);
+    channel_day::add(txn, &delta).await
 }
 
 async fn bind_in(

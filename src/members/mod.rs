@@ -30,14 +30,19 @@ pub enum MembersError {
     Store(#[from] StoreError),
 }
 
+/// Lines written between two reports of an import's progress.
+const IMPORT_BLOCK: usize = 4096;
+
 /// Import a CSV of members into `appid` (see `import`): every accepted line is written in one
-/// transaction; the report says what happened to each line.
+/// transaction; the report says what happened to each line. `progress(done, total)` after each
+/// block of lines written.
 pub async fn import(
     db: &Db,
     appid: &str,
     csv: &[u8],
     tagging: bool,
     now: i64,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<ImportReport, MembersError> {
     // Read and compare outside the write transaction (a large file takes a moment); the write keeps
     // what members are bound to, which is all a concurrent binding changes.
@@ -56,7 +61,11 @@ pub async fn import(
     let txn = db.begin_write().await?;
     // Their values as they are now, in the write (a change made since the plan was read counts).
     let before = members::by_numbers(&txn, appid, &revalued).await?;
-    members::upsert(&txn, appid, &rows, now).await?;
+    // In order, block by block (a phone passed on within the file is freed before it is taken).
+    for (i, block) in rows.chunks(IMPORT_BLOCK).enumerate() {
+        members::upsert(&txn, appid, block, now).await?;
+        progress((i * IMPORT_BLOCK + block.len()).min(rows.len()), rows.len());
+    }
     report.syncs_queued = sync::queue_changed(&txn, appid, &revalued, now)
         .await?
         .len();

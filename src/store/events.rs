@@ -173,3 +173,38 @@ pub async fn by_dedupe_keys(
     }
     Ok(pushes)
 }
+
+/// A push as the dashboard lists it: no OpenID, no code.
+#[derive(Debug, Clone, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct Received {
+    pub id: i64,
+    pub appid: String,
+    pub msg_type: String,
+    pub event: Option<String>,
+    pub card_id: Option<String>,
+    pub received_at: i64,
+    /// What could not be parsed, if anything.
+    pub unparsed: Option<String>,
+}
+
+/// The `limit` pushes stored last, newest first (by primary key).
+pub async fn latest(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Received>, StoreError> {
+    use card_event::Column as C;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    Ok(card_event::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::Appid,
+            C::MsgType,
+            C::Event,
+            C::CardId,
+            C::ReceivedAt,
+            C::Unparsed,
+        ])
+        .order_by_desc(C::Id)
+        .limit(limit)
+        .into_model::<Received>()
+        .all(db)
+        .await?)
+}

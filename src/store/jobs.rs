@@ -370,3 +370,50 @@ pub async fn count_unsettled(
     }
     Ok(unsettled)
 }
+
+/// The queue as the dashboard's health page shows it: jobs still to run or dead, by kind and
+/// state, the oldest due, and the dead with their reasons. Read through `idx_job_due` (state
+/// first), so the done jobs, however many, are not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueHealth {
+    /// (kind, state, count), pending, running and dead only.
+    pub by_kind: Vec<(String, String, i64)>,
+    /// When the longest-waiting pending job became due (unix seconds).
+    pub oldest_due: Option<i64>,
+    /// The newest dead jobs (up to the limit asked).
+    pub dead: Vec<job::Model>,
+}
+
+/// [`QueueHealth`] with up to `dead_limit` dead jobs.
+pub async fn health(db: &impl ConnectionTrait, dead_limit: u64) -> Result<QueueHealth, StoreError> {
+    let unsettled = [
+        JobState::Pending.as_str(),
+        JobState::Running.as_str(),
+        JobState::Dead.as_str(),
+    ];
+    let by_kind = job::Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column(Column::State)
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .filter(Column::State.is_in(unsettled))
+        .group_by(Column::Kind)
+        .group_by(Column::State)
+        .order_by_asc(Column::Kind)
+        .order_by_asc(Column::State)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let oldest_due: Option<Option<i64>> = job::Entity::find()
+        .select_only()
+        .column_as(Expr::col(Column::RunAt).min(), "oldest")
+        .filter(Column::State.eq(JobState::Pending.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(QueueHealth {
+        by_kind,
+        oldest_due: oldest_due.flatten(),
+        dead: list(db, Some(JobState::Dead), dead_limit).await?,
+    })
+}

@@ -556,3 +556,71 @@ impl From<Model> for MemberView {
         }
     }
 }
+
+/// The members as the dashboard's members page counts them. Points and balance are "in sync"
+/// when what WeChat last showed (the last `reconcile`, activation or echo) is what cardhook holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembersOverview {
+    pub members: i64,
+    pub bound: i64,
+    pub in_sync: i64,
+    pub drifted: i64,
+}
+
+/// [`MembersOverview`] of `appid`'s members (every account's when None), in one scan.
+pub async fn overview(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+) -> Result<MembersOverview, StoreError> {
+    use sea_orm::QuerySelect;
+    // SUM over bigint is numeric on PostgreSQL: cast back.
+    let sum = |condition: &str| {
+        Expr::cust(format!(
+            "CAST(SUM(CASE WHEN code IS NOT NULL AND {condition} THEN 1 ELSE 0 END) AS BIGINT)"
+        ))
+    };
+    let mut query = Entity::find()
+        .select_only()
+        .column_as(Expr::col(Column::MemberNo).count(), "members")
+        .column_as(Expr::col(Column::Code).count(), "bound")
+        .column_as(
+            sum("wechat_bonus = bonus AND wechat_balance = balance"),
+            "in_sync",
+        )
+        .column_as(
+            sum("wechat_bonus IS NOT NULL AND (wechat_bonus <> bonus OR wechat_balance IS NULL OR wechat_balance <> balance)"),
+            "drifted",
+        );
+    if let Some(appid) = appid {
+        query = query.filter(Column::Appid.eq(appid));
+    }
+    let counts: Option<(i64, i64, Option<i64>, Option<i64>)> = query.into_tuple().one(db).await?;
+    let (members, bound, in_sync, drifted) = counts.unwrap_or_default();
+    Ok(MembersOverview {
+        members,
+        bound,
+        in_sync: in_sync.unwrap_or(0),
+        drifted: drifted.unwrap_or(0),
+    })
+}
+
+/// How many members were imported (or made at a binding) in each `[start, end)` of `spans`, unix
+/// seconds; one count per span, each read through `idx_member_created`.
+pub async fn imported_in(
+    db: &impl ConnectionTrait,
+    appid: Option<&str>,
+    spans: &[(i64, i64)],
+) -> Result<Vec<i64>, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let mut counts = Vec::with_capacity(spans.len());
+    for &(start, end) in spans {
+        let mut query = Entity::find()
+            .filter(Column::CreatedAt.gte(start))
+            .filter(Column::CreatedAt.lt(end));
+        if let Some(appid) = appid {
+            query = query.filter(Column::Appid.eq(appid));
+        }
+        counts.push(i64::try_from(query.count(db).await?).unwrap_or(i64::MAX));
+    }
+    Ok(counts)
+}

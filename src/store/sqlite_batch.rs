@@ -90,13 +90,13 @@ pub fn record_batch(
     for ((appid, card_id, outer_id, outer_str, day), c) in counters.sums() {
         conn.prepare_cached(
             "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, \
-             got, from_friend, restored, deleted, consumed, activated, revoked) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             got, from_friend, restored, deleted, consumed, activated, revoked, bound) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (appid, card_id, outer_id, outer_str, day) DO UPDATE SET \
              got = got + excluded.got, from_friend = from_friend + excluded.from_friend, \
              restored = restored + excluded.restored, deleted = deleted + excluded.deleted, \
              consumed = consumed + excluded.consumed, activated = activated + excluded.activated, \
-             revoked = revoked + excluded.revoked",
+             revoked = revoked + excluded.revoked, bound = bound + excluded.bound",
         )?
         .execute(params![
             appid,
@@ -110,7 +110,8 @@ pub fn record_batch(
             c.deleted,
             c.consumed,
             c.activated,
-            c.revoked
+            c.revoked,
+            c.bound
         ])?;
     }
     Ok(Stored {

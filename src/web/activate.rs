@@ -403,6 +403,7 @@ async fn submit_form(
         openid: &post.session.openid,
         phone: &phone,
         tagging: state.tagging,
+        stats_offset: state.stats_offset,
     };
     let phone_key = post.signer.phone_key(appid, &phone);
     let code_hash = post.signer.code_hash(appid, &phone, sms_code);

@@ -130,6 +130,7 @@ async fn activated(
         openid: &holder,
         phone: &phone,
         tagging: state.tagging,
+        stats_offset: state.stats_offset,
     };
     // WeChat verified the form's mobile number by SMS (reference 003, 一键激活).
     let outcome = bind::bind(&state.db, &claim, Proof::WeChatForm, now)

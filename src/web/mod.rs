@@ -74,6 +74,8 @@ pub struct WebState {
     pub wake_worker: Arc<Notify>,
     /// `[[member_tags]]` are configured (a binding queues the member's tagging).
     pub tagging: bool,
+    /// `stats.utc_offset` (a binding counts in the funnel on its day).
+    pub stats_offset: chrono::FixedOffset,
 }
 
 /// The SMS codes of the H5 page: who sends them and the rules they follow.
@@ -138,6 +140,7 @@ impl WebState {
             body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
             wake_worker: services.wake_worker.clone(),
             tagging: !settings.member_tags.is_empty(),
+            stats_offset: services.stats_offset,
         })
     }
 

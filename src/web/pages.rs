@@ -11,21 +11,7 @@ padding:.85rem;font-size:1.1rem;border:0;border-radius:.5rem;background:#07c160;
 text-align:center;text-decoration:none}button.secondary{background:#fff;color:#07c160;\
 border:1px solid #07c160}.error{color:#c0392b}.number{font-size:1.6rem;font-weight:bold}";
 
-/// `text` safe inside HTML text and double-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::html::escape;
 
 fn page(title: &str, body: &str) -> String {
     format!(

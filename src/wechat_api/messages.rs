@@ -24,6 +24,16 @@ pub enum MassAudience<'a> {
     OpenIds(&'a [String]),
 }
 
+impl MassAudience<'_> {
+    /// How much of a send one call is: its OpenIDs, or 1 for a tag or everyone.
+    pub fn reach(&self) -> usize {
+        match self {
+            Self::OpenIds(openids) => openids.len(),
+            Self::Tag(_) | Self::All => 1,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct MassAnswer {
     #[serde(default)]

@@ -69,6 +69,7 @@ impl Worker {
             openid: one_click.openid,
             phone: &phone,
             tagging: !self.tag_of_level.is_empty(),
+            stats_offset: self.offset,
         };
         // WeChat verified the form's mobile number by SMS (reference 003, 一键激活).
         let label = match bind::bind(&self.db, &claim, bind::Proof::WeChatForm, now).await? {

@@ -76,7 +76,7 @@ impl Worker {
             tokens: services.tokens.clone(),
             distribution: services.distribution.clone(),
             settings: settings.worker.clone(),
-            offset: settings.stats_offset()?,
+            offset: services.stats_offset,
             clock: services.clock.clone(),
             wake: services.wake_worker.clone(),
             metrics: services.metrics.clone(),

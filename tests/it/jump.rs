@@ -15,14 +15,14 @@ use crate::support::process::{run_cli_ok, write_config};
 use crate::support::{account_for, TestApp};
 use cardhook::config::SmsProvider;
 
-const JUMP_CARD: &str = "pJUMPCARD";
-const PUBLIC_URL: &str = "https://hooks.example.com";
+pub const JUMP_CARD: &str = "pJUMPCARD";
+pub const PUBLIC_URL: &str = "https://hooks.example.com";
 
 fn appid() -> &'static str {
     account_for(Mode::Safe).0
 }
 
-async fn jump_app() -> TestApp {
+pub async fn jump_app() -> TestApp {
     let h5 = h5_app_with(PUBLIC_URL, SmsProvider::Webhook, |s| {
         s.cards
             .push(card(JUMP_CARD, Activation::Jump, UnknownMember::Refuse));
@@ -48,7 +48,7 @@ async fn landing(app: &TestApp, params: &str) -> (u16, String) {
     (status, response.text().await.unwrap())
 }
 
-fn query(card_id: &str, encrypt_code: &str, ticket: &str, openid: &str) -> String {
+pub fn query(card_id: &str, encrypt_code: &str, ticket: &str, openid: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("card_id", card_id)
         .append_pair("encrypt_code", encrypt_code)

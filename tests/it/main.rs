@@ -9,6 +9,7 @@ mod catalogue;
 mod channels;
 mod cli;
 mod crash;
+mod dashboard;
 mod dedupe;
 mod distribution;
 mod durability;

@@ -497,9 +497,21 @@ async fn reconcile_reports_drift_and_fix_repairs_it() {
     let table = String::from_utf8_lossy(&drifted.stdout);
     assert!(table.contains("checked 1 / differ 1 / unread 0"), "{table}");
     assert!(table.contains("VIP-1") && table.contains("999"), "{table}");
+    // Progress is drawn on a terminal only: a pipe gets none.
     assert!(
-        String::from_utf8_lossy(&drifted.stderr).contains("reconcile: read 1/1"),
-        "progress on stderr"
+        !String::from_utf8_lossy(&drifted.stderr).contains("1/1"),
+        "no progress on a pipe"
+    );
+    let on_terminal = crate::support::process::run_cli_on_terminal(
+        "members",
+        config,
+        &["reconcile", "--card-id", CARD],
+    )
+    .await;
+    let screen = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(
+        screen.contains("1/1 members read"),
+        "a bar on a terminal: {screen}"
     );
     let fixed = run_cli(
         "members",

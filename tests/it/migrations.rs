@@ -251,3 +251,78 @@ async fn outer_ids_migrate_to_digits_unchanged() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn members_bound_before_the_bound_counter_count_on_their_channel_and_day() {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BOTH {
+        let (test_db, db) = fresh_database(backend, dir.path()).await;
+        // The schema of the last release (issue 34), with members bound through two channels.
+        Migrator::up(&db, Some(12)).await.unwrap();
+        // 2026-12-07 23:30 and 2026-12-08 00:30 at +08:00 (15:30 and 16:30 UTC on the 7th).
+        let (late, early) = (1_796_657_400_i64, 1_796_661_000_i64);
+        let mut statements = vec![
+            "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, got) \
+             VALUES ('wxA', 'pC', '0', 'table', '2026-12-07', 3)"
+                .to_owned(),
+        ];
+        for (code, outer_str) in [("1", "table"), ("2", "table"), ("3", "poster")] {
+            statements.push(format!(
+                "INSERT INTO card_binding (appid, card_id, code, openid, outer_id, outer_str, got_at, got_day, status, updated_at) \
+                 VALUES ('wxA', 'pC', '{code}', 'o{code}', '0', '{outer_str}', 1, '2026-12-01', 'got', 1)"
+            ));
+        }
+        for (no, code, bound_at) in [
+            ("M1", Some("1"), late),
+            ("M2", Some("2"), late),
+            ("M3", Some("3"), early),
+            ("M4", Some("9"), early),
+            ("M5", None, 0),
+        ] {
+            let (card, code, bound) = match code {
+                Some(code) => ("'pC'".to_owned(), format!("'{code}'"), bound_at.to_string()),
+                None => ("NULL".to_owned(), "NULL".to_owned(), "NULL".to_owned()),
+            };
+            statements.push(format!(
+                "INSERT INTO member (appid, member_no, phone, card_id, code, bound_at, created_at, updated_at) \
+                 VALUES ('wxA', '{no}', '1380000000{}', {card}, {code}, {bound}, 1, 1)",
+                &no[1..]
+            ));
+        }
+        for statement in &statements {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let mut counters: Vec<(String, String, i64, i64)> = channel_day::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.outer_str, c.day, c.got, c.bound))
+            .collect();
+        counters.sort();
+        assert_eq!(
+            counters,
+            [
+                // A code no push recorded counts unattributed.
+                (String::new(), "2026-12-08".to_owned(), 0, 1),
+                ("poster".to_owned(), "2026-12-08".to_owned(), 0, 1),
+                ("table".to_owned(), "2026-12-07".to_owned(), 3, 2),
+            ],
+            "{backend:?}"
+        );
+        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let bound: i64 = channel_day::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.bound)
+            .sum();
+        assert_eq!(bound, 4, "{backend:?}: down and up again counts each once");
+        db.close().await.unwrap();
+        test_db.drop_database().await;
+    }
+}

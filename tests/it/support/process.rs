@@ -150,6 +150,25 @@ pub async fn run_cli(command: &str, config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Run on a terminal (a pseudo-terminal of util-linux's `script`): stdout and stderr together, as a
+/// person at the terminal sees them.
+pub async fn run_cli_on_terminal(command: &str, config: &Path, args: &[&str]) -> Output {
+    let quote = |word: &str| format!("'{}'", word.replace('\'', "'\\''"));
+    let mut line = vec![
+        quote(env!("CARGO_BIN_EXE_cardhook")),
+        quote(command),
+        "--config".to_owned(),
+        quote(&config.display().to_string()),
+    ];
+    line.extend(args.iter().map(|a| quote(a)));
+    Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .await
+        .expect("util-linux's script (a pseudo-terminal)")
+}
+
 /// Run, require success, return stdout.
 pub async fn run_cli_ok(command: &str, config: &Path, args: &[&str]) -> String {
     let output = run_cli(command, config, args).await;
