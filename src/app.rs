@@ -139,7 +139,7 @@ impl App {
             WebState::new(settings, &services).map_err(|e| AppError::Sms(e.to_string()))?;
         let worker = Worker::new(settings, &services)?;
         let webhooks = Webhooks::new(settings, &services)?;
-        let admin_state = AdminState::new(settings, &services, database_file);
+        let admin_state = AdminState::new(settings, &services, database_file)?;
         for account in settings
             .accounts
             .iter()

@@ -19,6 +19,7 @@ pub struct Metrics {
     activations: IntCounterVec,
     token_refreshes: IntCounterVec,
     pages: IntCounterVec,
+    dashboard: IntCounterVec,
     bindings: IntCounterVec,
     member_updates: IntCounterVec,
     card_messages: IntCounterVec,
@@ -111,6 +112,13 @@ impl Metrics {
                 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
             ]),
         )?;
+        let dashboard = IntCounterVec::new(
+            Opts::new(
+                "cardhook_dashboard_requests_total",
+                "The dashboard's sign-ins, refusals and actions, by outcome",
+            ),
+            &["outcome"],
+        )?;
         let pages = IntCounterVec::new(
             Opts::new(
                 "cardhook_h5_requests_total",
@@ -190,6 +198,7 @@ impl Metrics {
         registry.register(Box::new(activations.clone()))?;
         registry.register(Box::new(token_refreshes.clone()))?;
         registry.register(Box::new(pages.clone()))?;
+        registry.register(Box::new(dashboard.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
         registry.register(Box::new(member_updates.clone()))?;
         registry.register(Box::new(card_messages.clone()))?;
@@ -212,6 +221,7 @@ impl Metrics {
             activations,
             token_refreshes,
             pages,
+            dashboard,
             bindings,
             member_updates,
             card_messages,
@@ -295,6 +305,16 @@ impl Metrics {
     /// A request to an H5 page or public JS-SDK route: `route` and `outcome` are fixed labels.
     pub fn observe_page(&self, route: &str, outcome: &str) {
         self.pages.with_label_values(&[route, outcome]).inc();
+    }
+
+    /// A dashboard sign-in, refusal or action: `outcome` is a fixed label.
+    pub fn observe_dashboard(&self, outcome: &str) {
+        self.dashboard.with_label_values(&[outcome]).inc();
+    }
+
+    /// How many dashboard requests had `outcome` (tests).
+    pub fn dashboard(&self, outcome: &str) -> u64 {
+        self.dashboard.with_label_values(&[outcome]).get()
     }
 
     /// A member binding: `way` is `h5` or `one_click`, `outcome` `bound`, `already` or a refusal.

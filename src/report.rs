@@ -72,11 +72,21 @@ pub fn stats_csv(stats: &StatsReport, by: GroupBy) -> String {
     out
 }
 
+/// A cell as CSV: quoted when it must be (RFC 4180), and a text a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, a tab or a return first; a channel's OuterStr or name can be
+/// anyone's) prefixed with `'` so that it reads as text. Integers are left as they are.
 fn csv_cell(cell: &str) -> String {
+    let formula =
+        cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && cell.parse::<i128>().is_err();
+    let cell = if formula {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    };
     if cell.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
-        cell.to_owned()
+        cell.into_owned()
     }
 }
 
@@ -84,6 +94,21 @@ fn csv_cell(cell: &str) -> String {
 mod tests {
     use super::*;
     use crate::store::channel_day::{StatsRow, Totals};
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_reads_as_text() {
+        for (cell, csv) in [
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("+1+1", "'+1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("-5", "-5"),
+            ("门店12号桌", "门店12号桌"),
+            ("a-b", "a-b"),
+        ] {
+            assert_eq!(csv_cell(cell), csv, "{cell}");
+        }
+    }
 
     #[test]
     fn csv_quotes_and_has_a_header() {

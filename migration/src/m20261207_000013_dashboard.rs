@@ -1,7 +1,8 @@
 //! The operator's dashboard (issue 35): the funnel's `bound` counter (codes bound to a member, by
 //! the channel the code came through and the day of the binding), filled in for the members bound
 //! before it from `member.bound_at` at +08:00 (the default `stats.utc_offset`: a migration does not
-//! read the configuration), and the index the members page counts imports by day with.
+//! read the configuration), and the indexes the dashboard reads through: members imported by day
+//! (per account), and the job queue by state and kind (without reading the done jobs).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::big_integer;
@@ -9,7 +10,21 @@ use sea_orm_migration::schema::big_integer;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const MEMBER_CREATED_INDEX: &str = "CREATE INDEX idx_member_created ON member (created_at)";
+const INDEXES: [(&str, &str); 2] = [
+    (
+        "idx_member_created",
+        "CREATE INDEX idx_member_created ON member (appid, created_at)",
+    ),
+    (
+        "idx_job_state_kind",
+        "CREATE INDEX idx_job_state_kind ON job (state, kind)",
+    ),
+];
+
+/// The rows the backfill made, and nothing else, before `bound` goes.
+const UNDO_BACKFILL: &str =
+    "DELETE FROM channel_day WHERE bound > 0 AND got = 0 AND from_friend = 0 \
+     AND restored = 0 AND deleted = 0 AND consumed = 0 AND activated = 0 AND revoked = 0";
 
 /// One row per channel and day of the members bound so far; `{day}` is the bind's day at +08:00.
 const BACKFILL: &str = "INSERT INTO channel_day (appid, card_id, outer_id, outer_str, day, \
@@ -44,14 +59,18 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         db.execute_unprepared(&BACKFILL.replace("{day}", day))
             .await?;
-        db.execute_unprepared(MEMBER_CREATED_INDEX).await?;
+        for (_, index) in INDEXES {
+            db.execute_unprepared(index).await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX idx_member_created")
-            .await?;
+        for (name, _) in INDEXES {
+            db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
+        }
+        db.execute_unprepared(UNDO_BACKFILL).await?;
         manager
             .alter_table(
                 Table::alter()

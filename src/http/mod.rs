@@ -122,8 +122,8 @@ impl AdminState {
         settings: &Settings,
         services: &Services,
         database_file: Option<DatabaseFile>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
             accounts: services.accounts.clone(),
             db: services.db.clone(),
             metrics: services.metrics.clone(),
@@ -137,10 +137,10 @@ impl AdminState {
             tagging: !settings.member_tags.is_empty(),
             dashboard: dashboard::Dashboard::new(
                 settings.admin.token.as_ref().map(|t| t.expose_secret()),
-                settings.trusted_proxies().unwrap_or_default(),
+                settings.trusted_proxies()?,
                 services.stats_offset,
             ),
-        }
+        })
     }
 }
 

@@ -372,20 +372,25 @@ pub async fn count_unsettled(
 }
 
 /// The queue as the dashboard's health page shows it: jobs still to run or dead, by kind and
-/// state, the oldest due, and the dead with their reasons. Read through `idx_job_due` (state
-/// first), so the done jobs, however many, are not read.
+/// state, the oldest due, and the dead with their reasons. Read through `idx_job_state_kind` and
+/// `idx_job_due` (state first), so the done jobs, however many, are not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueHealth {
     /// (kind, state, count), pending, running and dead only.
     pub by_kind: Vec<(String, String, i64)>,
-    /// When the longest-waiting pending job became due (unix seconds).
+    /// When the longest-waiting due pending job became due (unix seconds); jobs put off to later
+    /// (a retry's back-off, a quota's pause) are not waiting.
     pub oldest_due: Option<i64>,
     /// The newest dead jobs (up to the limit asked).
     pub dead: Vec<job::Model>,
 }
 
-/// [`QueueHealth`] with up to `dead_limit` dead jobs.
-pub async fn health(db: &impl ConnectionTrait, dead_limit: u64) -> Result<QueueHealth, StoreError> {
+/// [`QueueHealth`] at `now`, with up to `dead_limit` dead jobs.
+pub async fn health(
+    db: &impl ConnectionTrait,
+    now: i64,
+    dead_limit: u64,
+) -> Result<QueueHealth, StoreError> {
     let unsettled = [
         JobState::Pending.as_str(),
         JobState::Running.as_str(),
@@ -408,6 +413,7 @@ pub async fn health(db: &impl ConnectionTrait, dead_limit: u64) -> Result<QueueH
         .select_only()
         .column_as(Expr::col(Column::RunAt).min(), "oldest")
         .filter(Column::State.eq(JobState::Pending.as_str()))
+        .filter(Column::RunAt.lte(now))
         .into_tuple()
         .one(db)
         .await?;

@@ -567,21 +567,25 @@ pub struct MembersOverview {
     pub drifted: i64,
 }
 
-/// [`MembersOverview`] of `appid`'s members (every account's when None), in one scan.
+/// [`MembersOverview`] of `appid`'s members: a count over an index, then the bound members alone
+/// (through `idx_member_code`, whose rows are the bound ones).
 pub async fn overview(
     db: &impl ConnectionTrait,
-    appid: Option<&str>,
+    appid: &str,
 ) -> Result<MembersOverview, StoreError> {
-    use sea_orm::QuerySelect;
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let members = Entity::find()
+        .filter(Column::Appid.eq(appid))
+        .count(db)
+        .await?;
     // SUM over bigint is numeric on PostgreSQL: cast back.
     let sum = |condition: &str| {
         Expr::cust(format!(
-            "CAST(SUM(CASE WHEN code IS NOT NULL AND {condition} THEN 1 ELSE 0 END) AS BIGINT)"
+            "CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)"
         ))
     };
-    let mut query = Entity::find()
+    let counts: Option<(i64, Option<i64>, Option<i64>)> = Entity::find()
         .select_only()
-        .column_as(Expr::col(Column::MemberNo).count(), "members")
         .column_as(Expr::col(Column::Code).count(), "bound")
         .column_as(
             sum("wechat_bonus = bonus AND wechat_balance = balance"),
@@ -590,37 +594,51 @@ pub async fn overview(
         .column_as(
             sum("wechat_bonus IS NOT NULL AND (wechat_bonus <> bonus OR wechat_balance IS NULL OR wechat_balance <> balance)"),
             "drifted",
-        );
-    if let Some(appid) = appid {
-        query = query.filter(Column::Appid.eq(appid));
-    }
-    let counts: Option<(i64, i64, Option<i64>, Option<i64>)> = query.into_tuple().one(db).await?;
-    let (members, bound, in_sync, drifted) = counts.unwrap_or_default();
+        )
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::CardId.is_not_null())
+        .filter(Column::Code.is_not_null())
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (bound, in_sync, drifted) = counts.unwrap_or_default();
     Ok(MembersOverview {
-        members,
+        members: i64::try_from(members).unwrap_or(i64::MAX),
         bound,
         in_sync: in_sync.unwrap_or(0),
         drifted: drifted.unwrap_or(0),
     })
 }
 
-/// How many members were imported (or made at a binding) in each `[start, end)` of `spans`, unix
-/// seconds; one count per span, each read through `idx_member_created`.
-pub async fn imported_in(
+/// How many of `appid`'s members were imported (or made at a binding) on each of `days` days from
+/// `start` (unix seconds, a local midnight): one grouped query through `idx_member_created`
+/// (appid, created_at); a fixed UTC offset makes every day 86 400 seconds.
+pub async fn imported_by_day(
     db: &impl ConnectionTrait,
-    appid: Option<&str>,
-    spans: &[(i64, i64)],
+    appid: &str,
+    start: i64,
+    days: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    use sea_orm::PaginatorTrait;
-    let mut counts = Vec::with_capacity(spans.len());
-    for &(start, end) in spans {
-        let mut query = Entity::find()
-            .filter(Column::CreatedAt.gte(start))
-            .filter(Column::CreatedAt.lt(end));
-        if let Some(appid) = appid {
-            query = query.filter(Column::Appid.eq(appid));
+    use sea_orm::QuerySelect;
+    let end = start + 86_400 * i64::try_from(days).unwrap_or(0);
+    // `start` is a number cardhook computed, written into the SQL as one (no text reaches it).
+    let day = Expr::cust(format!("(created_at - {start}) / 86400"));
+    let counts: Vec<(i64, i64)> = Entity::find()
+        .select_only()
+        .column_as(day.clone(), "day")
+        .column_as(Expr::col(Column::MemberNo).count(), "n")
+        .filter(Column::Appid.eq(appid))
+        .filter(Column::CreatedAt.gte(start))
+        .filter(Column::CreatedAt.lt(end))
+        .group_by(day)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_day = vec![0; days];
+    for (day, n) in counts {
+        if let Some(slot) = usize::try_from(day).ok().and_then(|d| by_day.get_mut(d)) {
+            *slot += n;
         }
-        counts.push(i64::try_from(query.count(db).await?).unwrap_or(i64::MAX));
     }
-    Ok(counts)
+    Ok(by_day)
 }

@@ -23,6 +23,7 @@ pub mod published;
 pub mod push;
 pub mod record;
 pub mod sequences;
+pub mod size;
 pub mod sms;
 pub mod sqlite_batch;
 pub mod till;

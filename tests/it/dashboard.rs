@@ -194,14 +194,37 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
         .to_str()
         .unwrap()
         .contains("Secure"));
-    // A forged cookie is no session.
-    let forged = cookie.replace('a', "b") + "0";
-    assert_eq!(page(&app, &forged, "/dashboard/funnel").await.0, 303);
+    // A cookie changed in any part is no session: a longer life, another nonce, another MAC.
+    let (name, value) = cookie.split_once('=').unwrap();
+    let parts: Vec<&str> = value.split('.').collect();
+    let expires: i64 = parts[0].parse().unwrap();
+    let flip = |hex: &str| {
+        let last = if hex.ends_with('0') { "1" } else { "0" };
+        format!("{}{last}", &hex[..hex.len() - 1])
+    };
+    for forged in [
+        format!("{name}={}.{}.{}", expires + 3600, parts[1], parts[2]),
+        format!("{name}={}.{}.{}", parts[0], flip(parts[1]), parts[2]),
+        format!("{name}={}.{}.{}", parts[0], parts[1], flip(parts[2])),
+    ] {
+        assert_eq!(
+            page(&app, &forged, "/dashboard/funnel").await.0,
+            303,
+            "{forged}"
+        );
+    }
+    assert_eq!(
+        page(&app, &cookie, "/dashboard/funnel").await.0,
+        200,
+        "the real one"
+    );
 
     // A sign-in from another site is refused, right token or not.
     for (header, value) in [
         (ORIGIN.as_str(), "http://evil.example"),
+        (ORIGIN.as_str(), "null"),
         ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
     ] {
         let response = client()
             .post(admin(&app, "/dashboard/login"))
@@ -214,7 +237,12 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
         assert!(response.headers().get(SET_COOKIE).is_none());
     }
 
+    assert!(app.metrics.dashboard("cross_site") >= 4 && app.metrics.dashboard("wrong_token") >= 1);
+
     // The funnel: each channel's numbers over the last 7 days, then 30.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
     let (status, html) = page(&app, &cookie, "/dashboard/funnel").await;
     assert_eq!(status, 200);
     assert!(html.contains(TABLE_NAME) && html.contains(POSTER));
@@ -228,9 +256,6 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
     assert!(month.contains("<b id=\"total-got\">9</b>"));
 
     // Its CSV is `cardhook stats --format csv` of the same period.
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
-        .date_naive();
     let from = today - chrono::Days::new(29);
     let csv_link = hidden_href(&month, "csv");
     assert_eq!(
@@ -287,16 +312,29 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
     }
     let long = format!("/dashboard/members?card_id={}", "p".repeat(65));
     assert_eq!(page(&app, &cookie, &long).await.0, 400);
+    let (status, twice) = page(&app, &cookie, "/dashboard/funnel?period=7&period=30").await;
+    assert!(
+        status == 400 && twice.contains("参数有误"),
+        "a key twice: {status}"
+    );
+
+    // No page and no CSV names a customer: no OpenID, no code, no phone number.
+    for shown in [&html, &month, &members, &csv] {
+        for personal in ["oT1", "oP1", "710001", "720001", "13800138001"] {
+            assert!(!shown.contains(personal), "{personal} shown");
+        }
+    }
 
     // Health: the dead job with its reason, and a retry form carrying the CSRF token.
     let (status, health) = page(&app, &cookie, "/dashboard/health").await;
     assert_eq!(status, 200);
     assert!(health.contains(&format!("id=\"dead-{dead}\"")) && health.contains("40013"));
     assert!(health.contains("user_get_card") && health.contains("SQLite"));
-    assert!(
-        !health.contains("oT1") && !health.contains("710001"),
-        "no OpenID or code on the page"
-    );
+    for personal in ["oT1", "710001", "13800138001"] {
+        assert!(!health.contains(personal), "{personal} on the health page");
+    }
+    let (status, _) = page(&app, &cookie, "/dashboard/health?retried=x").await;
+    assert_eq!(status, 200, "a notice that does not read is no notice");
     let csrf = hidden(&health, "csrf");
     let retry = |origin: Option<&'static str>, cookie: Option<String>, csrf: String| {
         let app_url = admin(&app, &format!("/dashboard/jobs/{dead}/retry"));
@@ -363,7 +401,18 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
         format!("/dashboard/health?not_dead={dead}")
     );
 
-    // Sign-out ends the page's session in the browser; wrong tokens are bounded per address.
+    // Sign-out (from the dashboard only) ends the page's session in the browser; wrong tokens are
+    // bounded per address.
+    let cross_out = client()
+        .post(admin(&app, "/dashboard/logout"))
+        .header(COOKIE, &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_out.status(), 403);
+    assert!(cross_out.headers().get(SET_COOKIE).is_none());
     let out = client()
         .post(admin(&app, "/dashboard/logout"))
         .header(COOKIE, &cookie)
@@ -376,6 +425,7 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+    // The wrong token at the start was the first of ten.
     for _ in 1..10 {
         assert_eq!(
             sign_in(&app, "wrong-token-of-24-characters").await.status(),
@@ -389,6 +439,40 @@ async fn signing_in_pages_the_csv_and_a_retry_through_every_refusal() {
         "ten wrong tokens: even the right one waits"
     );
     assert!(throttled.headers().get(SET_COOKIE).is_none());
+    assert_eq!(app.metrics.dashboard("throttled"), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_pages_read_the_same_on_postgresql() {
+    let app =
+        crate::support::spawn_app_on(crate::support::backend::Backend::Postgres, |_| {}).await;
+    let now = chrono::Utc::now().timestamp();
+    for (openid, code) in [("oG1", "730001"), ("oG2", "730002")] {
+        let xml = get_card_xml(openid, now - 30, "pPGCARD", code, 0, TABLE);
+        assert_success(app.push_xml(&xml, Mode::Safe).await).await;
+    }
+    import(
+        &app,
+        "member_no,phone,name\nG-1,13800138021,甲\nG-2,13800138022,乙\nG-3,13800138023,丙\n",
+    )
+    .await;
+    let cookie = session_cookie(&sign_in(&app, ADMIN_TOKEN).await);
+    let (status, funnel) = page(&app, &cookie, "/dashboard/funnel").await;
+    assert_eq!(status, 200);
+    assert!(funnel.contains("<b id=\"total-got\">2</b>"));
+    let (status, members) = page(&app, &cookie, "/dashboard/members").await;
+    assert_eq!(status, 200, "{members}");
+    assert!(
+        members.contains("<b id=\"members\">3</b>") && members.contains("<b id=\"bound\">0</b>")
+    );
+    assert!(
+        members.contains("data-measure=\"imported\"") && members.contains(">3</text>"),
+        "three imported today"
+    );
+    let (status, health) = page(&app, &cookie, "/dashboard/health").await;
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("PostgreSQL") && health.contains("user_get_card"));
     app.shutdown().await;
 }
 

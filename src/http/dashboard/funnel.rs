@@ -130,11 +130,19 @@ pub fn funnel(
         daily[day] += row.got;
     }
     let mut totals = Counts::default();
+    let mut shown: BTreeMap<String, usize> = BTreeMap::new();
+    for key in by_channel.keys() {
+        *shown.entry(label(name(key), key)).or_default() += 1;
+    }
     let mut channels: Vec<(ChannelFunnel, Vec<i64>)> = by_channel
         .into_iter()
         .map(|(key, (counts, daily))| {
             totals.add(&counts);
-            let label = label(name(&key), &key);
+            let mut label = label(name(&key), &key);
+            // One channel's codes of several cards: each card's line says which.
+            if shown.get(&label).is_some_and(|&n| n > 1) {
+                label = format!("{label} · {}", key.card_id);
+            }
             (ChannelFunnel { key, label, counts }, daily)
         })
         .collect();

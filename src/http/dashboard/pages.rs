@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::funnel::{Funnel, Period, PERIODS};
+use super::params::{Filter, CARD_ID_MAX};
 use super::svg::{self, BarRow, Measure, FONTS};
 use crate::html::escape;
 use crate::store::channel_day::Counts;
@@ -36,10 +37,10 @@ pub enum Section {
 }
 
 /// What every signed-in page shows around its content.
-pub struct Frame<'a> {
+pub struct Frame {
     pub section: Section,
     /// The session's CSRF token (the sign-out form, and any form on the page).
-    pub csrf: &'a str,
+    pub csrf: String,
 }
 
 fn document(title: &str, body: &str) -> String {
@@ -53,7 +54,7 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-fn framed(frame: &Frame<'_>, title: &str, content: &str) -> String {
+fn framed(frame: &Frame, title: &str, content: &str) -> String {
     let link = |section: Section, href: &str, text: &str| {
         let on = if section == frame.section {
             " class=\"on\""
@@ -69,11 +70,24 @@ fn framed(frame: &Frame<'_>, title: &str, content: &str) -> String {
         link(Section::Funnel, "/dashboard/funnel", "渠道漏斗"),
         link(Section::Members, "/dashboard/members", "会员"),
         link(Section::Health, "/dashboard/health", "运行状况"),
-        escape(frame.csrf)
+        escape(&frame.csrf)
     );
     document(
         title,
         &format!("{header}<main><h1>{}</h1>{content}</main>", escape(title)),
+    )
+}
+
+/// A page saying why a request was refused or failed, with the ways back.
+pub fn notice(message: &str) -> String {
+    document(
+        "cardhook 控制台",
+        &format!(
+            "<main class=\"login\"><section><h1>cardhook 控制台</h1>\
+             <p class=\"error\" id=\"message\">{}</p>\
+             <p><a href=\"/dashboard/funnel\">返回控制台</a> · <a href=\"/dashboard/login\">登录</a></p></section></main>",
+            escape(message)
+        ),
     )
 }
 
@@ -93,44 +107,14 @@ pub fn login(message: Option<&str>) -> String {
     )
 }
 
-/// The account/card filter and the period of a page, as a query string (escaped for an attribute).
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub appid: Option<String>,
-    pub card_id: Option<String>,
-    /// 7, 30 or 90 when the period is one of those; None for a from–to.
-    pub days: Option<u32>,
-}
-
-impl Filter {
-    fn query(&self, period: &str) -> String {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("period", period);
-        if let Some(appid) = &self.appid {
-            query.append_pair("appid", appid);
-        }
-        if let Some(card_id) = &self.card_id {
-            query.append_pair("card_id", card_id);
-        }
-        query.finish()
-    }
-
-    fn range_query(&self, period: &Period) -> String {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("from", &period.from.to_string());
-        query.append_pair("to", &period.to.to_string());
-        if let Some(appid) = &self.appid {
-            query.append_pair("appid", appid);
-        }
-        if let Some(card_id) = &self.card_id {
-            query.append_pair("card_id", card_id);
-        }
-        query.finish()
-    }
-}
-
-/// The period links and the from–to / account / card form of `path`.
-fn period_bar(path: &str, filter: &Filter, period: &Period, accounts: &[String]) -> String {
+/// The period links and the from–to / account (/ card, when `cards`) form of `path`.
+fn period_bar(
+    path: &str,
+    filter: &Filter,
+    period: &Period,
+    accounts: &[String],
+    cards: bool,
+) -> String {
     let mut links = String::from("<div class=\"periods\">");
     for days in PERIODS {
         let on = if filter.days == Some(days) {
@@ -158,16 +142,22 @@ fn period_bar(path: &str, filter: &Filter, period: &Period, accounts: &[String])
             escape(appid)
         );
     }
+    let card = if cards {
+        format!(
+            "<label>卡券 card_id<input type=\"text\" name=\"card_id\" value=\"{}\" maxlength=\"{}\"></label>",
+            escape(filter.card_id.as_deref().unwrap_or_default()),
+            CARD_ID_MAX
+        )
+    } else {
+        String::new()
+    };
     format!(
         "{links}<form class=\"filter\" method=\"get\" action=\"{path}\">\
          <label>从<input type=\"date\" name=\"from\" id=\"from\" value=\"{}\" required></label>\
          <label>到<input type=\"date\" name=\"to\" id=\"to\" value=\"{}\" required></label>\
-         <label>公众号<select name=\"appid\">{options}</select></label>\
-         <label>卡券 card_id<input type=\"text\" name=\"card_id\" value=\"{}\" maxlength=\"64\"></label>\
+         <label>公众号<select name=\"appid\">{options}</select></label>{card}\
          <button type=\"submit\" id=\"apply\">查看</button></form>",
-        period.from,
-        period.to,
-        escape(filter.card_id.as_deref().unwrap_or_default())
+        period.from, period.to,
     )
 }
 
@@ -235,7 +225,7 @@ fn tile(id: &str, label: &str, value: &str) -> String {
 
 /// The funnel page.
 pub fn funnel(
-    frame: &Frame<'_>,
+    frame: &Frame,
     filter: &Filter,
     period: &Period,
     accounts: &[String],
@@ -291,7 +281,7 @@ pub fn funnel(
          <th class=\"n\" data-sort=\"num\">激活</th><th class=\"n\" data-sort=\"num\">绑定会员</th><th class=\"n\" data-sort=\"num\">核销</th>\
          <th class=\"n\" data-sort=\"num\">删除</th><th class=\"n\" data-sort=\"num\">收回</th><th class=\"n\">绑定率</th></tr></thead>\
          <tbody>{rows}</tbody></table></section>",
-        period_bar("/dashboard/funnel", filter, period, accounts),
+        period_bar("/dashboard/funnel", filter, period, accounts, true),
         escape(&csv),
     );
     framed(
@@ -326,7 +316,7 @@ const MEMBER_MEASURES: [Measure; 2] = [
 
 /// The members page.
 pub fn members(
-    frame: &Frame<'_>,
+    frame: &Frame,
     filter: &Filter,
     period: &Period,
     accounts: &[String],
@@ -358,7 +348,7 @@ pub fn members(
          <p class=\"muted\">一致：微信最近一次显示的积分和余额（最近的 reconcile、激活或更新回执）与 cardhook 记录相同。\
          不一致的会员可用 <code>cardhook members reconcile --fix</code> 修正。</p></section>\
          <section><h2>每日导入与绑定（只列有变化的日子）</h2>{chart}</section>",
-        period_bar("/dashboard/members", filter, period, accounts)
+        period_bar("/dashboard/members", filter, period, accounts, false)
     );
     framed(
         frame,
@@ -411,7 +401,7 @@ pub struct HealthView {
 }
 
 /// The health page; `csrf` goes into each retry form.
-pub fn health(frame: &Frame<'_>, v: &HealthView) -> String {
+pub fn health(frame: &Frame, v: &HealthView) -> String {
     let notice = v
         .notice
         .as_ref()
@@ -446,7 +436,7 @@ pub fn health(frame: &Frame<'_>, v: &HealthView) -> String {
             job.attempts,
             escape(&job.last_error),
             escape(&job.updated),
-            escape(frame.csrf),
+            escape(&frame.csrf),
             id = job.id,
         );
     }
@@ -548,7 +538,7 @@ mod tests {
     fn pages_escape_what_they_show_and_load_nothing_from_elsewhere() {
         let frame = Frame {
             section: Section::Funnel,
-            csrf: "c\"sr",
+            csrf: "c\"sr".to_owned(),
         };
         let period = Period::between("2026-12-01", "2026-12-02").unwrap();
         let f = Funnel {

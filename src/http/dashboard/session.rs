@@ -95,32 +95,56 @@ pub const WRONG_TOKEN_WINDOW: i64 = 300;
 const REMEMBERED: usize = 10_000;
 
 /// Wrong sign-ins per client address: after [`WRONG_TOKENS`] in [`WRONG_TOKEN_WINDOW`] seconds the
-/// address is refused until the window ends. Cheap to clone (shared).
+/// address is refused until the window ends. An IPv6 client counts by its /64 (one host holds the
+/// whole block); once [`REMEMBERED`] addresses are counted, every new one shares one count, so
+/// many addresses buy no more tries. Cheap to clone (shared).
 #[derive(Clone, Default)]
 pub struct SignInThrottle {
     /// Address → (window start, wrong tokens in it).
     wrong: Arc<Mutex<HashMap<IpAddr, (i64, u32)>>>,
 }
 
+/// The count an address's wrong tokens go to.
+fn key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+    }
+}
+
+/// Where new addresses count once the map is full.
+const SHARED: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
 impl SignInThrottle {
     /// Whether `client` may try a token now.
     pub fn allows(&self, client: IpAddr, now: i64) -> bool {
         let wrong = self.wrong.lock().unwrap_or_else(|e| e.into_inner());
-        wrong
-            .get(&client)
-            .is_none_or(|&(start, n)| now - start >= WRONG_TOKEN_WINDOW || n < WRONG_TOKENS)
+        let open = |key: &IpAddr| {
+            wrong
+                .get(key)
+                .is_none_or(|&(start, n)| now - start >= WRONG_TOKEN_WINDOW || n < WRONG_TOKENS)
+        };
+        let key = key(client);
+        match wrong.contains_key(&key) || wrong.len() < REMEMBERED {
+            true => open(&key),
+            false => open(&SHARED),
+        }
     }
 
     /// Count a wrong token from `client`.
     pub fn wrong(&self, client: IpAddr, now: i64) {
         let mut wrong = self.wrong.lock().unwrap_or_else(|e| e.into_inner());
-        if wrong.len() >= REMEMBERED && !wrong.contains_key(&client) {
+        let mut key = key(client);
+        if wrong.len() >= REMEMBERED && !wrong.contains_key(&key) {
             wrong.retain(|_, &mut (start, _)| now - start < WRONG_TOKEN_WINDOW);
             if wrong.len() >= REMEMBERED {
-                return;
+                key = SHARED;
             }
         }
-        let entry = wrong.entry(client).or_insert((now, 0));
+        let entry = wrong.entry(key).or_insert((now, 0));
         if now - entry.0 >= WRONG_TOKEN_WINDOW {
             *entry = (now, 0);
         }
@@ -183,5 +207,29 @@ mod tests {
         assert!(!throttle.allows(a, 100 + WRONG_TOKEN_WINDOW - 1));
         assert!(throttle.allows(b, 100), "another address tries on");
         assert!(throttle.allows(a, 100 + WRONG_TOKEN_WINDOW), "a new window");
+        // An IPv6 host counts by its /64.
+        for i in 0..WRONG_TOKENS {
+            throttle.wrong(format!("2001:db8::{i}").parse().unwrap(), 100);
+        }
+        assert!(!throttle.allows("2001:db8::ffff".parse().unwrap(), 100));
+        assert!(throttle.allows("2001:db8:0:1::1".parse().unwrap(), 100));
+    }
+
+    #[test]
+    fn many_addresses_buy_no_more_tries() {
+        let throttle = SignInThrottle::default();
+        for i in 1..=REMEMBERED as u32 {
+            throttle.wrong(IpAddr::from(i.to_be_bytes()), 100);
+        }
+        let fresh = |i: u32| IpAddr::from((u32::MAX - i).to_be_bytes());
+        for i in 0..WRONG_TOKENS {
+            assert!(throttle.allows(fresh(i), 100));
+            throttle.wrong(fresh(i), 100);
+        }
+        assert!(
+            !throttle.allows(fresh(99), 100),
+            "new addresses share one count once full"
+        );
+        assert!(throttle.allows(fresh(99), 100 + WRONG_TOKEN_WINDOW));
     }
 }
