@@ -99,8 +99,8 @@ sqlite3 "$WORK/big.db" <<SQL
 EXPLAIN QUERY PLAN SELECT * FROM channel_day WHERE day >= '2026-09-01' AND day <= '2026-12-01';
 EXPLAIN QUERY PLAN SELECT kind, state, COUNT(id) FROM job WHERE state IN ('pending','running','dead') GROUP BY kind, state;
 EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM job WHERE state = 'pending' AND run_at <= 1;
-EXPLAIN QUERY PLAN SELECT (created_at - 1) / 86400 AS day, COUNT(member_no) FROM member WHERE appid = 'a' AND created_at >= 1 AND created_at < 2 GROUP BY day;
-EXPLAIN QUERY PLAN SELECT COUNT(code), SUM(CASE WHEN wechat_bonus = bonus THEN 1 ELSE 0 END) FROM member WHERE appid = 'a' AND card_id IS NOT NULL AND code IS NOT NULL;
+EXPLAIN QUERY PLAN SELECT (created_at - 1) / 86400 AS day, COUNT(*) FROM member WHERE appid = 'a' AND created_at >= 1 AND created_at < 2 GROUP BY day;
+EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(CASE WHEN wechat_bonus = bonus AND wechat_balance = balance THEN 1 ELSE 0 END) FROM member WHERE appid = 'a' AND code IS NOT NULL;
 EXPLAIN QUERY PLAN SELECT COUNT(*) FROM member WHERE appid = 'a';
 EXPLAIN QUERY PLAN SELECT id FROM card_event ORDER BY id DESC LIMIT 20;
 SQL

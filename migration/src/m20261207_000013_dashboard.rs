@@ -2,7 +2,8 @@
 //! the channel the code came through and the day of the binding), filled in for the members bound
 //! before it from `member.bound_at` at +08:00 (the default `stats.utc_offset`: a migration does not
 //! read the configuration), and the indexes the dashboard reads through: members imported by day
-//! (per account), and the job queue by state and kind (without reading the done jobs).
+//! (per account), the bound members' points on both sides, and the job queue by state and kind
+//! (without reading the done jobs).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::big_integer;
@@ -10,7 +11,7 @@ use sea_orm_migration::schema::big_integer;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const INDEXES: [(&str, &str); 2] = [
+const INDEXES: [(&str, &str); 3] = [
     (
         "idx_member_created",
         "CREATE INDEX idx_member_created ON member (appid, created_at)",
@@ -18,6 +19,12 @@ const INDEXES: [(&str, &str); 2] = [
     (
         "idx_job_state_kind",
         "CREATE INDEX idx_job_state_kind ON job (state, kind)",
+    ),
+    // The bound members' points and balance on both sides: in sync or drifted, from the index alone.
+    (
+        "idx_member_sync",
+        "CREATE INDEX idx_member_sync ON member (appid, bonus, balance, wechat_bonus, wechat_balance) \
+         WHERE code IS NOT NULL",
     ),
 ];
 

@@ -568,7 +568,7 @@ pub struct MembersOverview {
 }
 
 /// [`MembersOverview`] of `appid`'s members: a count over an index, then the bound members alone
-/// (through `idx_member_code`, whose rows are the bound ones).
+/// through `idx_member_sync` (the bound members' points and balance, both sides: no row is read).
 pub async fn overview(
     db: &impl ConnectionTrait,
     appid: &str,
@@ -586,7 +586,7 @@ pub async fn overview(
     };
     let counts: Option<(i64, Option<i64>, Option<i64>)> = Entity::find()
         .select_only()
-        .column_as(Expr::col(Column::Code).count(), "bound")
+        .column_as(Expr::cust("COUNT(*)"), "bound")
         .column_as(
             sum("wechat_bonus = bonus AND wechat_balance = balance"),
             "in_sync",
@@ -596,7 +596,6 @@ pub async fn overview(
             "drifted",
         )
         .filter(Column::Appid.eq(appid))
-        .filter(Column::CardId.is_not_null())
         .filter(Column::Code.is_not_null())
         .into_tuple()
         .one(db)
@@ -626,7 +625,8 @@ pub async fn imported_by_day(
     let counts: Vec<(i64, i64)> = Entity::find()
         .select_only()
         .column_as(day.clone(), "day")
-        .column_as(Expr::col(Column::MemberNo).count(), "n")
+        // COUNT(*): the index alone answers (no row is read).
+        .column_as(Expr::cust("COUNT(*)"), "n")
         .filter(Column::Appid.eq(appid))
         .filter(Column::CreatedAt.gte(start))
         .filter(Column::CreatedAt.lt(end))
