@@ -23,7 +23,7 @@ const INDEXES: [(&str, &str); 3] = [
     // The bound members' points and balance on both sides: in sync or drifted, from the index alone.
     (
         "idx_member_sync",
-        "CREATE INDEX idx_member_sync ON member (appid, bonus, balance, wechat_bonus, wechat_balance) \
+        "CREATE INDEX idx_member_sync ON member (appid, bonus, balance, wechat_bonus, wechat_balance, code) \
          WHERE code IS NOT NULL",
     ),
 ];
