@@ -47,6 +47,9 @@ pub enum HttpError {
     BodyRead,
     #[error("no such route")]
     NotFound,
+    /// A path the API has, asked with a method it does not take; `allow` lists those it takes.
+    #[error("this path takes {allow} only")]
+    MethodNotAllowed { allow: &'static str },
     #[error("storage is unavailable; retry later")]
     Storage(#[from] IngestError),
     #[error("storage is unavailable; retry later")]
@@ -120,6 +123,7 @@ impl HttpError {
             Self::BodyTimeout => "body_timeout",
             Self::BodyRead => "body_read_error",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Storage(_) | Self::Query(_) => "storage_unavailable",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadParam { .. } => "bad_param",
@@ -177,6 +181,7 @@ impl ResponseError for HttpError {
                 StatusCode::NOT_FOUND
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Storage(_) | Self::Query(_) | Self::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -235,6 +240,9 @@ impl ResponseError for HttpError {
         }
         if let Self::TooManyRequests = self {
             response.insert_header(("Retry-After", "60"));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header(("Allow", *allow));
         }
         if let Self::Page { html, .. } = self {
             for header in PAGE_HEADERS {

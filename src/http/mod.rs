@@ -222,6 +222,7 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/jssdk/config", web::post().to(distribution::config))
         .configure(dashboard::routes)
+        .configure(method_not_allowed)
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             HttpError::BadParam {
                 name: "query",
@@ -251,6 +252,55 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             .into()
         }))
         .default_service(web::to(|| async { Err::<String, _>(HttpError::NotFound) }));
+}
+
+/// Each path of the admin API with the methods it takes, a fixed path before a pattern that would
+/// also match it (`/codes/consume` before `/codes/{code}`).
+const ADMIN_PATHS: [(&str, &str); 33] = [
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/metrics", "GET"),
+    ("/api/v1/openapi.json", "GET"),
+    ("/api/v1/stats/channels", "GET"),
+    ("/api/v1/cards/{card_id}/codes/deposit", "POST"),
+    ("/api/v1/cards/{card_id}/codes/check", "POST"),
+    ("/api/v1/cards/{card_id}/codes/{code}", "GET"),
+    ("/api/v1/users/{openid}/codes", "GET"),
+    ("/api/v1/members/import", "POST"),
+    ("/api/v1/members/{member_no}", "GET, PUT"),
+    ("/api/v1/cards", "GET, POST"),
+    ("/api/v1/cards/{card_id}", "GET"),
+    ("/api/v1/channels/follow-qrcode", "POST"),
+    ("/api/v1/send/card", "POST"),
+    ("/api/v1/mass", "GET, POST"),
+    ("/api/v1/events", "GET"),
+    ("/api/v1/webhooks", "GET"),
+    ("/api/v1/webhooks/{name}/retry", "POST"),
+    ("/api/v1/webhooks/{name}/replay", "POST"),
+    ("/api/v1/codes/consume", "POST"),
+    ("/api/v1/codes/{code}", "GET"),
+    ("/api/v1/jobs", "GET"),
+    ("/api/v1/jobs/{id}/retry", "POST"),
+    ("/api/v1/channels", "GET, POST"),
+    ("/api/v1/channels/qrcode", "POST"),
+    ("/api/v1/channels/landingpage", "POST"),
+    ("/api/v1/channels/{id}/qrcode.png", "GET"),
+    ("/api/v1/cards/{card_id}/mpnews-html", "GET"),
+    ("/api/v1/testwhitelist", "PUT"),
+    ("/api/v1/jssdk/card-ext", "POST"),
+    ("/api/v1/jssdk/card-sign", "POST"),
+    ("/api/v1/jssdk/config", "POST"),
+];
+
+/// After every route: any other method on a path of the admin API is 405 with `Allow` (actix
+/// would fall through to the listener's 404).
+fn method_not_allowed(cfg: &mut web::ServiceConfig) {
+    for (path, allow) in ADMIN_PATHS {
+        cfg.service(
+            web::resource(path)
+                .to(move || async move { Err::<String, _>(HttpError::MethodNotAllowed { allow }) }),
+        );
+    }
 }
 
 /// The callback routes: `/wechat/{appid}`, and `/wechat` when exactly one account is configured.

@@ -549,3 +549,56 @@ async fn the_openapi_description_matches_real_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_method_a_documented_path_does_not_take_is_405_with_the_methods_it_takes() {
+    let app = spawn_app().await;
+    let spec: Value = app
+        .admin_get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, operations) in paths {
+        let mut documented: Vec<String> = operations
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|verb| ["get", "post", "put", "delete", "patch"].contains(&verb.as_str()))
+            .map(|verb| verb.to_uppercase())
+            .collect();
+        documented.sort();
+        // A path's parameters as a value of the right shape (an id is a number).
+        let concrete = path
+            .replace("{id}", "7")
+            .replace("{card_id}", "pX")
+            .replace("{code}", "1")
+            .replace("{openid}", "oX")
+            .replace("{member_no}", "M1")
+            .replace("{name}", "n");
+        for verb in ["TRACE", "DELETE", "PATCH"] {
+            if documented.contains(&verb.to_owned()) {
+                continue;
+            }
+            let response = app
+                .client
+                .request(
+                    reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+                    format!("http://{}{concrete}", app.admin_addr),
+                )
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 405, "{verb} {path}");
+            let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+            let mut allowed: Vec<&str> = allow.split(", ").collect();
+            allowed.sort();
+            assert_eq!(allowed, documented, "{verb} {path}: Allow");
+            assert_rejected(response, 405, "method_not_allowed").await;
+        }
+    }
+    // A path the API does not have stays 404.
+    assert_rejected(app.admin_get("/api/v1/nothing").await, 404, "not_found").await;
+}
