@@ -130,19 +130,22 @@ pub fn funnel(
         daily[day] += row.got;
     }
     let mut totals = Counts::default();
-    let mut shown: BTreeMap<String, usize> = BTreeMap::new();
-    for key in by_channel.keys() {
-        *shown.entry(label(name(key), key)).or_default() += 1;
+    // Each channel's label, looked up once; how many channels share it.
+    let labels: Vec<String> = by_channel.keys().map(|key| label(name(key), key)).collect();
+    let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
+    for label in &labels {
+        *shown.entry(label.as_str()).or_default() += 1;
     }
     let mut channels: Vec<(ChannelFunnel, Vec<i64>)> = by_channel
         .into_iter()
-        .map(|(key, (counts, daily))| {
+        .zip(&labels)
+        .map(|((key, (counts, daily)), label)| {
             totals.add(&counts);
-            let mut label = label(name(&key), &key);
             // One channel's codes of several cards: each card's line says which.
-            if shown.get(&label).is_some_and(|&n| n > 1) {
-                label = format!("{label} · {}", key.card_id);
-            }
+            let label = match shown.get(label.as_str()) {
+                Some(&n) if n > 1 => format!("{label} · {}", key.card_id),
+                _ => label.clone(),
+            };
             (ChannelFunnel { key, label, counts }, daily)
         })
         .collect();
@@ -219,6 +222,21 @@ mod tests {
         assert_eq!(f.days, ["2026-12-01", "2026-12-02", "2026-12-03"]);
         assert_eq!(f.trend[0], ("门店12号桌".to_owned(), vec![0, 9, 0]));
         assert_eq!(f.trend[1], ("shop".to_owned(), vec![2, 0, 3]));
+    }
+
+    #[test]
+    fn a_channel_of_several_cards_says_which_card_on_each_line() {
+        let period = Period::between("2026-12-01", "2026-12-01").unwrap();
+        let mut other = row("shop", "2026-12-01", 1, 0);
+        other.card_id = "pD".into();
+        let rows = [
+            row("shop", "2026-12-01", 2, 0),
+            other,
+            row("poster", "2026-12-01", 1, 0),
+        ];
+        let f = funnel(&rows, &period, |_| None);
+        let labels: Vec<&str> = f.channels.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, ["shop · pC", "poster", "shop · pD"]);
     }
 
     #[test]
