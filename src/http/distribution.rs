@@ -99,33 +99,52 @@ pub struct CodesBody {
 }
 
 impl CodesBody {
-    /// The codes, read like a code file (trimmed, repeats dropped).
+    /// The codes: one per item, trimmed, repeats dropped.
     fn codes(&self) -> Result<Vec<String>, HttpError> {
+        let not_one_code = |code: &String| {
+            let code = code.trim();
+            code.is_empty() || code.contains(char::is_whitespace)
+        };
+        if let Some(n) = self.codes.iter().position(not_one_code) {
+            return Err(HttpError::BadParam {
+                name: "codes",
+                reason: format!("item {n} is not one code: it is blank or has blanks inside"),
+            });
+        }
         Ok(parse_codes(&self.codes.join("\n"))?.0)
     }
 }
 
-/// POST /api/v1/cards/{card_id}/codes/deposit (the deposit report) and
-/// POST /api/v1/cards/{card_id}/codes/check (which codes WeChat lacks).
-pub async fn codes(
+/// POST /api/v1/cards/{card_id}/codes/deposit — the deposit report.
+pub async fn deposit(
     _: AdminAuth,
-    path: web::Path<(String, String)>,
+    card_id: web::Path<String>,
     body: web::Json<CodesBody>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
-    let (card_id, action) = path.into_inner();
     let codes = body.codes()?;
-    let appid = body.appid.as_deref();
-    let operator = state.distribution.codes();
-    Ok(match action.as_str() {
-        "deposit" => HttpResponse::Ok().json(
-            operator
-                .deposit(appid, &card_id, &codes, &|_, _| {})
-                .await?,
-        ),
-        "check" => HttpResponse::Ok().json(operator.check(appid, &card_id, &codes).await?),
-        _ => return Err(HttpError::NotFound),
-    })
+    let report = state
+        .distribution
+        .codes()
+        .deposit(body.appid.as_deref(), &card_id, &codes, &|_, _| {})
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// POST /api/v1/cards/{card_id}/codes/check — which codes WeChat lacks.
+pub async fn check(
+    _: AdminAuth,
+    card_id: web::Path<String>,
+    body: web::Json<CodesBody>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, HttpError> {
+    let codes = body.codes()?;
+    let report = state
+        .distribution
+        .codes()
+        .check(body.appid.as_deref(), &card_id, &codes)
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// GET /api/v1/cards/{card_id}/mpnews-html?appid

@@ -201,8 +201,12 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             web::get().to(distribution::qrcode_png),
         )
         .route(
-            "/api/v1/cards/{card_id}/codes/{action}",
-            web::post().to(distribution::codes),
+            "/api/v1/cards/{card_id}/codes/deposit",
+            web::post().to(distribution::deposit),
+        )
+        .route(
+            "/api/v1/cards/{card_id}/codes/check",
+            web::post().to(distribution::check),
         )
         .route(
             "/api/v1/cards/{card_id}/mpnews-html",

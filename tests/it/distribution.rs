@@ -526,6 +526,35 @@ async fn an_interrupted_deposit_resumes_and_imports_each_code_once() {
     )
     .await;
     assert_eq!(check["not_exist"], json!(["api-3"]));
+    // One code per item: a blank item, or blanks inside one, is refused whole (nothing deposited).
+    let calls = fake.deposit_calls();
+    for codes in [json!(["api-4", " "]), json!(["api-4", "api 5"])] {
+        let body = json!({"appid": safe_appid(), "codes": codes});
+        let refusal = json_of(
+            app.admin_json(Method::POST, "/api/v1/cards/pApi/codes/deposit", &body)
+                .await,
+            400,
+        )
+        .await;
+        assert_eq!(refusal["error"], "bad_param", "{refusal}");
+        assert!(
+            refusal["message"]
+                .as_str()
+                .unwrap()
+                .contains("codes` item 1"),
+            "{refusal}"
+        );
+    }
+    assert_eq!(
+        fake.deposit_calls(),
+        calls,
+        "nothing sent for a refused list"
+    );
+    // deposit and check are the path's two actions: any other is a method the path does not take.
+    let other = app
+        .admin_json(Method::POST, "/api/v1/cards/pApi/codes/other", &json!({}))
+        .await;
+    assert_eq!(other.status(), 405);
 
     // Reference 001 documents the answer's lists as counts: the codes WeChat then holds are found
     // with checkcode, and a second run sends none again.
