@@ -218,10 +218,16 @@ pub async fn user_codes(
     )
     .await?;
     let codes = bindings::with_members(&state.db, codes).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "codes": codes,
-        "next_cursor": next.map(|c| c.encode()),
-    })))
+    // Serialized as it is (not through `json!`, whose numbers are f64): an outer_id beyond 64 bits keeps its digits.
+    #[derive(serde::Serialize)]
+    struct CodesPage<T> {
+        codes: Vec<T>,
+        next_cursor: Option<String>,
+    }
+    Ok(HttpResponse::Ok().json(CodesPage {
+        codes,
+        next_cursor: next.map(|c| c.encode()),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,7 +27,12 @@ pub async fn list(
         .channels()
         .list(params.appid.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "channels": channels })))
+    // Serialized as it is (not through `json!`, whose numbers are f64): an outer_id beyond 64 bits keeps its digits.
+    #[derive(serde::Serialize)]
+    struct Channels {
+        channels: Vec<crate::store::channel::Channel>,
+    }
+    Ok(HttpResponse::Ok().json(Channels { channels }))
 }
 
 /// POST /api/v1/channels — name an outer_str / outer_id used elsewhere.

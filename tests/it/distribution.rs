@@ -938,3 +938,28 @@ async fn instances_sharing_a_database_fetch_each_ticket_once() {
     assert_eq!(app.fake_wechat.token_requests().await.len(), 1);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_channel_list_writes_an_outer_id_beyond_64_bits_with_its_digits() {
+    let app = spawn_app().await;
+    let digits = format!("1{}", "0".repeat(57));
+    let named = json!({"appid": safe_appid(), "outer_id": digits, "name": "Poster, 58 digits"});
+    let created = app
+        .admin_json(Method::POST, "/api/v1/channels", &named)
+        .await;
+    assert_eq!(created.status(), 201);
+    assert!(created
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!("\"outer_id\":{digits},")));
+    // The list too (schemathesis found it written as 1e+57: its answer went through f64).
+    let list = app
+        .admin_get("/api/v1/channels")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("\"outer_id\":{digits},")), "{list}");
+    app.shutdown().await;
+}
