@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod api_schema;
 pub mod app;
 pub mod cli;
 pub mod client_address;

@@ -4,7 +4,8 @@ use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
 #[sea_orm::model]
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, utoipa::ToSchema)]
+#[schema(as = BindingRow)]
 #[sea_orm(table_name = "card_binding")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -17,6 +18,7 @@ pub struct Model {
     pub unionid: Option<String>,
     /// Digits (up to 60); shown as a JSON number by cardhook's binding view, not here.
     #[serde(skip_serializing)]
+    #[schema(ignore)]
     pub outer_id: String,
     pub outer_str: String,
     pub source_scene: Option<String>,

@@ -4,7 +4,8 @@ use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
 #[sea_orm::model]
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 #[sea_orm(table_name = "job")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -13,7 +14,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub dedup_key: String,
     #[sea_orm(column_type = "Text")]
+    /// Versioned JSON.
     pub payload: String,
+    #[schema(pattern = "^(pending|running|done|dead)$")]
     pub state: String,
     pub attempts: i64,
     pub run_at: i64,

@@ -20,7 +20,7 @@ const IMAGE_KEYS: [&str; 4] = [
 ];
 
 /// A card WeChat created: its id, and the `[[cards]]` block that runs it (member cards).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedCard {
     pub card_id: String,
     #[serde(skip)]

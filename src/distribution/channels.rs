@@ -14,12 +14,13 @@ pub struct Channels<'a> {
 }
 
 /// A name for an outer_str (or outer_id) used outside cardhook: a cardExt, an article, a link.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NameChannel {
     pub appid: Option<String>,
     pub card_id: Option<String>,
     /// Up to 60 digits, as a number or a string.
     #[serde(default)]
+    #[schema(schema_with = crate::api_schema::outer_id_given)]
     pub outer_id: Option<OuterId>,
     #[serde(default)]
     pub outer_str: Option<String>,
@@ -27,26 +28,28 @@ pub struct NameChannel {
 }
 
 /// `/card/landingpage/create`, and the channel it is registered as.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LandingPageOrder {
     pub appid: Option<String>,
     pub title: String,
     pub banner: String,
     /// SCENE_NEAR_BY, SCENE_MENU, SCENE_QRCODE, SCENE_ARTICLE, SCENE_H5, SCENE_IVR or SCENE_CARD_CUSTOM_CELL.
     pub scene: String,
+    #[schema(min_items = 1)]
     pub cards: Vec<LandingCard>,
     #[serde(default)]
     pub share: bool,
     /// The channel's name (default: the page title).
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub outer_id: Option<i64>,
     #[serde(default)]
     pub outer_str: Option<String>,
 }
 
 /// The scenes `/card/landingpage/create` accepts (reference §8.2).
-const SCENES: [&str; 7] = [
+pub const SCENES: [&str; 7] = [
     "SCENE_NEAR_BY",
     "SCENE_MENU",
     "SCENE_QRCODE",
@@ -57,7 +60,7 @@ const SCENES: [&str; 7] = [
 ];
 
 /// A registered landing page: the channel and WeChat's answer.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CreatedLandingPage {
     pub channel: Channel,
     pub url: String,

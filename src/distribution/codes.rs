@@ -40,7 +40,7 @@ pub fn parse_codes(text: &str) -> Result<(Vec<String>, usize), DistributionError
 }
 
 /// What a deposit did, and what WeChat holds afterwards.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct DepositReport {
     pub card_id: String,
     /// Distinct codes given.
@@ -62,7 +62,7 @@ pub struct DepositReport {
 }
 
 /// Which of the given codes WeChat has.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct CheckReport {
     pub card_id: String,
     pub codes: usize,

@@ -10,7 +10,7 @@ use crate::wechat::jssdk::{card_ext_signature, card_sign, config_signature, Choo
 use crate::wechat_api::ticket::TicketKind;
 
 /// `POST /api/v1/jssdk/card-ext`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CardExtOrder {
     pub appid: Option<String>,
     pub card_id: String,
@@ -42,14 +42,14 @@ struct CardExt<'a> {
     signature: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignedCardExt {
     pub card_id: String,
     pub card_ext: String,
 }
 
 /// `POST /api/v1/jssdk/card-sign`: what `wx.chooseCard` filters on.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CardSignOrder {
     pub appid: Option<String>,
     /// `shopId`.
@@ -59,7 +59,7 @@ pub struct CardSignOrder {
 }
 
 /// The parameters of `wx.chooseCard`, named as it names them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChooseCardParams {
     pub shop_id: String,
@@ -72,14 +72,14 @@ pub struct ChooseCardParams {
 }
 
 /// `POST /api/v1/jssdk/config`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ConfigOrder {
     pub appid: Option<String>,
     pub url: String,
 }
 
 /// The parameters of `wx.config`, named as it names them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigParams {
     pub app_id: String,

@@ -17,7 +17,7 @@ use super::qrcode::CreatedQrCode;
 const SCENE_MAX_CHARS: usize = 64;
 
 /// `cardhook qrcode follow` / `POST /api/v1/channels/follow-qrcode`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct FollowQrOrder {
     pub appid: Option<String>,
     /// The QR code's scene: the channel's outer_str.
@@ -25,6 +25,7 @@ pub struct FollowQrOrder {
     pub card_id: String,
     pub name: String,
     /// Seconds a temporary code lives (at most 30 days; the default).
+    #[schema(minimum = 1, maximum = 2592000)]
     pub expire_seconds: Option<u32>,
     /// A permanent code (QR_LIMIT_STR_SCENE) instead.
     #[serde(default)]
@@ -32,7 +33,7 @@ pub struct FollowQrOrder {
 }
 
 /// `cardhook send card` / `POST /api/v1/send/card`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct SendCardOrder {
     pub appid: Option<String>,
     pub card_id: String,
@@ -42,7 +43,7 @@ pub struct SendCardOrder {
 }
 
 /// Who a mass send goes to, as an operator names it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MassTarget {
     Tag(i64),
@@ -54,7 +55,7 @@ pub enum MassTarget {
 
 /// `cardhook mass card` / `POST /api/v1/mass`: `{"card_id", "target": {"tag": N} | {"open_ids":
 /// […]} | "all" | {"preview": OPENID}, "name"?}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct MassOrder {
     pub appid: Option<String>,
     pub card_id: String,
@@ -99,12 +100,14 @@ pub struct Messages<'a> {
 }
 
 /// The test whitelist (it replaces the whole list: reference §8.4).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Whitelist {
     pub appid: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub openid: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub username: Vec<String>,
 }
 

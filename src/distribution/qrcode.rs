@@ -13,7 +13,7 @@ use crate::wechat_api::distribution::{QrCard, QrCards};
 type ChannelKey = (String, OuterId, String);
 
 /// A QR code to create for a channel.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct QrCodeOrder {
     pub appid: Option<String>,
     /// One card (QR_CARD)…
@@ -22,9 +22,11 @@ pub struct QrCodeOrder {
     #[serde(default)]
     pub multiple: Vec<String>,
     pub outer_str: Option<String>,
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub outer_id: Option<i64>,
     pub name: String,
     /// 60–1800 s; WeChat's default when absent.
+    #[schema(minimum = 60, maximum = 1800)]
     pub expire_seconds: Option<u32>,
     #[serde(default)]
     pub unique_code: bool,
@@ -35,7 +37,7 @@ pub struct QrCodeOrder {
 }
 
 /// A created QR code and the channel it is registered as.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedQrCode {
     pub channel: crate::store::channel::Channel,
     pub ticket: String,

@@ -53,19 +53,24 @@ impl Refusal {
 
 /// A code as the till sees it: WeChat's status and whether it can be consumed now, and the member
 /// it is bound to in cardhook's ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CodeCheck {
     pub appid: String,
     pub code: String,
     pub card_id: String,
+    #[schema(required = true)]
     pub openid: Option<String>,
     /// WeChat's `user_card_status` (`CONSUMED` when WeChat answered 40099).
     pub status: String,
     pub can_consume: bool,
+    #[schema(required = true)]
     pub begin_time: Option<i64>,
+    #[schema(required = true)]
     pub end_time: Option<i64>,
     /// The binding's status in cardhook's ledger, if it knows the code.
+    #[schema(required = true)]
     pub ledger_status: Option<String>,
+    #[schema(required = true)]
     pub member_no: Option<String>,
 }
 
@@ -81,13 +86,14 @@ pub struct ConsumeOrder {
 }
 
 /// A consumed code (DESIGN §4: `{"code","card_id","openid","consumed":true,"member_no"?}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsumeAnswer {
     pub code: String,
     pub card_id: String,
     pub openid: String,
     pub consumed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub member_no: Option<String>,
 }
 

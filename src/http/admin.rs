@@ -9,11 +9,12 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::error::HttpError;
+use super::error::{ErrorBody, HttpError};
+use super::responses::{AccountReads, Reads};
 use super::AdminState;
 use crate::report;
-use crate::store::bindings::{self, PageCursor};
-use crate::store::channel_day::{self, GroupBy, StatsQuery};
+use crate::store::bindings::{self, BindingView, PageCursor};
+use crate::store::channel_day::{self, GroupBy, StatsQuery, StatsReport};
 use crate::store::jobs::{self, JobState};
 
 /// Proof that the request carries `Authorization: Bearer <admin.token>` (compared in constant time).
@@ -65,13 +66,20 @@ fn bearer_token(value: &str) -> Option<&str> {
         .then(|| token.trim_start_matches(' '))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     appid: Option<String>,
     card_id: Option<String>,
+    /// The first day (the accounts' local day), on or before `to`.
+    #[param(format = Date)]
     from: Option<String>,
+    #[param(format = Date)]
     to: Option<String>,
+    #[param(pattern = "^(channel|day)$")]
     by: Option<String>,
+    /// `csv`, or `Accept: text/csv`, for CSV.
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 
@@ -135,6 +143,12 @@ impl StatsParams {
 }
 
 /// GET /api/v1/stats/channels — the same query as `cardhook stats`.
+#[utoipa::path(get, path = "/api/v1/stats/channels", summary = "Channel funnel: the numbers of `cardhook stats`",
+    params(StatsParams),
+    responses(
+        (status = 200, description = "rows and totals", content(
+            (StatsReport = "application/json"), (String = "text/csv"))),
+        AccountReads))]
 pub async fn stats(
     _: AdminAuth,
     req: HttpRequest,
@@ -153,12 +167,18 @@ pub async fn stats(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AppIdParam {
+    /// The account; optional when one account is configured (or one has an app_secret).
     pub appid: Option<String>,
 }
 
 /// GET /api/v1/cards/{card_id}/codes/{code}
+#[utoipa::path(get, path = "/api/v1/cards/{card_id}/codes/{code}", summary = "Who holds a code",
+    params(("card_id" = String, Path), ("code" = String, Path), AppIdParam),
+    responses((status = 200, description = "the binding", body = BindingView),
+        (status = 404, description = "no binding", body = ErrorBody), Reads))]
 pub async fn binding(
     _: AdminAuth,
     path: web::Path<(String, String)>,
@@ -178,14 +198,29 @@ pub async fn binding(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     appid: Option<String>,
+    /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u64>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
+/// One page of a user's codes, and the cursor of the next (null on the last).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CodesPage {
+    codes: Vec<BindingView>,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
 /// GET /api/v1/users/{openid}/codes — newest first, `limit` (1..=500, default 50) and `cursor`.
+#[utoipa::path(get, path = "/api/v1/users/{openid}/codes", summary = "A user's codes, newest first, paginated",
+    params(("openid" = String, Path), PageParams),
+    responses((status = 200, description = "one page", body = CodesPage), AccountReads))]
 pub async fn user_codes(
     _: AdminAuth,
     openid: web::Path<String>,
@@ -219,24 +254,31 @@ pub async fn user_codes(
     .await?;
     let codes = bindings::with_members(&state.db, codes).await?;
     // Serialized as it is (not through `json!`, whose numbers are f64): an outer_id beyond 64 bits keeps its digits.
-    #[derive(serde::Serialize)]
-    struct CodesPage<T> {
-        codes: Vec<T>,
-        next_cursor: Option<String>,
-    }
     Ok(HttpResponse::Ok().json(CodesPage {
         codes,
         next_cursor: next.map(|c| c.encode()),
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobParams {
+    #[param(pattern = "^(pending|running|done|dead)$")]
     state: Option<String>,
+    /// At most 1000 are returned, whatever a larger limit asks (default 100).
+    #[param(default = 100, maximum = 18_446_744_073_709_551_615_u64)]
     limit: Option<u64>,
 }
 
+/// Jobs, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Jobs {
+    jobs: Vec<entity::job::Model>,
+}
+
 /// GET /api/v1/jobs?state=
+#[utoipa::path(get, path = "/api/v1/jobs", summary = "Activation jobs, newest first (mirrors `cardhook jobs list`)",
+    params(JobParams), responses((status = 200, description = "jobs", body = Jobs), Reads))]
 pub async fn job_list(
     _: AdminAuth,
     params: web::Query<JobParams>,
@@ -254,10 +296,15 @@ pub async fn job_list(
         })
         .transpose()?;
     let rows = jobs::list(&state.db, job_state, params.limit.unwrap_or(100).min(1000)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": rows })))
+    Ok(HttpResponse::Ok().json(Jobs { jobs: rows }))
 }
 
 /// POST /api/v1/jobs/{id}/retry — requeue a dead job.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", summary = "Requeue a dead job (mirrors `cardhook jobs retry`)",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "the requeued job", body = entity::job::Model),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 409, description = "the job is not dead", body = ErrorBody), Reads))]
 pub async fn job_retry(
     _: AdminAuth,
     id: web::Path<i64>,
@@ -276,13 +323,6 @@ pub async fn job_retry(
     let job = jobs::get(&state.db, id).await?;
     state.wake_worker.notify_one();
     Ok(HttpResponse::Ok().json(job))
-}
-
-/// GET /api/v1/openapi.json
-pub async fn openapi(_: AdminAuth) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(include_str!("openapi.json"))
 }
 
 #[cfg(test)]

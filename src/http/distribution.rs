@@ -6,17 +6,31 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::admin::{AdminAuth, AppIdParam};
-use super::error::HttpError;
+use super::error::{ErrorBody, HttpError};
+use super::json_body::JsonBody;
+use super::responses::{AccountReads, Reads, WeChatCalls};
 use super::AdminState;
-use crate::distribution::channels::{LandingPageOrder, NameChannel};
-use crate::distribution::codes::parse_codes;
-use crate::distribution::jssdk::{CardExtOrder, CardSignOrder, ConfigOrder};
+use crate::distribution::channels::{CreatedLandingPage, LandingPageOrder, NameChannel};
+use crate::distribution::codes::{parse_codes, CheckReport, DepositReport};
+use crate::distribution::jssdk::{
+    CardExtOrder, CardSignOrder, ChooseCardParams, ConfigOrder, ConfigParams, SignedCardExt,
+};
 use crate::distribution::messages::Whitelist;
-use crate::distribution::qrcode::{render_png, QrCodeOrder};
+use crate::distribution::qrcode::{render_png, CreatedQrCode, QrCodeOrder};
 use crate::distribution::DistributionError;
+use crate::store::channel::Channel;
 use crate::store::StoreError;
 
+/// The registered channels.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Channels {
+    channels: Vec<Channel>,
+}
+
 /// GET /api/v1/channels?appid
+#[utoipa::path(get, path = "/api/v1/channels",
+    summary = "The registered channels, oldest first (mirrors `cardhook channels list`)",
+    params(AppIdParam), responses((status = 200, description = "channels", body = Channels), AccountReads))]
 pub async fn list(
     _: AdminAuth,
     params: web::Query<AppIdParam>,
@@ -28,17 +42,17 @@ pub async fn list(
         .list(params.appid.as_deref())
         .await?;
     // Serialized as it is (not through `json!`, whose numbers are f64): an outer_id beyond 64 bits keeps its digits.
-    #[derive(serde::Serialize)]
-    struct Channels {
-        channels: Vec<crate::store::channel::Channel>,
-    }
     Ok(HttpResponse::Ok().json(Channels { channels }))
 }
 
 /// POST /api/v1/channels — name an outer_str / outer_id used elsewhere.
+#[utoipa::path(post, path = "/api/v1/channels",
+    summary = "Name a channel used outside cardhook (mirrors `cardhook channels name`); a registered one is renamed",
+    request_body = NameChannel,
+    responses((status = 201, description = "the channel", body = Channel), WeChatCalls))]
 pub async fn name(
     _: AdminAuth,
-    body: web::Json<NameChannel>,
+    body: JsonBody<NameChannel>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let channel = state
@@ -50,9 +64,13 @@ pub async fn name(
 }
 
 /// POST /api/v1/channels/qrcode
+#[utoipa::path(post, path = "/api/v1/channels/qrcode",
+    summary = "Create a card QR code with WeChat (/card/qrcode/create) and register its channel",
+    request_body = QrCodeOrder,
+    responses((status = 201, description = "the QR code and its channel", body = CreatedQrCode), WeChatCalls))]
 pub async fn qrcode(
     _: AdminAuth,
-    body: web::Json<QrCodeOrder>,
+    body: JsonBody<QrCodeOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let created = state
@@ -64,6 +82,11 @@ pub async fn qrcode(
 }
 
 /// GET /api/v1/channels/{id}/qrcode.png — the channel's QR code, rendered for print.
+#[utoipa::path(get, path = "/api/v1/channels/{id}/qrcode.png",
+    summary = "The channel's QR code as a printable PNG, rendered from WeChat's url",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "PNG", body = Vec<u8>, content_type = "image/png"),
+        (status = 404, description = "no such channel, or it has no QR code", body = ErrorBody), Reads))]
 pub async fn qrcode_png(
     _: AdminAuth,
     id: web::Path<i64>,
@@ -84,9 +107,13 @@ pub async fn qrcode_png(
 }
 
 /// POST /api/v1/channels/landingpage
+#[utoipa::path(post, path = "/api/v1/channels/landingpage",
+    summary = "Create a landing page (/card/landingpage/create) and register it as a channel",
+    request_body = LandingPageOrder,
+    responses((status = 201, description = "the page and its channel", body = CreatedLandingPage), WeChatCalls))]
 pub async fn landing_page(
     _: AdminAuth,
-    body: web::Json<LandingPageOrder>,
+    body: JsonBody<LandingPageOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let created = state
@@ -97,9 +124,10 @@ pub async fn landing_page(
     Ok(HttpResponse::Created().json(created))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CodesBody {
     appid: Option<String>,
+    #[schema(min_items = 1)]
     codes: Vec<String>,
 }
 
@@ -121,10 +149,15 @@ impl CodesBody {
 }
 
 /// POST /api/v1/cards/{card_id}/codes/deposit — the deposit report.
+#[utoipa::path(post, path = "/api/v1/cards/{card_id}/codes/deposit",
+    summary = "Deposit custom codes, 100 per call, resuming an interrupted deposit; then verify",
+    params(("card_id" = String, Path)), request_body = CodesBody,
+    responses((status = 200, description = "what was deposited and what WeChat lacks", body = DepositReport),
+        WeChatCalls))]
 pub async fn deposit(
     _: AdminAuth,
     card_id: web::Path<String>,
-    body: web::Json<CodesBody>,
+    body: JsonBody<CodesBody>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let codes = body.codes()?;
@@ -137,10 +170,14 @@ pub async fn deposit(
 }
 
 /// POST /api/v1/cards/{card_id}/codes/check — which codes WeChat lacks.
+#[utoipa::path(post, path = "/api/v1/cards/{card_id}/codes/check",
+    summary = "Which codes WeChat does not have (mirrors `cardhook codes check`)",
+    params(("card_id" = String, Path)), request_body = CodesBody,
+    responses((status = 200, description = "the check", body = CheckReport), WeChatCalls))]
 pub async fn check(
     _: AdminAuth,
     card_id: web::Path<String>,
-    body: web::Json<CodesBody>,
+    body: JsonBody<CodesBody>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let codes = body.codes()?;
@@ -152,7 +189,18 @@ pub async fn check(
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// A card's HTML for an mpnews message.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MpnewsHtml {
+    card_id: String,
+    content: String,
+}
+
 /// GET /api/v1/cards/{card_id}/mpnews-html?appid
+#[utoipa::path(get, path = "/api/v1/cards/{card_id}/mpnews-html",
+    summary = "The HTML that puts the card into a mpnews message (mirrors `cardhook mpnews-html`)",
+    params(("card_id" = String, Path), AppIdParam),
+    responses((status = 200, description = "the HTML", body = MpnewsHtml), WeChatCalls))]
 pub async fn mpnews_html(
     _: AdminAuth,
     card_id: web::Path<String>,
@@ -164,25 +212,46 @@ pub async fn mpnews_html(
         .messages()
         .mpnews_html(params.appid.as_deref(), &card_id)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "card_id": *card_id, "content": content })))
+    Ok(HttpResponse::Ok().json(MpnewsHtml {
+        card_id: card_id.into_inner(),
+        content,
+    }))
+}
+
+/// The test whitelist as set.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WhitelistSet {
+    openid: Vec<String>,
+    username: Vec<String>,
 }
 
 /// PUT /api/v1/testwhitelist — replaces the whole list.
+#[utoipa::path(put, path = "/api/v1/testwhitelist",
+    summary = "Replace the whole test whitelist: 1 to 10 OpenIDs and usernames together (mirrors `cardhook whitelist set`)",
+    request_body = Whitelist,
+    responses((status = 200, description = "the list now set", body = WhitelistSet), WeChatCalls))]
 pub async fn whitelist(
     _: AdminAuth,
-    body: web::Json<Whitelist>,
+    body: JsonBody<Whitelist>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let list = body.into_inner();
-    let answer = serde_json::json!({ "openid": list.openid, "username": list.username });
+    let answer = WhitelistSet {
+        openid: list.openid.clone(),
+        username: list.username.clone(),
+    };
     state.distribution.messages().set_whitelist(list).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
 /// POST /api/v1/jssdk/card-ext → `{card_id, card_ext}` for `wx.addCard`.
+#[utoipa::path(post, path = "/api/v1/jssdk/card-ext",
+    summary = "cardExt for wx.addCard, signed with the cached card api_ticket (reference §8.5)",
+    request_body = CardExtOrder,
+    responses((status = 200, description = "card_id and the cardExt string", body = SignedCardExt), WeChatCalls))]
 pub async fn card_ext(
     _: AdminAuth,
-    body: web::Json<CardExtOrder>,
+    body: JsonBody<CardExtOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok().json(
@@ -195,9 +264,13 @@ pub async fn card_ext(
 }
 
 /// POST /api/v1/jssdk/card-sign → the parameters of `wx.chooseCard`.
+#[utoipa::path(post, path = "/api/v1/jssdk/card-sign",
+    summary = "The parameters of wx.chooseCard with cardSign, signed with the cached card api_ticket",
+    request_body = CardSignOrder,
+    responses((status = 200, description = "the wx.chooseCard parameters", body = ChooseCardParams), WeChatCalls))]
 pub async fn card_sign(
     _: AdminAuth,
-    body: web::Json<CardSignOrder>,
+    body: JsonBody<CardSignOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok().json(
@@ -210,9 +283,13 @@ pub async fn card_sign(
 }
 
 /// POST /api/v1/jssdk/config → the parameters of `wx.config`.
+#[utoipa::path(post, path = "/api/v1/jssdk/config",
+    summary = "The parameters of wx.config, signed with the cached jsapi_ticket; the url's #fragment is not signed",
+    request_body = ConfigOrder,
+    responses((status = 200, description = "the wx.config parameters", body = ConfigParams), WeChatCalls))]
 pub async fn config(
     _: AdminAuth,
-    body: web::Json<ConfigOrder>,
+    body: JsonBody<ConfigOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok().json(state.distribution.jssdk().config(body.into_inner()).await?))

@@ -252,22 +252,34 @@ impl ResponseError for HttpError {
                 .content_type("text/html; charset=utf-8")
                 .body(html.clone());
         }
-        let mut body = serde_json::json!({
-            "error": self.reason(),
-            "message": self.to_string(),
-        });
-        match self {
+        let errcode = match self {
             // The till's refusals carry WeChat's errcode (DESIGN §4).
-            Self::Distribution(DistributionError::Refused { errcode, .. }) => {
-                body["errcode"] = (*errcode).into();
-            }
+            Self::Distribution(DistributionError::Refused { errcode, .. }) => Some(*errcode),
             Self::Distribution(DistributionError::MaybeConsumed) => {
-                body["errcode"] = crate::wechat_api::till::CONSUMED.into();
+                Some(crate::wechat_api::till::CONSUMED)
             }
-            _ => {}
-        }
-        response.json(body)
+            _ => None,
+        };
+        response.json(ErrorBody {
+            error: self.reason(),
+            message: self.to_string(),
+            errcode,
+        })
     }
+}
+
+/// Every refusal of the admin API (and the callback's): what went wrong, for programs and for people.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// A snake_case reason (`bad_param`, `not_found`, `unauthorized`, …).
+    pub error: &'static str,
+    pub message: String,
+    /// WeChat's errcode, on the till's refusals: 40099 consumed, 40127 deleted/gifting/expired/unavailable, 40056
+    /// or 40116 unknown code (absent for in_progress).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub errcode: Option<i64>,
 }
 
 #[cfg(test)]

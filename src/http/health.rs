@@ -4,16 +4,28 @@ use actix_web::{web, HttpResponse};
 use migration::{Migrator, MigratorTrait};
 
 use super::admin::AdminAuth;
-use super::error::HttpError;
+use super::error::{ErrorBody, HttpError};
 use super::AdminState;
 use crate::store::jobs;
 
+/// `{"status": "ok" | "ready"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    status: &'static str,
+}
+
 /// GET /healthz — the process is up (no authentication).
+#[utoipa::path(get, path = "/healthz", summary = "The process is up", security(()),
+    responses((status = 200, description = "alive", body = Status)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// GET /readyz — the database answers, its schema is current, and the last commit succeeded.
+#[utoipa::path(get, path = "/readyz", summary = "The database answers and migrations are current",
+    responses((status = 200, description = "ready", body = Status),
+        (status = 401, description = "no `Authorization: Bearer <admin.token>`, or the wrong token", body = ErrorBody),
+        (status = 503, description = "not ready", body = ErrorBody)))]
 pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpResponse, HttpError> {
     if let Some(reason) = state
         .storage_health
@@ -48,10 +60,13 @@ pub async fn readyz(_: AdminAuth, state: web::Data<AdminState>) -> Result<HttpRe
             "the last commit failed ({reason}); pushes get 503 until one succeeds"
         )));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
 /// GET /metrics — Prometheus text format; job gauges are read from the database at scrape time.
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus text format",
+    responses((status = 200, description = "metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = "no `Authorization: Bearer <admin.token>`, or the wrong token", body = ErrorBody)))]
 pub async fn metrics(_: AdminAuth, state: web::Data<AdminState>) -> HttpResponse {
     match jobs::count_by_state(&state.db).await {
         Ok(counts) => state.metrics.set_jobs(&counts),

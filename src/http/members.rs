@@ -4,11 +4,15 @@
 use actix_web::{web, HttpResponse};
 
 use super::admin::{AdminAuth, AppIdParam};
-use super::error::HttpError;
+use super::error::{ErrorBody, HttpError};
+use super::json_body;
+use super::responses::{AccountReads, Reads};
 use super::AdminState;
 use crate::members;
+use crate::members::import::ImportReport;
 use crate::members::sync::{self, NewValues};
 use crate::store::members as stored;
+use crate::store::members::MemberView;
 
 /// The account a request is for: `?appid`, or the one configured.
 fn account(state: &AdminState, named: Option<&str>) -> Result<String, HttpError> {
@@ -27,6 +31,10 @@ fn account(state: &AdminState, named: Option<&str>) -> Result<String, HttpError>
 }
 
 /// GET /api/v1/members/{member_no}[?appid]
+#[utoipa::path(get, path = "/api/v1/members/{member_no}", summary = "A member, and the card bound to it",
+    params(("member_no" = String, Path), AppIdParam),
+    responses((status = 200, description = "the member", body = MemberView),
+        (status = 404, description = "no such member, or no account for appid", body = ErrorBody), Reads))]
 pub async fn show(
     _: AdminAuth,
     member_no: web::Path<String>,
@@ -42,6 +50,11 @@ pub async fn show(
 
 /// POST /api/v1/members/import[?appid] with a `text/csv` body: 200 with the report, also when lines
 /// were rejected (they are listed); 400 when the file as a whole cannot be read.
+#[utoipa::path(post, path = "/api/v1/members/import",
+    summary = "Import members from a CSV (header: member_no, phone, and optionally name, bonus, balance, level)",
+    params(AppIdParam), request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "what happened to each line (rejected lines listed; the others imported in one transaction)", body = ImportReport),
+        AccountReads))]
 pub async fn import(
     _: AdminAuth,
     params: web::Query<AppIdParam>,
@@ -67,6 +80,11 @@ pub async fn import(
 /// PUT /api/v1/members/{member_no}[?appid] with `{"bonus"?, "balance"?, "record_bonus"?,
 /// "record_balance"?}`: sets the member's absolute points and balance (in fen) and queues their sync
 /// to WeChat; 202 with the member.
+#[utoipa::path(put, path = "/api/v1/members/{member_no}",
+    summary = "Set a member's points and balance; when its card is activated, queue their sync to WeChat",
+    params(("member_no" = String, Path), AppIdParam), request_body = NewValues,
+    responses((status = 202, description = "stored; the member as it now is (synced turns true once WeChat confirms)", body = MemberView),
+        (status = 404, description = "no such member, or no account for appid", body = ErrorBody), Reads))]
 pub async fn update(
     _: AdminAuth,
     member_no: web::Path<String>,
@@ -75,13 +93,9 @@ pub async fn update(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let appid = account(&state, params.appid.as_deref())?;
-    // The error names the field at fault (`bonus: invalid type: string "ten", expected i64`).
-    let values: NewValues =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-            .map_err(|e| HttpError::BadParam {
-                name: "body",
-                reason: e.to_string(),
-            })?;
+    // A field at fault is named (`bonus: invalid type: string "ten", expected i64`).
+    // Any Content-Type, as it always took; not UTF-8 is refused as JSON that does not parse.
+    let values: NewValues = json_body::read(&String::from_utf8_lossy(&body))?;
     let member = sync::set_values(&state.db, &appid, &member_no, values, state.clock.now()).await?;
     state.wake_worker.notify_one();
     tracing::info!(appid, "member points and balance set");

@@ -5,13 +5,21 @@ use actix_web::{web, HttpResponse};
 
 use super::admin::{AdminAuth, AppIdParam};
 use super::error::HttpError;
+use super::json_body::JsonBody;
+use super::responses::{AccountReads, WeChatCalls};
 use super::AdminState;
 use crate::distribution::messages::{FollowQrOrder, MassOrder, SendCardOrder};
+use crate::distribution::qrcode::CreatedQrCode;
+use crate::store::mass::MassSendView;
 
 /// POST /api/v1/channels/follow-qrcode → 201 `{channel, ticket, url, show_qrcode_url, expire_seconds}`.
+#[utoipa::path(post, path = "/api/v1/channels/follow-qrcode",
+    summary = "A follow QR code (/cgi-bin/qrcode/create) whose scan or follow sends the card; registered as a channel",
+    request_body = FollowQrOrder,
+    responses((status = 201, description = "the QR code and its channel", body = CreatedQrCode), WeChatCalls))]
 pub async fn follow_qrcode(
     _: AdminAuth,
-    body: web::Json<FollowQrOrder>,
+    body: JsonBody<FollowQrOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let created = state
@@ -22,22 +30,40 @@ pub async fn follow_qrcode(
     Ok(HttpResponse::Created().json(created))
 }
 
+/// A card sent to one customer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CardSent {
+    card_id: String,
+    sent: bool,
+}
+
 /// POST /api/v1/send/card → 200 `{"card_id", "sent": true}`.
+#[utoipa::path(post, path = "/api/v1/send/card",
+    summary = "A card to one customer in a customer-service message (within 48 hours of their last interaction)",
+    request_body = SendCardOrder,
+    responses((status = 200, description = "sent", body = CardSent), WeChatCalls))]
 pub async fn send_card(
     _: AdminAuth,
-    body: web::Json<SendCardOrder>,
+    body: JsonBody<SendCardOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let order = body.into_inner();
     let card_id = order.card_id.clone();
     state.distribution.messages().send_card(order).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "card_id": card_id, "sent": true })))
+    Ok(HttpResponse::Ok().json(CardSent {
+        card_id,
+        sent: true,
+    }))
 }
 
 /// POST /api/v1/mass → 201 the send as `mass list` shows it.
+#[utoipa::path(post, path = "/api/v1/mass",
+    summary = "A card to many in a mass message: a tag, OpenIDs, every follower, or a preview to one",
+    request_body = MassOrder,
+    responses((status = 201, description = "the send as `mass list` shows it", body = MassSendView), WeChatCalls))]
 pub async fn mass(
     _: AdminAuth,
-    body: web::Json<MassOrder>,
+    body: JsonBody<MassOrder>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let send = state
@@ -48,7 +74,15 @@ pub async fn mass(
     Ok(HttpResponse::Created().json(send))
 }
 
+/// The mass sends.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MassSends {
+    sends: Vec<MassSendView>,
+}
+
 /// GET /api/v1/mass?appid → `{"sends": […]}`, newest first.
+#[utoipa::path(get, path = "/api/v1/mass", summary = "The mass sends, newest first, with what WeChat reported",
+    params(AppIdParam), responses((status = 200, description = "the sends", body = MassSends), AccountReads))]
 pub async fn mass_list(
     _: AdminAuth,
     params: web::Query<AppIdParam>,
@@ -59,5 +93,5 @@ pub async fn mass_list(
         .messages()
         .mass_sends(params.appid.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sends": sends })))
+    Ok(HttpResponse::Ok().json(MassSends { sends }))
 }

@@ -8,8 +8,11 @@ pub mod distribution;
 pub mod error;
 pub mod feed;
 pub mod health;
+pub mod json_body;
 pub mod members;
 pub mod messages;
+pub mod openapi;
+pub mod responses;
 pub mod till;
 pub mod wechat;
 
@@ -149,7 +152,7 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
-        .route("/api/v1/openapi.json", web::get().to(admin::openapi))
+        .route("/api/v1/openapi.json", web::get().to(openapi::serve))
         .route("/api/v1/stats/channels", web::get().to(admin::stats))
         .route(
             "/api/v1/cards/{card_id}/codes/{code}",

@@ -33,7 +33,7 @@ pub enum ImportError {
 }
 
 /// What an import did, as printed and as the admin API answers (DESIGN §4).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub inserted: usize,
     pub updated: usize,
@@ -49,7 +49,7 @@ pub struct ImportReport {
     pub rejected_lines: Vec<RejectedLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RejectedLine {
     pub line: u64,
     pub reason: String,

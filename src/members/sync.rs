@@ -14,10 +14,12 @@ use entity::member::Model;
 
 /// What `PUT /api/v1/members/{member_no}` and `cardhook members update` set: absolute points and
 /// balance (in fen), and the texts of the change messages WeChat sends the customer.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewValues {
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub bonus: Option<i64>,
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub balance: Option<i64>,
     pub record_bonus: Option<String>,
     pub record_balance: Option<String>,

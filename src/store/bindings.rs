@@ -223,11 +223,12 @@ fn key(appid: &str, card_id: &CardId, code: &Code) -> sea_orm::Condition {
 
 /// A binding as shown (`cardhook binding`, the admin API): with the merchant's member the code is
 /// bound to, if any.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BindingView {
     #[serde(flatten)]
     pub binding: card_binding::Model,
     /// The channel's outer_id, a number of up to 60 digits.
+    #[schema(schema_with = crate::api_schema::outer_id)]
     pub outer_id: OuterId,
     pub member_no: Option<String>,
 }

@@ -18,7 +18,7 @@ pub const NOT_VERIFIED: &str = "CARD_STATUS_NOT_VERIFY";
 pub const DELETED: &str = "CARD_STATUS_DELETE";
 
 /// A card as `cardhook card list` and the admin API print it (DESIGN §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CardView {
     pub appid: String,
     pub card_id: String,

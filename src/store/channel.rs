@@ -55,14 +55,17 @@ pub struct NewChannel {
 
 /// A registered channel as cardhook shows it (`channels list`, the admin API): the row, its
 /// outer_id a number of up to 60 digits.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Channel {
     pub id: i64,
     pub appid: String,
+    /// Empty: every card of the account.
     pub card_id: String,
+    #[schema(schema_with = crate::api_schema::outer_id)]
     pub outer_id: OuterId,
     pub outer_str: String,
     pub name: String,
+    #[schema(pattern = "^(qrcode|qrcode_multiple|landingpage|named|follow_qrcode)$")]
     pub kind: String,
     pub qr_ticket: Option<String>,
     pub qr_url: Option<String>,

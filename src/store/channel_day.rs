@@ -16,7 +16,7 @@ use crate::wechat::events::UserGetCard;
 use crate::wechat::ids::{CardId, OuterId};
 
 /// The funnel counters of one channel.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     /// New cards received (restores excluded).
     pub got: i64,
@@ -242,30 +242,33 @@ pub struct StatsQuery {
 }
 
 /// One row of DESIGN §4's `stats/channels` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StatsRow {
     pub appid: String,
     pub card_id: String,
+    #[schema(schema_with = crate::api_schema::outer_id)]
     pub outer_id: OuterId,
     pub outer_str: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub day: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
     /// Distinct OpenIDs that got a card through the channel in the period.
     pub users: i64,
     /// The name the channel is registered under (`cardhook qrcode create`, `channels name`, …).
+    #[schema(required = true)]
     pub channel_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     #[serde(flatten)]
     pub counts: Counts,
     pub users: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StatsReport {
     pub rows: Vec<StatsRow>,
     pub totals: Totals,

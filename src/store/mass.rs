@@ -15,7 +15,7 @@ use crate::wechat::events::MassSendFinish;
 /// A mass send as `cardhook mass list` and the admin API print it (DESIGN §4). `status` is
 /// `submitted` until every message id was reported, then `sendsuccess` or the first failure;
 /// the counts add up what was reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MassSendView {
     pub id: i64,
     pub appid: String,

@@ -14,7 +14,7 @@ use super::published::{MemberCardChange, MemberPoints};
 use super::StoreError;
 
 /// A member as `cardhook members show` and the admin API print it (DESIGN §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub appid: String,
     pub member_no: String,

@@ -96,13 +96,18 @@ impl Filter {
 }
 
 /// A stored event as readers see it (DESIGN §4): `data` is the type's fields.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FeedEvent {
+    /// `evt_` and 32 hex digits, the same across redeliveries of the push that caused it; the webhook-id of its
+    /// deliveries.
     pub id: String,
+    /// Strictly increasing in commit order.
+    #[schema(minimum = 1)]
     pub seq: i64,
     #[serde(rename = "type")]
     pub kind: String,
     pub appid: String,
+    /// Unix seconds.
     pub occurred_at: i64,
     pub recorded_at: i64,
     pub data: serde_json::Value,

@@ -165,7 +165,7 @@ pub async fn row_or_start(
 }
 
 /// Where an endpoint stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointState {
     /// Not started yet: no instance ran it.
@@ -179,21 +179,26 @@ pub enum EndpointState {
 }
 
 /// An endpoint as `webhooks list` and `GET /api/v1/webhooks` show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     pub name: String,
     pub url: String,
     pub types: Vec<&'static str>,
+    #[schema(required = true)]
     pub appid: Option<String>,
     pub ordered: bool,
     pub state: EndpointState,
     /// The last seq it was given (or that its filter stepped over).
+    #[schema(required = true)]
     pub cursor: Option<i64>,
     /// Events after its cursor it has still to get (counted up to 10 000).
     pub lag: u64,
     pub attempts: i64,
+    #[schema(required = true)]
     pub next_attempt_at: Option<i64>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    #[schema(required = true)]
     pub last_attempt_at: Option<i64>,
 }
 

@@ -51,7 +51,7 @@ pub struct QrCode {
 }
 
 /// One card of a landing page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LandingCard {
     pub card_id: String,
     pub thumb_url: String,

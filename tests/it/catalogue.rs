@@ -17,7 +17,7 @@ use crate::support::{account_for, spawn_app, TestApp};
 
 const UPLOAD: &str = "/cgi-bin/media/uploadimg";
 
-/// The admin routes whose answers are checked against openapi.json here.
+/// The admin routes whose answers are checked against the OpenAPI document here.
 pub const CATALOGUE_PATHS: [&str; 2] = ["/api/v1/cards", "/api/v1/cards/{card_id}"];
 
 fn cards_dir() -> PathBuf {

@@ -27,8 +27,8 @@ fn cli_config(app: &TestApp) -> PathBuf {
     write_config(app.dir.path(), &db, &app.fake_wechat.uri(), "")
 }
 
-/// The answer's JSON; an admin answer of issue 8 is also checked against what openapi.json
-/// documents for its path and status.
+/// The answer's JSON; an admin answer of issue 8 is also checked against what the OpenAPI document
+/// says for its path and status.
 async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let got = response.status().as_u16();
     let path = response.url().path().to_owned();
@@ -39,8 +39,7 @@ async fn json_of(response: reqwest::Response, status: u16) -> Value {
         .iter()
         .find(|t| matches_template(t, &path))
     {
-        let spec: Value =
-            serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
+        let spec = cardhook::http::openapi::document();
         let schemas: Vec<&Value> = spec["paths"][*template]
             .as_object()
             .unwrap()
@@ -49,7 +48,7 @@ async fn json_of(response: reqwest::Response, status: u16) -> Value {
             .filter(|schema| !schema.is_null())
             .collect();
         assert_eq!(schemas.len(), 1, "{template} {status} is documented once");
-        crate::admin::check(&spec, schemas[0], &answer, &path);
+        crate::admin::check(spec, schemas[0], &answer, &path);
     }
     answer
 }

@@ -79,7 +79,7 @@ pub(crate) async fn bound_member() -> (TestApp, FakeMemberCards) {
     (app, cards)
 }
 
-/// PUT VIP-1's values: the status and the JSON answer, which is checked against openapi.json.
+/// PUT VIP-1's values: the status and the JSON answer, which is checked against the OpenAPI document.
 async fn put_member(app: &TestApp, body: Value) -> (u16, Value) {
     let response = app
         .admin_json(
@@ -292,6 +292,11 @@ async fn bad_updates_get_a_clear_error_and_change_nothing() {
             "balance must be between 0 and 2147483647",
         ),
         (json!({"bonus": "ten"}), 400, "bonus"),
+        (
+            json!({"bonus": 1.5}),
+            400,
+            "bonus: invalid type: floating point",
+        ),
         (json!({"bonus": 1, "points": 2}), 400, "points"),
     ] {
         let (got, error) = put_member(&app, body.clone()).await;
@@ -312,6 +317,18 @@ async fn bad_updates_get_a_clear_error_and_change_nothing() {
     let member = stored(&app.db).await;
     assert_eq!((member.bonus, member.revision), (100, 0));
     assert!(app.job_rows().await.iter().all(|j| j.state == "done"));
+}
+
+#[tokio::test]
+async fn a_whole_number_written_as_a_float_is_that_integer() {
+    // JSON Schema's `integer` (the API description's) takes 101.0; so does the code.
+    let (app, _cards) = bound_member().await;
+    let (status, shown) = put_member(&app, json!({"bonus": 101.0, "balance": 2.5e3})).await;
+    assert_eq!(
+        (status, shown["bonus"].clone(), shown["balance"].clone()),
+        (202, json!(101), json!(2500))
+    );
+    assert_eq!(stored(&app.db).await.bonus, 101);
 }
 
 #[tokio::test]

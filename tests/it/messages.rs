@@ -18,7 +18,7 @@ use crate::support::{account_for, spawn_app, TestApp};
 const CARD: &str = "pFOLLOW";
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 
-/// The admin routes whose answers are checked against openapi.json here.
+/// The admin routes whose answers are checked against the OpenAPI document here.
 pub const MESSAGE_PATHS: [&str; 3] = [
     "/api/v1/channels/follow-qrcode",
     "/api/v1/send/card",

@@ -21,7 +21,7 @@ use crate::support::fixtures::{assert_success, code_event_xml, get_card_xml};
 use crate::support::process::{run_cli, run_cli_ok, write_config};
 use crate::support::{account_for, spawn_app, spawn_app_on, TestApp};
 
-/// The admin paths of the till, checked against openapi.json here.
+/// The admin paths of the till, checked against the OpenAPI document here.
 pub const TILL_PATHS: [&str; 2] = ["/api/v1/codes/consume", "/api/v1/codes/{code}"];
 
 const CARD: &str = "pTillCard";

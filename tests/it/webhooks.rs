@@ -24,7 +24,7 @@ use crate::support::process::{push_to, run_cli_ok, sqlite_url, write_config, Ser
 use crate::support::webhook_sink::{Attempt, WebhookSink, SECRET};
 use crate::support::{account_for, spawn_app_with, TestApp};
 
-/// The admin routes of issue 33, whose answers are checked against openapi.json here and in
+/// The admin routes of issue 33, whose answers are checked against the OpenAPI document here and in
 /// `feed.rs` (every status they are asked for).
 pub const EVENTS_OUT_PATHS: [&str; 4] = [
     "/api/v1/events",
