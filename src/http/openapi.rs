@@ -1,5 +1,5 @@
 //! The admin API's OpenAPI document, served at `/api/v1/openapi.json`: generated from the handlers' own types
-//! and their `#[utoipa::path]`s, with the few rules between fields a derive cannot state (`RULES`).
+//! and their `#[utoipa::path]`s, with the few rules between fields a derive cannot state (`rules`).
 
 use std::sync::OnceLock;
 
