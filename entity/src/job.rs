@@ -16,7 +16,6 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     /// Versioned JSON.
     pub payload: String,
-    #[schema(pattern = "^(pending|running|done|dead)$")]
     pub state: String,
     pub attempts: i64,
     pub run_at: i64,

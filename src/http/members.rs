@@ -93,9 +93,13 @@ pub async fn update(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, HttpError> {
     let appid = account(&state, params.appid.as_deref())?;
-    // A field at fault is named (`bonus: invalid type: string "ten", expected i64`).
-    // Any Content-Type, as it always took; not UTF-8 is refused as JSON that does not parse.
-    let values: NewValues = json_body::read(&String::from_utf8_lossy(&body))?;
+    // Any Content-Type, as it always took. A field at fault is named (`bonus: invalid type: string
+    // "ten", expected i64`).
+    let text = std::str::from_utf8(&body).map_err(|e| HttpError::BadParam {
+        name: "body",
+        reason: format!("is not UTF-8: {e}"),
+    })?;
+    let values: NewValues = json_body::read(text)?;
     let member = sync::set_values(&state.db, &appid, &member_no, values, state.clock.now()).await?;
     state.wake_worker.notify_one();
     tracing::info!(appid, "member points and balance set");

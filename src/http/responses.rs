@@ -74,6 +74,22 @@ impl IntoResponses for WeChatCalls {
     }
 }
 
+/// What both of the till's routes may answer besides their own: 401, 410 (with WeChat's errcode), 502.
+pub struct TillCalls;
+
+impl IntoResponses for TillCalls {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        statuses(&[
+            ("401", UNAUTHORIZED),
+            (
+                "410",
+                "deleted by its holder, being gifted, expired or unavailable (errcode 40127)",
+            ),
+            ("502", "WeChat refused otherwise or could not be reached"),
+        ])
+    }
+}
+
 /// Only the bearer token can be wrong, or storage unavailable: 401, 503.
 pub struct Unauthorized;
 

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::admin::AdminAuth;
 use super::error::{ErrorBody, HttpError};
 use super::json_body::JsonBody;
+use super::responses::TillCalls;
 use super::AdminState;
 use crate::distribution::till::{CodeCheck, ConsumeAnswer, ConsumeOrder};
 
@@ -30,19 +31,17 @@ pub struct ConsumeBody {
 }
 
 /// POST /api/v1/codes/consume — 200 with the consumed code (also for a retry with the same key);
-/// 409 consumed already (or a consume with the key in progress), 410 deleted/expired/unavailable,
-/// 404 unknown code; WeChat's errcode in the body.
+/// 409 consumed already, 410 deleted/expired/unavailable, 404 unknown code (WeChat's errcode in the
+/// body); 503 while a consume with the same key is in progress.
 #[utoipa::path(post, path = "/api/v1/codes/consume", summary = "Consume a code at the till, once per idempotency key",
     description = "A retry with the same key answers what the first request did, on any instance; the code is consumed and counted once.",
     request_body = ConsumeBody,
     responses((status = 200, description = "consumed (now, or by the first request with this key)", body = ConsumeAnswer),
         (status = 400, description = "bad body: code missing, idempotency_key not 1–64 of letters, digits and -_.:, the key used for another code, or the account not named", body = ErrorBody),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no such code (errcode 40056 or 40116), or no such account", body = ErrorBody),
         (status = 409, description = "consumed already (errcode 40099)", body = ErrorBody),
-        (status = 410, description = "deleted by its holder, being gifted, expired or unavailable (errcode 40127)", body = ErrorBody),
-        (status = 502, description = "WeChat refused otherwise or could not be reached", body = ErrorBody),
-        (status = 503, description = "storage or credentials unavailable, or a consume with this key in progress (in_progress): retry after Retry-After", body = ErrorBody)))]
+        (status = 503, description = "storage or credentials unavailable, or a consume with this key in progress (in_progress): retry after Retry-After", body = ErrorBody),
+        TillCalls))]
 pub async fn consume(
     _: AdminAuth,
     body: JsonBody<ConsumeBody>,
@@ -75,11 +74,9 @@ pub struct CheckParams {
     params(("code" = String, Path), CheckParams),
     responses((status = 200, description = "the code (a consumed code: status CONSUMED, can_consume false)", body = CodeCheck),
         (status = 400, description = "the account not named", body = ErrorBody),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no such code, or no such account", body = ErrorBody),
-        (status = 410, description = "deleted, being gifted, expired or unavailable (errcode 40127)", body = ErrorBody),
-        (status = 502, description = "WeChat refused otherwise or could not be reached", body = ErrorBody),
-        (status = 503, description = "storage or credentials unavailable; retry", body = ErrorBody)))]
+        (status = 503, description = "storage or credentials unavailable; retry", body = ErrorBody),
+        TillCalls))]
 pub async fn check(
     _: AdminAuth,
     code: web::Path<String>,

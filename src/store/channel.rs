@@ -65,7 +65,6 @@ pub struct Channel {
     pub outer_id: OuterId,
     pub outer_str: String,
     pub name: String,
-    #[schema(pattern = "^(qrcode|qrcode_multiple|landingpage|named|follow_qrcode)$")]
     pub kind: String,
     pub qr_ticket: Option<String>,
     pub qr_url: Option<String>,

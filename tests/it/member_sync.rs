@@ -306,6 +306,20 @@ async fn bad_updates_get_a_clear_error_and_change_nothing() {
             "{body}: {error}"
         );
     }
+    // Not UTF-8 inside a string (any Content-Type is read, as JSON).
+    let not_utf8 = app
+        .client
+        .put(format!(
+            "http://{}/api/v1/members/VIP-1?appid={}",
+            app.admin_addr,
+            appid()
+        ))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .body(b"{\"bonus\": 1, \"record_bonus\": \"\xff\"}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_utf8.status(), 400);
     let missing = app
         .admin_json(
             Method::PUT,
