@@ -85,7 +85,8 @@ COOKIE=$(curl -s -o /dev/null -D - -d "token=$TOKEN" http://127.0.0.1:18681/dash
     | awk -F'[ ;]' 'tolower($1) == "set-cookie:" {print $2}')
 [ -n "$COOKIE" ] || { echo "sign-in failed" >&2; exit 1; }
 for page in "funnel?period=7" "funnel?period=90" "funnel?period=90&appid=$APPID" "members?period=90" \
-    "members?period=90&appid=$APPID" "health" "funnel.csv?period=7" "funnel.csv?period=90"; do
+    "members?period=90&appid=$APPID" "health" "funnel.csv?period=7" "funnel.csv?period=30" "funnel.csv?period=90" \
+    "funnel.csv?period=7&appid=$APPID"; do
     times=()
     for _ in 1 2 3 4 5; do
         times+=("$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Cookie: $COOKIE" "http://127.0.0.1:18681/dashboard/$page")")
@@ -103,4 +104,6 @@ EXPLAIN QUERY PLAN SELECT (created_at - 1) / 86400 AS day, COUNT(*) FROM member 
 EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(CASE WHEN wechat_bonus = bonus AND wechat_balance = balance THEN 1 ELSE 0 END) FROM member WHERE appid = 'a' AND code IS NOT NULL;
 EXPLAIN QUERY PLAN SELECT COUNT(*) FROM member WHERE appid = 'a';
 EXPLAIN QUERY PLAN SELECT id FROM card_event ORDER BY id DESC LIMIT 20;
+EXPLAIN QUERY PLAN SELECT appid, card_id, outer_id, outer_str, COUNT(DISTINCT openid) FROM card_binding
+    WHERE appid || '' = 'a' AND got_day >= '2026-09-01' AND got_day <= '2026-12-01' GROUP BY 1, 2, 3, 4;
 SQL

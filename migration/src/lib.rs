@@ -15,6 +15,7 @@ mod m20261207_000010_events_out;
 mod m20261207_000011_till;
 mod m20261207_000012_card_life;
 mod m20261207_000013_dashboard;
+mod m20261207_000014_stats_users_index;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_till::Migration),
             Box::new(m20261207_000012_card_life::Migration),
             Box::new(m20261207_000013_dashboard::Migration),
+            Box::new(m20261207_000014_stats_users_index::Migration),
         ]
     }
 }

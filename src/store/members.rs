@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use entity::member::{self, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 use serde::Serialize;
 
@@ -567,24 +568,22 @@ pub struct MembersOverview {
     pub drifted: i64,
 }
 
-/// [`MembersOverview`] of `appid`'s members: a count over an index, then the bound members alone
-/// through `idx_member_sync` (the bound members' points and balance, both sides: no row is read).
+/// [`MembersOverview`] of `appid`'s members: a count over an index and, at once (on a pool, on
+/// another connection), the bound members alone through `idx_member_sync` (the bound members'
+/// points and balance, both sides: no row is read).
 pub async fn overview(
     db: &impl ConnectionTrait,
     appid: &str,
 ) -> Result<MembersOverview, StoreError> {
     use sea_orm::{PaginatorTrait, QuerySelect};
-    let members = Entity::find()
-        .filter(Column::Appid.eq(appid))
-        .count(db)
-        .await?;
+    let members = Entity::find().filter(Column::Appid.eq(appid)).count(db);
     // SUM over bigint is numeric on PostgreSQL: cast back.
     let sum = |condition: &str| {
         Expr::cust(format!(
             "CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)"
         ))
     };
-    let counts: Option<(i64, Option<i64>, Option<i64>)> = Entity::find()
+    let counts = Entity::find()
         .select_only()
         .column_as(Expr::cust("COUNT(*)"), "bound")
         .column_as(
@@ -597,9 +596,9 @@ pub async fn overview(
         )
         .filter(Column::Appid.eq(appid))
         .filter(Column::Code.is_not_null())
-        .into_tuple()
-        .one(db)
-        .await?;
+        .into_tuple::<(i64, Option<i64>, Option<i64>)>()
+        .one(db);
+    let (members, counts) = futures_util::try_join!(members, counts)?;
     let (bound, in_sync, drifted) = counts.unwrap_or_default();
     Ok(MembersOverview {
         members: i64::try_from(members).unwrap_or(i64::MAX),
@@ -610,35 +609,37 @@ pub async fn overview(
 }
 
 /// How many of `appid`'s members were imported (or made at a binding) on each of `days` days from
-/// `start` (unix seconds, a local midnight): one grouped query through `idx_member_created`
-/// (appid, created_at); a fixed UTC offset makes every day 86 400 seconds.
+/// `start` (unix seconds, a local midnight; a fixed UTC offset makes every day 86 400 seconds), in
+/// one statement of a COUNT per day, each a range of `idx_member_created` (appid, created_at)
+/// counted in place. Grouping the period's entries by a computed day sorted them all first: 0.55 s
+/// for 90 days of 655 000 imports, against 0.04 s.
 pub async fn imported_by_day(
     db: &impl ConnectionTrait,
     appid: &str,
     start: i64,
     days: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    use sea_orm::QuerySelect;
-    let end = start + 86_400 * i64::try_from(days).unwrap_or(0);
-    // `start` is a number cardhook computed, written into the SQL as one (no text reaches it).
-    let day = Expr::cust(format!("(created_at - {start}) / 86400"));
-    let counts: Vec<(i64, i64)> = Entity::find()
-        .select_only()
-        .column_as(day.clone(), "day")
-        // COUNT(*): the index alone answers (no row is read).
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(Column::Appid.eq(appid))
-        .filter(Column::CreatedAt.gte(start))
-        .filter(Column::CreatedAt.lt(end))
-        .group_by(day)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut by_day = vec![0; days];
-    for (day, n) in counts {
-        if let Some(slot) = usize::try_from(day).ok().and_then(|d| by_day.get_mut(d)) {
-            *slot += n;
-        }
+    use sea_orm::sea_query::{Alias, Query, SubQueryStatement};
+    if days == 0 {
+        return Ok(Vec::new());
     }
-    Ok(by_day)
+    let mut select = Query::select();
+    for (day, from) in (start..).step_by(86_400).take(days).enumerate() {
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Entity)
+            .and_where(Column::Appid.eq(appid))
+            .and_where(Column::CreatedAt.gte(from))
+            .and_where(Column::CreatedAt.lt(from + 86_400))
+            .to_owned();
+        let count = Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count)));
+        select.expr_as(count, Alias::new(format!("d{day}")));
+    }
+    let row = db
+        .query_one(&select)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the day counts".to_owned()))?;
+    (0..days)
+        .map(|day| Ok(row.try_get_by_index::<i64>(day)?))
+        .collect()
 }

@@ -31,6 +31,7 @@ mod rejections;
 mod scale_out;
 mod secrets;
 mod shutdown;
+mod stats;
 mod support;
 mod till;
 mod unparsed;

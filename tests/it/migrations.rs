@@ -7,19 +7,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
 
-use crate::support::backend::{TestDatabase, BOTH};
-
-/// A new, empty database of `backend`, connected with the default settings.
-async fn fresh_database(
-    backend: crate::support::backend::Backend,
-    dir: &std::path::Path,
-) -> (TestDatabase, sea_orm::DatabaseConnection) {
-    let test_db = TestDatabase::create(backend, dir).await;
-    let mut settings = Settings::defaults().unwrap();
-    settings.database.url = SecretString::from(test_db.url.clone());
-    let db = store::connect(&settings.database).await.unwrap();
-    (test_db, db)
-}
+use crate::support::backend::{fresh_database, TestDatabase, BOTH};
 
 #[tokio::test]
 async fn migrations_go_up_and_down_and_entities_match() {

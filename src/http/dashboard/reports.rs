@@ -128,11 +128,11 @@ pub async fn members_page(
     };
     let days = period.days();
     let start = day_start(period.from, state.dashboard.offset);
-    let read = async {
+    let member_counts = async {
         let mut overview = members::MembersOverview::default();
         let mut imported = vec![0; days.len()];
         for appid in &appids {
-            // Two reads on two of the pool's connections at once: the page waits for the longer.
+            // The reads run at once, each on a connection of the pool: the page waits for the longest.
             let (one, by_day) = futures_util::try_join!(
                 members::overview(&state.db, appid),
                 members::imported_by_day(&state.db, appid, start, days.len()),
@@ -145,10 +145,10 @@ pub async fn members_page(
                 *sum += n;
             }
         }
-        let rows = channel_day::rows(&state.db, &query).await?;
-        Ok::<_, StoreError>((overview, imported, rows))
+        Ok::<_, StoreError>((overview, imported))
     };
-    let (overview, imported, rows) = read.await.map_err(|e| unavailable(&state, "members", &e))?;
+    let read = futures_util::try_join!(member_counts, channel_day::rows(&state.db, &query));
+    let ((overview, imported), rows) = read.map_err(|e| unavailable(&state, "members", &e))?;
     let days = days
         .into_iter()
         .zip(imported)

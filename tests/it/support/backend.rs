@@ -161,3 +161,15 @@ impl Drop for ScratchPostgres {
         let _ = self.server.wait();
     }
 }
+
+/// A new, empty database of `backend`, connected with the default settings.
+pub async fn fresh_database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (TestDatabase, sea_orm::DatabaseConnection) {
+    let test_db = TestDatabase::create(backend, dir).await;
+    let mut settings = cardhook::config::Settings::defaults().unwrap();
+    settings.database.url = secrecy::SecretString::from(test_db.url.clone());
+    let db = cardhook::store::connect(&settings.database).await.unwrap();
+    (test_db, db)
+}
