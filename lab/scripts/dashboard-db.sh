@@ -100,10 +100,10 @@ sqlite3 "$WORK/big.db" <<SQL
 EXPLAIN QUERY PLAN SELECT * FROM channel_day WHERE day >= '2026-09-01' AND day <= '2026-12-01';
 EXPLAIN QUERY PLAN SELECT kind, state, COUNT(id) FROM job WHERE state IN ('pending','running','dead') GROUP BY kind, state;
 EXPLAIN QUERY PLAN SELECT MIN(run_at) FROM job WHERE state = 'pending' AND run_at <= 1;
-EXPLAIN QUERY PLAN SELECT (created_at - 1) / 86400 AS day, COUNT(*) FROM member WHERE appid = 'a' AND created_at >= 1 AND created_at < 2 GROUP BY day;
+EXPLAIN QUERY PLAN SELECT (SELECT COUNT(*) FROM member WHERE appid = 'a' AND created_at >= 1 AND created_at < 2) AS d0;
 EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(CASE WHEN wechat_bonus = bonus AND wechat_balance = balance THEN 1 ELSE 0 END) FROM member WHERE appid = 'a' AND code IS NOT NULL;
 EXPLAIN QUERY PLAN SELECT COUNT(*) FROM member WHERE appid = 'a';
 EXPLAIN QUERY PLAN SELECT id FROM card_event ORDER BY id DESC LIMIT 20;
 EXPLAIN QUERY PLAN SELECT appid, card_id, outer_id, outer_str, COUNT(DISTINCT openid) FROM card_binding
-    WHERE appid || '' = 'a' AND got_day >= '2026-09-01' AND got_day <= '2026-12-01' GROUP BY 1, 2, 3, 4;
+    WHERE (appid || '') = 'a' AND got_day BETWEEN '2026-09-01' AND '2026-12-01' GROUP BY 1, 2, 3, 4;
 SQL

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use entity::{card_binding, channel_day};
 use sea_orm::sea_query::{BinOper, Expr, ExprTrait, OnConflict, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select,
+};
 use serde::Serialize;
 
 use super::channel::ChannelNames;
@@ -277,16 +279,13 @@ pub struct StatsReport {
 type GroupKey = (String, String, OuterId, String, Option<String>);
 
 /// The one statistics query behind `cardhook stats` and the admin API.
-/// Its reads run at once (on a pool, each on a connection of its own): counting distinct users is
-/// most of the work, per channel and in all.
+/// Counting distinct users is most of the work: per channel and in all, at once (on a pool, two
+/// connections; no more, the pool serves the writes too).
 pub async fn stats(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<StatsReport, StoreError> {
     let by_day = q.by == GroupBy::Day;
-    let (counters, users, all_users, names) = futures_util::try_join!(
-        async { Ok::<_, StoreError>(counter_rows(q).all(db).await?) },
-        user_counts(db, q),
-        distinct_users(db, q),
-        ChannelNames::load(db, q.appid.as_deref()),
-    )?;
+    let counters = counter_rows(q).all(db).await?;
+    let names = ChannelNames::load(db, q.appid.as_deref()).await?;
+    let (users, all_users) = futures_util::try_join!(user_counts(db, q), distinct_users(db, q))?;
     let mut groups: BTreeMap<GroupKey, (Counts, i64)> = BTreeMap::new();
     for row in counters {
         let day = by_day.then(|| row.day.clone());
@@ -386,13 +385,15 @@ fn counter_rows(q: &StatsQuery) -> Select<channel_day::Entity> {
     select
 }
 
-/// The bindings got in `q`'s days, for its account and card. With a day bound they are found
-/// through `idx_card_binding_day`: the account and card are then compared as `col || ''`,
-/// which no index serves, or SQLite (without statistics: cardhook never runs ANALYZE) would walk
-/// all of an account's bindings by `idx_card_binding_openid` rather than a week's by day.
-fn binding_rows(q: &StatsQuery) -> Select<card_binding::Entity> {
+/// The bindings got in `q`'s days, for its account and card. On SQLite, with a day bound, they are
+/// found through `idx_card_binding_day`: SQLite has no statistics (cardhook never runs ANALYZE)
+/// and would rather walk all of an account's bindings by `idx_card_binding_openid` than a week's
+/// by day, so the account and card are compared as `col || ''`, which no index serves, and an
+/// open end is closed (SQLite deems a range open at one end too wide for the index). PostgreSQL
+/// has statistics and chooses for itself.
+fn binding_rows(q: &StatsQuery, backend: DbBackend) -> Select<card_binding::Entity> {
     use card_binding::Column as C;
-    let by_day = q.from.is_some() || q.to.is_some();
+    let by_day = backend == DbBackend::Sqlite && (q.from.is_some() || q.to.is_some());
     let column = |column: C| match by_day {
         true => Expr::col(column).binary(BinOper::Custom("||"), ""),
         false => Expr::col(column),
@@ -404,39 +405,41 @@ fn binding_rows(q: &StatsQuery) -> Select<card_binding::Entity> {
     if let Some(card_id) = &q.card_id {
         select = select.filter(column(C::CardId).eq(card_id.as_str()));
     }
+    let (from, to) = (q.from.map(|d| d.to_string()), q.to.map(|d| d.to_string()));
     if by_day {
-        // Both ends, the open one as the farthest day: SQLite deems a range open at one end too
-        // wide to be worth the index.
-        let from = q
-            .from
-            .map_or_else(|| FIRST_DAY.to_owned(), |day| day.to_string());
-        let to =
-            q.to.map_or_else(|| LAST_DAY.to_owned(), |day| day.to_string());
-        select = select.filter(C::GotDay.between(from, to));
+        let from = from.unwrap_or_default();
+        let to = to.unwrap_or_else(|| AFTER_EVERY_DAY.to_owned());
+        return select.filter(C::GotDay.between(from, to));
+    }
+    if let Some(from) = from {
+        select = select.filter(C::GotDay.gte(from));
+    }
+    if let Some(to) = to {
+        select = select.filter(C::GotDay.lte(to));
     }
     select
 }
 
-/// The ends of every `got_day` (`YYYY-MM-DD`).
-const FIRST_DAY: &str = "0000-01-01";
-const LAST_DAY: &str = "9999-12-31";
+/// Sorts (in SQLite's BINARY order) after every `got_day`: digits, `-` and `+` are below `~`.
+const AFTER_EVERY_DAY: &str = "~";
 
 /// Distinct users per channel (and day): counted in SQL, the bindings can be millions.
 async fn user_counts(
     db: &impl ConnectionTrait,
     q: &StatsQuery,
 ) -> Result<Vec<(String, String, String, String, String, i64)>, StoreError> {
-    Ok(users_by_channel(q).into_tuple().all(db).await?)
+    let backend = db.get_database_backend();
+    Ok(users_by_channel(q, backend).into_tuple().all(db).await?)
 }
 
-fn users_by_channel(q: &StatsQuery) -> Select<card_binding::Entity> {
+fn users_by_channel(q: &StatsQuery, backend: DbBackend) -> Select<card_binding::Entity> {
     use card_binding::Column as C;
     let day_expr = if q.by == GroupBy::Day {
         Expr::col(C::GotDay)
     } else {
         Expr::value("")
     };
-    let mut select = binding_rows(q)
+    let mut select = binding_rows(q, backend)
         .select_only()
         .column(C::Appid)
         .column(C::CardId)
@@ -455,12 +458,13 @@ fn users_by_channel(q: &StatsQuery) -> Select<card_binding::Entity> {
 }
 
 async fn distinct_users(db: &impl ConnectionTrait, q: &StatsQuery) -> Result<i64, StoreError> {
-    let count: Option<i64> = users_in_all(q).into_tuple().one(db).await?;
+    let backend = db.get_database_backend();
+    let count: Option<i64> = users_in_all(q, backend).into_tuple().one(db).await?;
     Ok(count.unwrap_or(0))
 }
 
-fn users_in_all(q: &StatsQuery) -> Select<card_binding::Entity> {
-    binding_rows(q).select_only().column_as(
+fn users_in_all(q: &StatsQuery, backend: DbBackend) -> Select<card_binding::Entity> {
+    binding_rows(q, backend).select_only().column_as(
         Expr::col(card_binding::Column::Openid).count_distinct(),
         "users",
     )
@@ -469,7 +473,7 @@ fn users_in_all(q: &StatsQuery) -> Select<card_binding::Entity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::{DbBackend, QueryTrait, Statement};
+    use sea_orm::{QueryTrait, Statement};
 
     /// SQLite's plan for `select`, one line per step.
     async fn plan(
@@ -512,7 +516,8 @@ mod tests {
                         to,
                         by,
                     };
-                    for select in [users_by_channel(&q), users_in_all(&q)] {
+                    let sqlite = DbBackend::Sqlite;
+                    for select in [users_by_channel(&q, sqlite), users_in_all(&q, sqlite)] {
                         let plan = plan(&db, select).await;
                         assert!(
                             plan.contains("USING INDEX idx_card_binding_day (got_day"),

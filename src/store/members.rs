@@ -568,8 +568,8 @@ pub struct MembersOverview {
     pub drifted: i64,
 }
 
-/// [`MembersOverview`] of `appid`'s members: a count over an index and, at once (on a pool, on
-/// another connection), the bound members alone through `idx_member_sync` (the bound members'
+/// [`MembersOverview`] of `appid`'s members: a count over an index and, at once (on a pool, on a
+/// second connection), the bound members alone through `idx_member_sync` (the bound members'
 /// points and balance, both sides: no row is read).
 pub async fn overview(
     db: &impl ConnectionTrait,

@@ -125,6 +125,34 @@ async fn users_are_counted_for_an_account_a_card_and_a_period() {
             "{backend:?}"
         );
         assert_eq!(users(None, None, None, None).await.1, 5, "{backend:?}");
+        // By day: a user once a day per channel.
+        let q = channel_day::StatsQuery {
+            appid: Some("wxa".into()),
+            card_id: Some("pA".into()),
+            from: day(1),
+            to: day(3),
+            by: channel_day::GroupBy::Day,
+        };
+        let report = channel_day::stats(&db, &q).await.unwrap();
+        let mut by_day: Vec<(String, Option<String>, i64)> = report
+            .rows
+            .into_iter()
+            .map(|row| (row.outer_str, row.day, row.users))
+            .collect();
+        by_day.sort();
+        let at = |outer: &str, d: &str, n| (outer.to_owned(), Some(d.to_owned()), n);
+        assert_eq!(
+            (by_day, report.totals.users),
+            (
+                vec![
+                    at("desk", "2026-12-03", 1),
+                    at("poster", "2026-12-01", 1),
+                    at("poster", "2026-12-02", 2)
+                ],
+                2
+            ),
+            "{backend:?}"
+        );
         db.close().await.unwrap();
         test_db.drop_database().await;
     }
@@ -172,6 +200,16 @@ async fn members_imported_are_counted_on_their_day() {
             vec![0, 1, 0],
             "{backend:?}"
         );
+        // The longest period the dashboard reads: a day in it, the one after it not.
+        let year = members::imported_by_day(&db, "wxa", start - 363 * 86_400, 366)
+            .await
+            .unwrap();
+        assert_eq!(
+            (year.len(), year[362], year[363], year[365]),
+            (366, 1, 2, 3),
+            "{backend:?}"
+        );
+        assert_eq!(year.iter().sum::<i64>(), 6, "{backend:?}");
         assert!(members::imported_by_day(&db, "wxa", start, 0)
             .await
             .unwrap()

@@ -128,27 +128,30 @@ pub async fn members_page(
     };
     let days = period.days();
     let start = day_start(period.from, state.dashboard.offset);
-    let member_counts = async {
+    // Two reads at a time, each on a connection of the pool (no more: it serves the writes too).
+    let read = async {
         let mut overview = members::MembersOverview::default();
         let mut imported = vec![0; days.len()];
         for appid in &appids {
-            // The reads run at once, each on a connection of the pool: the page waits for the longest.
-            let (one, by_day) = futures_util::try_join!(
-                members::overview(&state.db, appid),
-                members::imported_by_day(&state.db, appid, start, days.len()),
-            )?;
+            let one = members::overview(&state.db, appid).await?;
             overview.members += one.members;
             overview.bound += one.bound;
             overview.in_sync += one.in_sync;
             overview.drifted += one.drifted;
-            for (sum, n) in imported.iter_mut().zip(by_day) {
-                *sum += n;
-            }
         }
-        Ok::<_, StoreError>((overview, imported))
+        let imports = async {
+            for appid in &appids {
+                let by_day = members::imported_by_day(&state.db, appid, start, days.len()).await?;
+                for (sum, n) in imported.iter_mut().zip(by_day) {
+                    *sum += n;
+                }
+            }
+            Ok::<_, StoreError>(())
+        };
+        let ((), rows) = futures_util::try_join!(imports, channel_day::rows(&state.db, &query))?;
+        Ok::<_, StoreError>((overview, imported, rows))
     };
-    let read = futures_util::try_join!(member_counts, channel_day::rows(&state.db, &query));
-    let ((overview, imported), rows) = read.map_err(|e| unavailable(&state, "members", &e))?;
+    let (overview, imported, rows) = read.await.map_err(|e| unavailable(&state, "members", &e))?;
     let days = days
         .into_iter()
         .zip(imported)
