@@ -494,7 +494,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_period_s_users_are_read_from_the_day_index_alone() {
+    async fn a_period_s_users_are_found_through_the_day_index() {
         use migration::MigratorTrait;
         let db = sea_orm::Database::connect("sqlite::memory:")
             .await
