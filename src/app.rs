@@ -111,7 +111,11 @@ impl App {
         let (db, sqlite_writer) = match database_file.clone() {
             Some(file) => {
                 let (turns, requests) = store::db::turns();
-                (Db::with_turns(conn.clone(), turns), Some((file, requests)))
+                let writes = store::turn_connection(&settings.database)?;
+                (
+                    Db::with_turns(conn.clone(), writes, turns),
+                    Some((file, requests)),
+                )
             }
             None => (Db::new(conn.clone()), None),
         };

@@ -1,8 +1,10 @@
 //! The database handle `serve` works through: sea-orm's connection and, on SQLite, turns on the
 //! one writer. A write asks the writer thread's queue for a turn and runs when the writer holds no
 //! transaction, so it never waits on SQLite's busy handler; the writer writes nothing until the
-//! turn is handed back (`ingest::sqlite` grants turns between its batches). Reads need no turn.
-//! Without a writer (PostgreSQL, the CLI) it is the connection alone.
+//! turn is handed back (`ingest::sqlite` grants turns between its batches). A write with a turn
+//! runs on a connection of its own (`store::turn_connection`), which no read holds: it never waits
+//! for the pool while the writer waits for it. Reads need no turn and use the pool. Without a
+//! writer (PostgreSQL, the CLI) it is the pool alone.
 
 use std::time::Duration;
 
@@ -18,7 +20,14 @@ use super::StoreError;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
-    turns: Option<Turns>,
+    turns: Option<TurnTaking>,
+}
+
+/// The writer's turns, and the connection the writes that hold one run on.
+#[derive(Clone, Debug)]
+struct TurnTaking {
+    turns: Turns,
+    conn: DatabaseConnection,
 }
 
 impl Db {
@@ -27,11 +36,14 @@ impl Db {
         Self { conn, turns: None }
     }
 
-    /// A connection whose writes take turns on the SQLite writer.
-    pub fn with_turns(conn: DatabaseConnection, turns: Turns) -> Self {
+    /// A pool whose writes take turns on the SQLite writer, and run on `writes` once they hold one.
+    pub fn with_turns(conn: DatabaseConnection, writes: DatabaseConnection, turns: Turns) -> Self {
         Self {
             conn,
-            turns: Some(turns),
+            turns: Some(TurnTaking {
+                turns,
+                conn: writes,
+            }),
         }
     }
 
@@ -40,16 +52,19 @@ impl Db {
         &self.conn
     }
 
-    /// The writer's turn, if there is a writer and it still runs.
-    async fn turn(&self) -> Option<Turn> {
-        self.turns.as_ref()?.take().await
+    /// The writer's turn, if there is a writer and it still runs, and the connection to write on.
+    async fn turn(&self) -> (Option<Turn>, &DatabaseConnection) {
+        match &self.turns {
+            Some(taking) => (taking.turns.take().await, &taking.conn),
+            None => (None, &self.conn),
+        }
     }
 
-    /// The writer's turn for a statement that may write; none for a read.
-    async fn turn_for(&self, sql: &str) -> Option<Turn> {
+    /// The writer's turn for a statement that may write; none for a read (on the pool).
+    async fn turn_for(&self, sql: &str) -> (Option<Turn>, &DatabaseConnection) {
         match may_write(sql) {
             true => self.turn().await,
-            false => None,
+            false => (None, &self.conn),
         }
     }
 
@@ -57,9 +72,8 @@ impl Db {
     /// the write lock at once (IMMEDIATE): a transaction that read first could not upgrade once
     /// another connection has written.
     pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        let turn = self.turn().await;
-        let txn = self
-            .conn
+        let (turn, conn) = self.turn().await;
+        let txn = conn
             .begin_with_options(sea_orm::TransactionOptions {
                 sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
                 ..sea_orm::TransactionOptions::default()
@@ -83,23 +97,23 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let _turn = self.turn().await;
-        self.conn.execute_raw(stmt).await
+        let (_turn, conn) = self.turn().await;
+        conn.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let _turn = self.turn().await;
-        self.conn.execute_unprepared(sql).await
+        let (_turn, conn) = self.turn().await;
+        conn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let _turn = self.turn_for(&stmt.sql).await;
-        self.conn.query_one_raw(stmt).await
+        let (_turn, conn) = self.turn_for(&stmt.sql).await;
+        conn.query_one_raw(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let _turn = self.turn_for(&stmt.sql).await;
-        self.conn.query_all_raw(stmt).await
+        let (_turn, conn) = self.turn_for(&stmt.sql).await;
+        conn.query_all_raw(stmt).await
     }
 }
 

@@ -33,7 +33,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
     TransactionTrait,
@@ -93,15 +93,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(settings.max_connections.max(1))
         .acquire_timeout(busy.max(Duration::from_secs(1)))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(busy)
-                .foreign_keys(true)
-                .pragma("temp_store", "memory")
-                // Room for every multi-row statement shape (see statement_chunks) on each connection.
-                .statement_cache_capacity(512)
-        })
+        .map_sqlx_sqlite_opts(move |o| sqlite_options(o, busy))
         // A statement stuck on PostgreSQL fails (503, WeChat retries) instead of holding a push.
         .map_sqlx_postgres_opts(move |o| {
             o.options([
@@ -150,6 +142,34 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Migrator::up(db, None).await?;
     lock.commit().await?;
     Ok(())
+}
+
+/// What every SQLite connection of the pools runs with.
+fn sqlite_options(options: SqliteConnectOptions, busy: Duration) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(busy)
+        .foreign_keys(true)
+        .pragma("temp_store", "memory")
+        // Room for every multi-row statement shape (see statement_chunks) on each connection.
+        .statement_cache_capacity(512)
+}
+
+/// `serve`'s connection for the writes that take the writer's turn (`db::Db`), on the SQLite file
+/// of `settings`: one connection, opened at its first use, that no read can hold. A write granted
+/// its turn then never waits for the pool while the writer waits for it.
+pub fn turn_connection(settings: &DatabaseSettings) -> Result<DatabaseConnection, StoreError> {
+    use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+    use std::str::FromStr;
+    let busy = Duration::from_millis(settings.busy_timeout_ms);
+    let options = SqliteConnectOptions::from_str(settings.url.expose_secret())
+        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(format!("the SQLite URL: {e}"))))?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(busy.max(Duration::from_secs(1)))
+        .connect_lazy_with(sqlite_options(options, busy));
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// The advisory lock key of `migrate` ("cardhook" in ASCII).

@@ -100,3 +100,59 @@ async fn the_worker_never_meets_a_locked_database_while_pushes_stream_in() {
         assert_eq!(binding.map(|b| b.status), Some("activated".to_owned()));
     }
 }
+
+/// A write granted the writer's turn runs on a connection no read can hold: with every pooled
+/// connection taken by reads (long stats, dashboards), it still runs at once and hands the turn
+/// back, where on the pool it would wait for a connection while the writer waits for it.
+#[tokio::test]
+async fn a_write_with_the_turn_runs_while_reads_hold_the_whole_pool() {
+    use cardhook::store::{self, db, Db};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = cardhook::config::Settings::defaults().unwrap();
+    settings.database.url = secrecy::SecretString::from(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("pool.db").display()
+    ));
+    settings.database.max_connections = 2;
+    settings.database.busy_timeout_ms = 3_000;
+    let pool = store::connect(&settings.database).await.unwrap();
+    pool.execute_unprepared("CREATE TABLE scratch (x INTEGER)")
+        .await
+        .unwrap();
+    let (turns, mut requests) = db::turns();
+    let db = Db::with_turns(
+        pool.clone(),
+        store::turn_connection(&settings.database).unwrap(),
+        turns,
+    );
+    // Reads hold both of the pool's connections.
+    let held = (pool.begin().await.unwrap(), pool.begin().await.unwrap());
+    let write = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.execute_unprepared("INSERT INTO scratch VALUES (1)")
+                .await
+        }
+    });
+    // The writer's side: grant the turn, wait at most 2 s for it back (the pool would make the
+    // write wait 3 s for a connection, then fail).
+    let turn = requests.next().await.unwrap();
+    assert!(
+        turn.grant(Duration::from_secs(2)).await,
+        "the turn came back"
+    );
+    write.await.unwrap().expect("the write ran");
+    drop(held);
+    let row = pool
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM scratch",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
+}
