@@ -89,6 +89,8 @@ pub struct App {
     /// Cancelled when storage failed for good (`ingest` module doc): the app stops and `run` fails.
     halt: CancellationToken,
     storage_health: StorageHealth,
+    /// Closed last: on SQLite its writes' connection (`store::turn_connection`).
+    db: Db,
 }
 
 impl App {
@@ -111,7 +113,7 @@ impl App {
         let (db, sqlite_writer) = match database_file.clone() {
             Some(file) => {
                 let (turns, requests) = store::db::turns();
-                let writes = store::turn_connection(&settings.database)?;
+                let writes = store::turn_connection(&settings.database, file.path())?;
                 (
                     Db::with_turns(conn.clone(), writes, turns),
                     Some((file, requests)),
@@ -130,7 +132,7 @@ impl App {
                 clock.clone(),
                 stats_offset,
             ),
-            db,
+            db: db.clone(),
             tokens,
             metrics: metrics.clone(),
             clock,
@@ -223,6 +225,7 @@ impl App {
             webhooks,
             halt,
             storage_health: services.storage_health.clone(),
+            db,
         })
     }
 
@@ -294,6 +297,8 @@ impl App {
                 let _ = worker.await;
             }
         }
+        // Nothing writes any more: close the writes' connection (the pool is the caller's).
+        self.db.close_writes().await;
         if halted {
             let reason = self.storage_health.failure().unwrap_or_default();
             return Err(AppError::Halted(reason));

@@ -2,8 +2,9 @@
 //! one writer. A write asks the writer thread's queue for a turn and runs when the writer holds no
 //! transaction, so it never waits on SQLite's busy handler; the writer writes nothing until the
 //! turn is handed back (`ingest::sqlite` grants turns between its batches). A write with a turn
-//! runs on a connection of its own (`store::turn_connection`), which no read holds: it never waits
-//! for the pool while the writer waits for it. Reads need no turn and use the pool. Without a
+//! runs on a connection of its own (`store::turn_connection`), which no read holds, so it does not
+//! wait for the pool while the writer waits for it (only a write that kept its turn past the
+//! writer's limit can keep the next one waiting). Reads need no turn and use the pool. Without a
 //! writer (PostgreSQL, the CLI) it is the pool alone.
 
 use std::time::Duration;
@@ -44,6 +45,15 @@ impl Db {
                 turns,
                 conn: writes,
             }),
+        }
+    }
+
+    /// Close the writes' connection, if there is one (the pool is its owner's to close).
+    pub async fn close_writes(&self) {
+        if let Some(taking) = &self.turns {
+            if let Err(e) = taking.conn.clone().close().await {
+                tracing::warn!(error.message = %e, "closing the writes' connection");
+            }
         }
     }
 

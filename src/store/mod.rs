@@ -157,14 +157,22 @@ fn sqlite_options(options: SqliteConnectOptions, busy: Duration) -> SqliteConnec
 }
 
 /// `serve`'s connection for the writes that take the writer's turn (`db::Db`), on the SQLite file
-/// of `settings`: one connection, opened at its first use, that no read can hold. A write granted
-/// its turn then never waits for the pool while the writer waits for it.
-pub fn turn_connection(settings: &DatabaseSettings) -> Result<DatabaseConnection, StoreError> {
+/// at `path` (resolved at start; never created here): one connection, opened at its first use,
+/// that no read can hold, so a write granted its turn does not wait for the pool while the writer
+/// waits for it. No automatic checkpoint: the WAL is managed by the writer (`ingest::sqlite`), and
+/// a turn's COMMIT would otherwise copy the WAL back while the writer waits.
+pub fn turn_connection(
+    settings: &DatabaseSettings,
+    path: &std::path::Path,
+) -> Result<DatabaseConnection, StoreError> {
     use sea_orm::sqlx::sqlite::SqlitePoolOptions;
-    use std::str::FromStr;
+    use sea_orm::sqlx::ConnectOptions as _;
     let busy = Duration::from_millis(settings.busy_timeout_ms);
-    let options = SqliteConnectOptions::from_str(settings.url.expose_secret())
-        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(format!("the SQLite URL: {e}"))))?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .pragma("wal_autocheckpoint", "0")
+        .disable_statement_logging();
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(busy.max(Duration::from_secs(1)))

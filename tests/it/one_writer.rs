@@ -125,7 +125,7 @@ async fn a_write_with_the_turn_runs_while_reads_hold_the_whole_pool() {
     let (turns, mut requests) = db::turns();
     let db = Db::with_turns(
         pool.clone(),
-        store::turn_connection(&settings.database).unwrap(),
+        store::turn_connection(&settings.database, &dir.path().join("pool.db")).unwrap(),
         turns,
     );
     // Reads hold both of the pool's connections.
@@ -139,7 +139,10 @@ async fn a_write_with_the_turn_runs_while_reads_hold_the_whole_pool() {
     });
     // The writer's side: grant the turn, wait at most 2 s for it back (the pool would make the
     // write wait 3 s for a connection, then fail).
-    let turn = requests.next().await.unwrap();
+    let turn = tokio::time::timeout(Duration::from_secs(10), requests.next())
+        .await
+        .expect("the write asked for a turn")
+        .unwrap();
     assert!(
         turn.grant(Duration::from_secs(2)).await,
         "the turn came back"
