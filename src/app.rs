@@ -113,7 +113,7 @@ impl App {
         let (db, sqlite_writer) = match database_file.clone() {
             Some(file) => {
                 let (turns, requests) = store::db::turns();
-                let writes = store::turn_connection(&settings.database, file.path())?;
+                let writes = store::turn_connection(&settings.database, file.path());
                 (
                     Db::with_turns(conn.clone(), writes, turns),
                     Some((file, requests)),

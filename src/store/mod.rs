@@ -91,7 +91,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     let statement_timeout = settings.statement_timeout_ms.to_string();
     options
         .max_connections(settings.max_connections.max(1))
-        .acquire_timeout(busy.max(Duration::from_secs(1)))
+        .acquire_timeout(pool_wait(busy))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| sqlite_options(o, busy))
         // A statement stuck on PostgreSQL fails (503, WeChat retries) instead of holding a push.
@@ -144,6 +144,11 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How long a statement waits for a free pooled connection: the busy timeout, at least 1 s.
+fn pool_wait(busy: Duration) -> Duration {
+    busy.max(Duration::from_secs(1))
+}
+
 /// What every SQLite connection of the pools runs with.
 fn sqlite_options(options: SqliteConnectOptions, busy: Duration) -> SqliteConnectOptions {
     options
@@ -161,10 +166,7 @@ fn sqlite_options(options: SqliteConnectOptions, busy: Duration) -> SqliteConnec
 /// that no read can hold, so a write granted its turn does not wait for the pool while the writer
 /// waits for it. No automatic checkpoint: the WAL is managed by the writer (`ingest::sqlite`), and
 /// a turn's COMMIT would otherwise copy the WAL back while the writer waits.
-pub fn turn_connection(
-    settings: &DatabaseSettings,
-    path: &std::path::Path,
-) -> Result<DatabaseConnection, StoreError> {
+pub fn turn_connection(settings: &DatabaseSettings, path: &std::path::Path) -> DatabaseConnection {
     use sea_orm::sqlx::sqlite::SqlitePoolOptions;
     use sea_orm::sqlx::ConnectOptions as _;
     let busy = Duration::from_millis(settings.busy_timeout_ms);
@@ -175,9 +177,9 @@ pub fn turn_connection(
         .disable_statement_logging();
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(busy.max(Duration::from_secs(1)))
+        .acquire_timeout(pool_wait(busy))
         .connect_lazy_with(sqlite_options(options, busy));
-    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
 }
 
 /// The advisory lock key of `migrate` ("cardhook" in ASCII).

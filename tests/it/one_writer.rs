@@ -125,7 +125,7 @@ async fn a_write_with_the_turn_runs_while_reads_hold_the_whole_pool() {
     let (turns, mut requests) = db::turns();
     let db = Db::with_turns(
         pool.clone(),
-        store::turn_connection(&settings.database, &dir.path().join("pool.db")).unwrap(),
+        store::turn_connection(&settings.database, &dir.path().join("pool.db")),
         turns,
     );
     // Reads hold both of the pool's connections.
